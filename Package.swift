@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every Phylactery target compiles with (see shared STYLE.md §3 and §6).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+]
+
+let package = Package(
+    name: "phylactery",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Phylactery", targets: ["Phylactery"]),
+        .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
+        .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+    ],
+    targets: [
+        // The library: database core, codec, registry, migrations and the chambers.
+        .target(
+            name: "Phylactery",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The local PostgreSQL 18 + pgvector server: install, initdb, start, stop.
+        .target(
+            name: "PhylacteryEmbedded",
+            dependencies: [
+                "Phylactery",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Helpers for tests, shipped so extension authors can test their models too.
+        .target(
+            name: "PhylacteryTestSupport",
+            dependencies: ["Phylactery", "PhylacteryEmbedded"],
+            swiftSettings: swiftSettings
+        ),
+        // The `phylactery` command: argument parsing and printing over the library.
+        .executableTarget(
+            name: "PhylacteryCLI",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // No database needed.
+        .testTarget(
+            name: "PhylacteryTests",
+            dependencies: ["Phylactery", "PhylacteryEmbedded"],
+            swiftSettings: swiftSettings
+        ),
+        // Needs PostgreSQL with pgvector (PHYLACTERY_DATABASE_URL or the embedded server).
+        .testTarget(
+            name: "PhylacteryIntegrationTests",
+            dependencies: ["Phylactery", "PhylacteryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Starts and kills its own embedded servers in temporary directories.
+        .testTarget(
+            name: "PhylacteryEmbeddedTests",
+            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Runs the built `phylactery` executable and reads what it prints.
+        .testTarget(
+            name: "PhylacteryCLITests",
+            dependencies: ["PhylacteryCLI", "PhylacteryTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

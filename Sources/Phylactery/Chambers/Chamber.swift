@@ -1,0 +1,71 @@
+package import Logging
+package import PostgresNIO
+
+/// The schemas Phylactery creates and owns. Each holds one kind of memory.
+public enum Chamber: String, CaseIterable, Sendable, Hashable {
+    /// Relational state: the core's and extensions' models.
+    case `public`
+    /// Semantic memory: pgvector embeddings with a trust status.
+    case vectors
+    /// Execution traces: spans written by the tracer.
+    case traces
+    /// The durable job queue.
+    case queue
+    /// Immutable facts, recalled exactly.
+    case verbatim
+
+    /// The schema name in the database.
+    public var schema: String { self.rawValue }
+
+    /// The extension every chamber set needs: pgvector, installed as `vector`.
+    public static let vectorExtension = "vector"
+
+    /// An arbitrary but fixed advisory-lock key, so concurrent first uses (two processes, parallel
+    /// tests) create the chambers one after the other instead of racing on the catalog.
+    static let bootstrapLockKey: Int64 = 0x7068_796c_6163_7401  // "phylact" + 1
+
+    /// Creates the chamber schemas and the `vector` extension when they are missing.
+    ///
+    /// Idempotent and safe to run concurrently. On a server where the user may not create extensions
+    /// but an administrator already did, nothing is created; when pgvector is missing altogether the
+    /// error says how to install it.
+    package static func bootstrap(on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("BEGIN", logger: logger).collect()
+        do {
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(\(bootstrapLockKey))", logger: logger).collect()
+            let existing = try await connection.query(
+                "SELECT nspname FROM pg_namespace WHERE nspname = ANY(\(Self.allCases.map(\.schema)))", logger: logger
+            ).collect().map { try $0.decode(String.self) }
+            for chamber in Self.allCases where !existing.contains(chamber.schema) {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(SQLIdentifier.quote(chamber.schema))"), logger: logger).collect()
+                logger.info("created chamber", metadata: ["schema": "\(chamber.schema)"])
+            }
+            let installed = try await connection.query(
+                "SELECT count(*) FROM pg_extension WHERE extname = \(vectorExtension)", logger: logger
+            ).collect().first?.decode(Int.self) ?? 0
+            if installed == 0 {
+                let available = try await connection.query(
+                    "SELECT count(*) FROM pg_available_extensions WHERE name = \(vectorExtension)", logger: logger
+                ).collect().first?.decode(Int.self) ?? 0
+                guard available > 0 else {
+                    throw PhylacteryError(
+                        .extensionUnavailable,
+                        "The server has no pgvector extension. Install pgvector on the server (or use the embedded server: `phylactery db start`).")
+                }
+                do {
+                    _ = try await connection.query("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public", logger: logger).collect()
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+                    throw PhylacteryError(
+                        .extensionUnavailable,
+                        "pgvector is available but this user may not create it. Ask an administrator to run: CREATE EXTENSION vector; in this database.",
+                        sqlState: "42501", underlying: error)
+                }
+                logger.info("created extension", metadata: ["extension": "vector"])
+            }
+            _ = try await connection.query("COMMIT", logger: logger).collect()
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger).collect()
+            throw error
+        }
+    }
+}

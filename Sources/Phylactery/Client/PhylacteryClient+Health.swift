@@ -1,0 +1,100 @@
+import Foundation
+import PostgresNIO
+
+/// The result of ``PhylacteryClient/healthReport()``: one line per check, each with a fix when it fails.
+public struct HealthReport: Sendable, CustomStringConvertible {
+    /// One check's outcome.
+    public struct Check: Sendable {
+        public enum Status: String, Sendable { case ok, warning, failed }
+        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `pool`.
+        public var name: String
+        public var status: Status
+        /// What was found.
+        public var detail: String
+        /// What to do about it, when something is wrong.
+        public var fix: String?
+    }
+
+    public var checks: [Check]
+
+    /// True when no check failed (warnings allowed).
+    public var isHealthy: Bool { !self.checks.contains { $0.status == .failed } }
+
+    public var description: String {
+        self.checks.map { check in
+            let mark = switch check.status { case .ok: "ok  "; case .warning: "warn"; case .failed: "FAIL" }
+            var line = "[\(mark)] \(check.name): \(check.detail)"
+            if let fix = check.fix { line += "\n       fix: \(fix)" }
+            return line
+        }.joined(separator: "\n")
+    }
+}
+
+extension PhylacteryClient {
+    /// The lowest server version Phylactery supports.
+    public static let minimumServerVersion = 150000
+
+    /// Checks the server version, pgvector, the chambers and the pool, without changing anything.
+    ///
+    /// Unlike other operations it does not create missing chambers, so it reports the database as it is.
+    public func healthReport() async -> HealthReport {
+        var checks: [HealthReport.Check] = []
+        let url = self.configuration.url
+        do {
+            let (version, versionText, vectorAvailable, vectorInstalled, schemas) = try await self.withDirectConnection { connection in
+                let version = try await connection.query("SELECT current_setting('server_version_num')::int, current_setting('server_version')", logger: self.logger)
+                    .collect().first!.decode((Int, String).self)
+                let available = try await connection.query("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", logger: self.logger)
+                    .collect().first.map { try $0.decode(String.self) }
+                let installed = try await connection.query("SELECT extversion FROM pg_extension WHERE extname = 'vector'", logger: self.logger)
+                    .collect().first.map { try $0.decode(String.self) }
+                let schemas = try await connection.query("SELECT nspname FROM pg_namespace", logger: self.logger)
+                    .collect().map { try $0.decode(String.self) }
+                return (version.0, version.1, available, installed, Set(schemas))
+            }
+            checks.append(.init(name: "connection", status: .ok, detail: "\(url.username)@\(url.endpointDescription), database \(url.database)"))
+            if version >= Self.minimumServerVersion {
+                checks.append(.init(name: "server version", status: .ok, detail: "PostgreSQL \(versionText)"))
+            } else {
+                checks.append(.init(name: "server version", status: .failed, detail: "PostgreSQL \(versionText) is older than 15",
+                                    fix: "Use PostgreSQL 15 or newer; `phylactery db start` runs 18 locally."))
+            }
+            switch (vectorAvailable, vectorInstalled) {
+            case (_, .some(let installed)):
+                checks.append(.init(name: "pgvector", status: .ok, detail: "vector \(installed) installed"))
+            case (.some(let available), nil):
+                checks.append(.init(name: "pgvector", status: .warning, detail: "vector \(available) available but not created in this database",
+                                    fix: "It is created on first use; or run: CREATE EXTENSION vector;"))
+            case (nil, nil):
+                checks.append(.init(name: "pgvector", status: .failed, detail: "the server has no pgvector extension",
+                                    fix: "Install pgvector on the server, or use the embedded server (`phylactery db start`)."))
+            }
+            let missing = Chamber.allCases.filter { !schemas.contains($0.schema) }.map(\.schema)
+            if missing.isEmpty {
+                checks.append(.init(name: "chambers", status: .ok, detail: Chamber.allCases.map(\.schema).joined(separator: ", ")))
+            } else {
+                checks.append(.init(name: "chambers", status: .warning, detail: "missing: \(missing.joined(separator: ", "))",
+                                    fix: "They are created on first use (`phylactery demo`, or any transaction)."))
+            }
+        } catch {
+            checks.append(.init(name: "connection", status: .failed, detail: String(describing: error),
+                                fix: "Check PHYLACTERY_DATABASE_URL, or start the local server with `phylactery db start`."))
+            return HealthReport(checks: checks)
+        }
+        let start = ContinuousClock.now
+        do {
+            // The pool check goes through PostgresClient (needs run()), unlike the direct checks above.
+            let one = try await self.postgres.withConnection { connection in
+                try await connection.query("SELECT 1", logger: self.logger).collect().first?.decode(Int.self)
+            }
+            let elapsed = ContinuousClock.now - start
+            let ms = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+            checks.append(.init(name: "pool", status: one == 1 ? .ok : .failed,
+                                detail: String(format: "round trip %.1f ms, up to %d connections", ms, self.configuration.options.maximumConnections)))
+        } catch {
+            checks.append(.init(name: "pool", status: .failed, detail: String(describing: PhylacteryError.wrapping(error, doing: "A pooled query")),
+                                fix: "Make sure PhylacteryClient.run() is running (in a ServiceGroup)."))
+        }
+        return HealthReport(checks: checks)
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+public import Logging
+public import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// The entry point to Phylactery: one pool of connections to one PostgreSQL database.
+///
+/// The client is a `Service`: it works only while ``run()`` is running, so a daemon adds it to its
+/// `ServiceGroup` next to its other services (queue workers, trace flusher, …).
+///
+/// ```swift
+/// let client = PhylacteryClient(configuration: try .init(url: "postgres://me@localhost/app"))
+/// let group = ServiceGroup(services: [client], logger: logger)
+/// // in another task, while the group runs:
+/// try await client.transaction { tx in
+///     try await tx.execute("INSERT INTO public.notes (body) VALUES (\(text))")
+/// }
+/// ```
+///
+/// On first use the client opens one direct connection to check that the server answers (so a wrong
+/// URL, a stopped server or a wrong password is reported at once with its cause, instead of waiting
+/// for the pool to give up) and creates the chambers: the schemas of ``Chamber`` and the `vector`
+/// extension.
+public final class PhylacteryClient: Service, Sendable {
+    /// The settings this client was made with.
+    public let configuration: Configuration
+    /// The PostgresNIO pool underneath, for the rare call Phylactery does not wrap.
+    public let postgres: PostgresClient
+    let logger: Logger
+    private let ready = Mutex<Bool>(false)
+
+    /// Creates a client. Nothing connects until ``run()`` runs and the first operation is made.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "phylactery")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.postgres = PostgresClient(
+            configuration: configuration.url.clientConfiguration(options: configuration.options),
+            backgroundLogger: logger
+        )
+    }
+
+    /// Runs the connection pool until the surrounding task is cancelled or the service group shuts down.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.postgres.run()
+        }
+    }
+
+    /// Checks that the server answers and creates the chambers, once per client.
+    ///
+    /// Every operation calls this first; call it yourself to fail fast at start-up.
+    public func prepare(file: String = #fileID, line: Int = #line) async throws {
+        if self.ready.withLock({ $0 }) { return }
+        try await self.withDirectConnection(file: file, line: line) { connection in
+            if self.configuration.options.createsChambers {
+                try await Chamber.bootstrap(on: connection, logger: self.logger)
+            }
+        }
+        self.ready.withLock { $0 = true }
+    }
+
+    /// Opens one connection outside the pool, runs `body` and closes it. Connection errors become
+    /// readable ``PhylacteryError``s with their cause.
+    package func withDirectConnection<R: Sendable>(
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: (PostgresConnection) async throws -> R
+    ) async throws -> R {
+        let target = self.configuration.url.endpointDescription
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(
+                configuration: try self.configuration.url.connectionConfiguration(options: self.configuration.options),
+                id: 0,
+                logger: self.logger
+            )
+        } catch {
+            throw PhylacteryError.connecting(error, target: target, url: self.configuration.url, file: file, line: line)
+        }
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw PhylacteryError.wrapping(error, doing: "Preparing the database at \(target)", file: file, line: line)
+        }
+    }
+
+    /// Leases a pooled connection for `body`. Prefer ``transaction(options:isolation:file:line:_:)``.
+    ///
+    /// The connection must not escape `body`.
+    public func withConnection<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await self.prepare(file: file, line: line)
+        return try await self.postgres.withConnection(isolation: isolation, body)
+    }
+
+    /// Runs one statement outside any explicit transaction and returns its rows.
+    ///
+    /// Values interpolated into `query` are sent as bind parameters, never spliced into the SQL text.
+    /// Errors raised while the rows stream are PostgresNIO's `PSQLError`.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        try await self.prepare(file: file, line: line)
+        do {
+            return try await self.postgres.query(query, logger: self.logger, file: file, line: line)
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+        }
+    }
+
+    /// Runs one statement and discards its rows.
+    public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
+        let rows = try await self.query(query, file: file, line: line)
+        do {
+            for try await _ in rows {}
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+        }
+    }
+}
+
+extension DatabaseURL {
+    /// Where the server is, for messages: `the Unix socket /dir/.s.PGSQL.5432` or `host:port`.
+    package var endpointDescription: String {
+        switch self.endpoint {
+        case .tcp(let host, let port): return "\(host):\(port)"
+        case .unixSocket: return "the Unix socket \(self.endpoint.socketPath!)"
+        }
+    }
+}
+
+extension PhylacteryError {
+    /// An error from opening a connection, with the likely fix.
+    static func connecting(_ error: any Error, target: String, url: DatabaseURL, file: String, line: Int) -> PhylacteryError {
+        var wrapped = PhylacteryError.wrapping(error, doing: "Connecting to PostgreSQL at \(target)", file: file, line: line)
+        switch wrapped.code {
+        case .authenticationFailed:
+            wrapped.message += ". Check the user name and password in the URL (user '\(url.username)')."
+        case .databaseNotFound:
+            wrapped.message += ". Create it with: CREATE DATABASE \(SQLIdentifier.quote(url.database));"
+        case .connectionFailed:
+            switch url.endpoint {
+            case .unixSocket:
+                wrapped.message += ". Is the server running? For the local server run `phylactery db start`."
+            case .tcp:
+                wrapped.message += ". Is a server listening there, and does the network allow it?"
+            }
+        default:
+            break
+        }
+        return wrapped
+    }
+}

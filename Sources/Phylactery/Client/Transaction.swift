@@ -1,0 +1,276 @@
+import Logging
+public import PostgresNIO
+import Synchronization
+
+/// An open database transaction, handed to the body of ``PhylacteryClient/transaction(options:isolation:file:line:_:)``.
+///
+/// Everything run through one `Transaction` commits or rolls back together. Call
+/// ``transaction(isolation:file:line:_:)`` on it to open a savepoint: a nested unit that can fail and
+/// roll back on its own while the outer transaction goes on.
+///
+/// A transaction owns one connection, which runs one statement at a time: use it from one task at a
+/// time and never let it escape the body.
+public struct Transaction: Sendable {
+    /// The connection the transaction runs on. Statements sent on it directly are part of the transaction.
+    public let connection: PostgresConnection
+    /// Which attempt of the surrounding transaction this is (1 on the first run, 2 after one retry, …).
+    public let attempt: Int
+    let state: TransactionState
+    let logger: Logger
+
+    init(connection: PostgresConnection, attempt: Int, logger: Logger) {
+        self.connection = connection
+        self.attempt = attempt
+        self.state = TransactionState()
+        self.logger = logger
+    }
+
+    /// Runs one statement in the transaction and returns its rows.
+    ///
+    /// Values interpolated into `query` are bind parameters. A failing statement aborts the transaction:
+    /// rethrow the error (the transaction rolls back), or run the statement inside a savepoint when
+    /// failure is expected and the outer work should continue.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        do {
+            return try await self.connection.query(query, logger: self.logger, file: file, line: line)
+        } catch {
+            self.state.markAborted()
+            throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
+        }
+    }
+
+    /// Runs one statement in the transaction and discards its rows.
+    public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
+        let rows = try await self.query(query, file: file, line: line)
+        do {
+            for try await _ in rows {}
+        } catch {
+            self.state.markAborted()
+            throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
+        }
+    }
+
+    /// Runs `body` inside a savepoint: its statements are kept when it returns and undone when it throws,
+    /// while the outer transaction stays usable either way. The body's error is rethrown unchanged.
+    public func transaction<Result: Sendable>(
+        isolation: isolated (any Actor)? = #isolation,
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        let name = "phylactery_sp_\(self.state.nextSavepoint())"
+        try await self.control("SAVEPOINT \(name)", phase: .savepoint, file: file, line: line)
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            try await self.control("ROLLBACK TO SAVEPOINT \(name)", phase: .rollback, file: file, line: line)
+            self.state.clearAborted()
+            try await self.control("RELEASE SAVEPOINT \(name)", phase: .savepoint, file: file, line: line)
+            throw error
+        }
+        if self.state.isAborted {
+            // The body caught a failed statement and returned normally: the savepoint cannot be kept.
+            try await self.control("ROLLBACK TO SAVEPOINT \(name)", phase: .rollback, file: file, line: line)
+            self.state.clearAborted()
+            try await self.control("RELEASE SAVEPOINT \(name)", phase: .savepoint, file: file, line: line)
+            throw PhylacteryError(
+                .transactionFailed,
+                "A statement inside the savepoint failed and the body returned normally; the savepoint was rolled back. Let the error propagate, or catch it outside the savepoint.",
+                phase: .savepoint, file: file, line: line)
+        }
+        try await self.control("RELEASE SAVEPOINT \(name)", phase: .savepoint, file: file, line: line)
+        return result
+    }
+
+    /// Runs a transaction-control statement (fixed SQL, no user values).
+    func control(_ sql: String, phase: PhylacteryError.TransactionPhase, file: String, line: Int) async throws {
+        do {
+            _ = try await self.connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger, file: file, line: line).collect()
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "\(sql)", phase: phase, file: file, line: line)
+        }
+    }
+}
+
+/// The mutable bits of a transaction: the savepoint counter and whether a statement failed.
+final class TransactionState: Sendable {
+    private struct Inner {
+        var savepoints = 0
+        var aborted = false
+    }
+    private let inner = Mutex(Inner())
+
+    func nextSavepoint() -> Int { self.inner.withLock { $0.savepoints += 1; return $0.savepoints } }
+    func markAborted() { self.inner.withLock { $0.aborted = true } }
+    func clearAborted() { self.inner.withLock { $0.aborted = false } }
+    var isAborted: Bool { self.inner.withLock { $0.aborted } }
+}
+
+/// How a top-level transaction begins.
+public struct TransactionOptions: Sendable, Hashable {
+    /// The SQL isolation level.
+    public enum IsolationLevel: String, Sendable, Hashable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+        case serializable = "SERIALIZABLE"
+    }
+
+    /// Isolation level; `nil` uses the server's default (normally READ COMMITTED).
+    public var isolationLevel: IsolationLevel?
+    /// Begin the transaction READ ONLY.
+    public var readOnly: Bool
+    /// Retry policy; `nil` uses the client's ``PhylacteryClient/Configuration/Options/retry``.
+    public var retry: PhylacteryClient.RetryPolicy?
+
+    public init(isolationLevel: IsolationLevel? = nil, readOnly: Bool = false, retry: PhylacteryClient.RetryPolicy? = nil) {
+        self.isolationLevel = isolationLevel
+        self.readOnly = readOnly
+        self.retry = retry
+    }
+
+    /// The defaults: server isolation level, read-write, the client's retry policy.
+    public static let `default` = TransactionOptions()
+    /// SERIALIZABLE, retried on serialization failures.
+    public static let serializable = TransactionOptions(isolationLevel: .serializable)
+
+    var beginSQL: String {
+        var sql = "BEGIN"
+        if let isolationLevel { sql += " ISOLATION LEVEL \(isolationLevel.rawValue)" }
+        if readOnly { sql += " READ ONLY" }
+        return sql
+    }
+}
+
+/// The transaction the current task is inside, so a nested `client.transaction { }` becomes a savepoint.
+enum CurrentTransaction {
+    struct Context: Sendable {
+        let client: ObjectIdentifier
+        let transaction: Transaction
+    }
+
+    @TaskLocal static var context: Context?
+}
+
+extension PhylacteryClient {
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    ///
+    /// - Serialization failures (40001) and deadlocks (40P01) roll back and run `body` again, up to the
+    ///   retry policy's attempts, with exponential backoff and jitter. `body` must therefore be safe to
+    ///   run more than once (keep side effects outside the database until it returns).
+    /// - Called inside another transaction of the same client on the same task, it opens a savepoint
+    ///   of the outer transaction instead (options are then ignored).
+    /// - Errors thrown by `body` are rethrown unchanged after the rollback. Failures of the transaction
+    ///   itself are ``PhylacteryError``s whose ``PhylacteryError/phase`` says which step failed; when the
+    ///   retries run out the code is ``PhylacteryError/Code/retriesExhausted``.
+    public func transaction<Result: Sendable>(
+        options: TransactionOptions = .default,
+        isolation: isolated (any Actor)? = #isolation,
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self) {
+            return try await outer.transaction.transaction(isolation: isolation, file: file, line: line, body)
+        }
+        try await self.prepare(file: file, line: line)
+        let policy = options.retry ?? self.configuration.options.retry
+        var attempt = 1
+        while true {
+            do {
+                return try await self.postgres.withConnection(isolation: isolation) { connection in
+                    try await self.runTransaction(on: connection, attempt: attempt, options: options, file: file, line: line, body)
+                }
+            } catch {
+                guard let transient = Self.transientError(error) else {
+                    throw Self.connectionLevel(error, file: file, line: line)
+                }
+                guard attempt < policy.maximumAttempts else {
+                    throw PhylacteryError(
+                        .retriesExhausted,
+                        "The transaction failed with \(transient.sqlState == "40P01" ? "a deadlock" : "a serialization failure") on each of its \(attempt) attempts",
+                        sqlState: transient.sqlState, phase: transient.phase, attempts: attempt,
+                        underlying: error, sql: transient.sql, file: file, line: line)
+                }
+                let delay = policy.delay(afterAttempt: attempt, randomFraction: Double.random(in: 0...1))
+                self.logger.debug("retrying transaction", metadata: [
+                    "attempt": "\(attempt)", "sqlstate": "\(transient.sqlState ?? "")", "delay": "\(delay)",
+                ])
+                try await Task.sleep(for: delay)
+                attempt += 1
+            }
+        }
+    }
+
+    private func runTransaction<Result: Sendable>(
+        on connection: PostgresConnection,
+        attempt: Int,
+        options: TransactionOptions,
+        file: String,
+        line: Int,
+        _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        let transaction = Transaction(connection: connection, attempt: attempt, logger: self.logger)
+        try await transaction.control(options.beginSQL, phase: .begin, file: file, line: line)
+        let result: Result
+        do {
+            result = try await CurrentTransaction.$context.withValue(.init(client: ObjectIdentifier(self), transaction: transaction)) {
+                try await body(transaction)
+            }
+        } catch {
+            try await self.rollback(transaction, after: error, file: file, line: line)
+            throw error
+        }
+        if transaction.state.isAborted {
+            try await self.rollback(transaction, after: nil, file: file, line: line)
+            throw PhylacteryError(
+                .transactionFailed,
+                "A statement in the transaction failed and the body returned normally; nothing was committed. Let the error propagate, or run the statement in a savepoint (tx.transaction { … }).",
+                phase: .commit, attempts: attempt, file: file, line: line)
+        }
+        do {
+            try await transaction.control("COMMIT", phase: .commit, file: file, line: line)
+        } catch var error as PhylacteryError {
+            error.attempts = attempt
+            throw error
+        }
+        return result
+    }
+
+    /// Rolls back after a failed body. If even ROLLBACK fails, the connection is closed so the pool never
+    /// hands out a connection stuck inside a transaction.
+    private func rollback(_ transaction: Transaction, after bodyError: (any Error)?, file: String, line: Int) async throws {
+        do {
+            try await transaction.control("ROLLBACK", phase: .rollback, file: file, line: line)
+        } catch {
+            try? await transaction.connection.close()
+            if var rollbackError = error as? PhylacteryError {
+                rollbackError.message += bodyError.map { " (after the body failed with: \(String(describing: $0)))" } ?? ""
+                throw rollbackError
+            }
+            throw error
+        }
+    }
+
+    /// The ``PhylacteryError`` when `error` is a serialization failure or deadlock, else `nil`.
+    static func transientError(_ error: any Error) -> PhylacteryError? {
+        if let error = error as? PhylacteryError {
+            return error.isTransient ? error : nil
+        }
+        if let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState], state == "40001" || state == "40P01" {
+            return PhylacteryError.wrapping(psql, doing: "Running a query in a transaction", phase: .body)
+        }
+        return nil
+    }
+
+    /// Errors from leasing a connection become ``PhylacteryError``; the body's own errors pass through.
+    static func connectionLevel(_ error: any Error, file: String, line: Int) -> any Error {
+        if error is PhylacteryError { return error }
+        let typeName = String(reflecting: type(of: error))
+        if error is PSQLError || typeName.contains("ConnectionPoolError") {
+            return PhylacteryError.wrapping(error, doing: "Getting a connection from the pool", file: file, line: line)
+        }
+        return error
+    }
+}

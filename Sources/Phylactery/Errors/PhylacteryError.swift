@@ -1,0 +1,173 @@
+import PostgresNIO
+
+/// The error every Phylactery database operation throws.
+///
+/// ``description`` is a sentence meant for a person: what failed, and what to do about it. It never
+/// contains bound values (facts, vectors and trace payloads can hold user data); the SQL text, the
+/// server's detail line and the underlying error are in ``debugDescription`` only.
+public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// What kind of failure this is. Compare with the static members; new kinds may be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Base: String, Hashable, Sendable {
+            case invalidConfiguration
+            case connectionFailed
+            case authenticationFailed
+            case databaseNotFound
+            case queryFailed
+            case transactionFailed
+            case retriesExhausted
+            case extensionUnavailable
+        }
+
+        let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// The connection URL or another setting is malformed; nothing was sent to a server.
+        public static let invalidConfiguration = Self(.invalidConfiguration)
+        /// No connection could be made: no server listening, socket missing, network unreachable, TLS refused.
+        public static let connectionFailed = Self(.connectionFailed)
+        /// The server refused the credentials (SQLSTATE class 28).
+        public static let authenticationFailed = Self(.authenticationFailed)
+        /// The server is up but the named database does not exist (SQLSTATE 3D000).
+        public static let databaseNotFound = Self(.databaseNotFound)
+        /// The server rejected a statement; ``PhylacteryError/sqlState`` says why.
+        public static let queryFailed = Self(.queryFailed)
+        /// BEGIN, COMMIT, ROLLBACK or a savepoint statement failed; ``PhylacteryError/phase`` says which.
+        public static let transactionFailed = Self(.transactionFailed)
+        /// A transaction kept failing with a serialization failure or deadlock after every allowed attempt.
+        public static let retriesExhausted = Self(.retriesExhausted)
+        /// A required extension (pgvector) is not installed on the server and could not be created.
+        public static let extensionUnavailable = Self(.extensionUnavailable)
+
+        public var description: String { self.base.rawValue }
+    }
+
+    /// The step of a transaction that failed.
+    public enum TransactionPhase: String, Sendable, Hashable {
+        case begin, body, commit, rollback, savepoint
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// A readable sentence without bound values.
+    public var message: String
+    /// The server's SQLSTATE, when the server reported the failure.
+    public var sqlState: String?
+    /// For transaction failures: which step failed.
+    public var phase: TransactionPhase?
+    /// How many times the transaction body ran before this error escaped.
+    public var attempts: Int?
+    /// The error this one was made from, usually a `PSQLError`.
+    public var underlying: (any Error)?
+    /// The SQL text, when a statement failed (never its bound values).
+    public var sql: String?
+    /// Where the operation was started.
+    public var file: String
+    public var line: Int
+
+    public init(
+        _ code: Code,
+        _ message: String,
+        sqlState: String? = nil,
+        phase: TransactionPhase? = nil,
+        attempts: Int? = nil,
+        underlying: (any Error)? = nil,
+        sql: String? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.sqlState = sqlState
+        self.phase = phase
+        self.attempts = attempts
+        self.underlying = underlying
+        self.sql = sql
+        self.file = file
+        self.line = line
+    }
+
+    /// True for the errors a transaction retries: serialization failure (40001) and deadlock (40P01).
+    public var isTransient: Bool {
+        self.sqlState == "40001" || self.sqlState == "40P01"
+    }
+
+    public var description: String {
+        var text = self.message
+        if let sqlState = self.sqlState, !text.contains(sqlState) {
+            text += " (SQLSTATE \(sqlState))"
+        }
+        return text
+    }
+
+    public var debugDescription: String {
+        var parts = ["PhylacteryError(\(self.code)): \(self.description)"]
+        if let phase { parts.append("phase: \(phase.rawValue)") }
+        if let attempts { parts.append("attempts: \(attempts)") }
+        if let sql { parts.append("sql: \(sql)") }
+        if let underlying { parts.append("underlying: \(String(reflecting: underlying))") }
+        parts.append("at: \(file):\(line)")
+        return parts.joined(separator: "\n  ")
+    }
+}
+
+extension PhylacteryError {
+    /// Translates whatever a PostgresNIO call threw into a ``PhylacteryError``.
+    ///
+    /// - Parameters:
+    ///   - error: the thrown error; a ``PhylacteryError`` passes through unchanged.
+    ///   - doing: what was being attempted, for the message ("running a query", "connecting to …").
+    package static func wrapping(
+        _ error: any Error,
+        doing: String,
+        phase: TransactionPhase? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) -> PhylacteryError {
+        if let error = error as? PhylacteryError { return error }
+        guard let psql = error as? PSQLError else {
+            return PhylacteryError(.connectionFailed, "\(doing) failed: \(error)", phase: phase, underlying: error, file: file, line: line)
+        }
+        let sql = psql.query?.sql
+        if let info = psql.serverInfo {
+            let state = info[.sqlState]
+            let serverMessage = info[.message] ?? "the server reported an error"
+            let code: Code
+            switch state {
+            case .some(let s) where s.hasPrefix("28"): code = .authenticationFailed
+            case "3D000": code = .databaseNotFound
+            case .some(let s) where phase != nil && phase != .body && s.hasPrefix("25"): code = .transactionFailed
+            default: code = phase.map { $0 == .body ? .queryFailed : .transactionFailed } ?? .queryFailed
+            }
+            return PhylacteryError(
+                code, "\(doing) failed: \(serverMessage)", sqlState: state, phase: phase,
+                underlying: psql, sql: sql, file: file, line: line)
+        }
+        let reason: String
+        switch psql.code {
+        case .connectionError:
+            reason = psql.underlying.map { "\($0)" } ?? "the connection could not be established"
+        case .serverClosedConnection, .uncleanShutdown:
+            reason = "the server closed the connection"
+        case .sslUnsupported:
+            reason = "the server does not support TLS but the URL requires it (use sslmode=disable or prefer)"
+        case .authMechanismRequiresPassword:
+            return PhylacteryError(
+                .authenticationFailed, "\(doing) failed: the server asks for a password and the URL has none",
+                phase: phase, underlying: psql, sql: sql, file: file, line: line)
+        case .saslError, .unsupportedAuthMechanism:
+            return PhylacteryError(
+                .authenticationFailed, "\(doing) failed: authentication did not complete",
+                phase: phase, underlying: psql, sql: sql, file: file, line: line)
+        case .poolClosed, .clientClosedConnection:
+            reason = "the client is shut down or its connection was closed; is PhylacteryClient.run() still running?"
+        case .queryCancelled:
+            reason = "the query was cancelled"
+        default:
+            reason = psql.underlying.map { "\($0)" } ?? "\(psql.code)"
+        }
+        return PhylacteryError(
+            .connectionFailed, "\(doing) failed: \(reason)", phase: phase, underlying: psql, sql: sql,
+            file: file, line: line)
+    }
+}

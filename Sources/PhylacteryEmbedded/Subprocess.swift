@@ -1,0 +1,84 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs helper programs (pip, initdb, pg_ctl) and captures what they print.
+///
+/// Spawned with `posix_spawn` and reaped with `waitpid` on the child's own pid: Foundation's `Process`
+/// was seen to miss the exit of `runuser` once `pg_ctl` had left a server running. Output goes to a
+/// temporary file rather than a pipe so a chatty program never blocks on a full pipe, and a server
+/// started by `pg_ctl` cannot hold our pipe open.
+package enum Subprocess {
+    package struct Outcome: Sendable {
+        package var status: Int32
+        package var output: String
+        package var succeeded: Bool { self.status == 0 }
+    }
+
+    package struct SpawnError: Error, CustomStringConvertible {
+        package var executable: String
+        package var errno: Int32
+        package var description: String { "cannot run \(executable): \(String(cString: strerror(errno)))" }
+    }
+
+    /// Runs `executable` with `arguments`, as `user` when given (through `runuser`, which needs root),
+    /// and waits for it to exit.
+    package static func run(
+        _ executable: String,
+        _ arguments: [String],
+        as user: String? = nil,
+        environment: [String: String]? = nil
+    ) throws -> Outcome {
+        let program: String
+        let argv: [String]
+        if let user {
+            program = "/usr/sbin/runuser"
+            argv = [program, "-u", user, "--", executable] + arguments
+        } else {
+            program = executable
+            argv = [executable] + arguments
+        }
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let outputPath = FileManager.default.temporaryDirectory.path + "/phylactery-\(UUID().uuidString).out"
+        defer { unlink(outputPath) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var pid: pid_t = 0
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = env.map { strdup($0) } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        let spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
+        guard spawned == 0 else { throw SpawnError(executable: program, errno: spawned) }
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { throw SpawnError(executable: program, errno: errno) }
+        }
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        // WIFEXITED / WEXITSTATUS, spelled out (they are C macros).
+        let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Outcome(status: exitCode, output: output)
+    }
+
+    /// The absolute path of `name` found on `PATH`, or `nil`.
+    package static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
