@@ -80,19 +80,19 @@ let package = Package(
         // Needs PostgreSQL with pgvector (PHYLACTERY_DATABASE_URL or the embedded server).
         .testTarget(
             name: "PhylacteryIntegrationTests",
-            dependencies: ["Phylactery", "PhylacteryTestSupport"],
+            dependencies: ["Phylactery", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         // Starts and kills its own embedded servers in temporary directories.
         .testTarget(
             name: "PhylacteryEmbeddedTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport"],
+            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryTestSupport"],
+            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

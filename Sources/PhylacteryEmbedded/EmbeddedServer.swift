@@ -109,6 +109,7 @@ public struct EmbeddedServer: Sendable {
             break
         }
 
+        self.removeStaleSocketLocks()
         if !FileManager.default.fileExists(atPath: versionFile) {
             try self.initializeCluster(installation: installation, user: user)
             notes.append("initialised a PostgreSQL \(installation.majorVersion) cluster in \(configuration.dataDirectory)")
@@ -139,6 +140,20 @@ public struct EmbeddedServer: Sendable {
         }
         try await self.ensureDatabase()
         return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: installation, notes: notes)
+    }
+
+    /// Removes socket lock files whose server is gone. PostgreSQL itself keeps a lock whose pid still
+    /// exists, and a killed postmaster can linger as a zombie until its parent reaps it.
+    func removeStaleSocketLocks() {
+        let directory = configuration.socketDirectory
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".s.PGSQL.") && name.hasSuffix(".lock") {
+            let lock = directory + "/" + name
+            let pid = (try? String(contentsOfFile: lock, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            if !Self.isServerProcess(pid) {
+                try? FileManager.default.removeItem(atPath: lock)
+                try? FileManager.default.removeItem(atPath: String(lock.dropLast(".lock".count)))
+            }
+        }
     }
 
     func initializeCluster(installation: Installation, user: ServerUser?) throws(EmbeddedServerError) {
