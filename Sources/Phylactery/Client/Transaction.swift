@@ -147,10 +147,18 @@ public struct TransactionOptions: Sendable, Hashable {
 enum CurrentTransaction {
     struct Context: Sendable {
         let client: ObjectIdentifier
+        /// The task that opened the transaction. Child tasks inherit task-locals, but must not share
+        /// the connection, so only this very task nests into it.
+        let task: Int
         let transaction: Transaction
     }
 
     @TaskLocal static var context: Context?
+
+    /// An identity for the running task (0 outside any task).
+    static var currentTask: Int {
+        withUnsafeCurrentTask { $0?.hashValue ?? 0 }
+    }
 }
 
 extension PhylacteryClient {
@@ -160,7 +168,9 @@ extension PhylacteryClient {
     ///   retry policy's attempts, with exponential backoff and jitter. `body` must therefore be safe to
     ///   run more than once (keep side effects outside the database until it returns).
     /// - Called inside another transaction of the same client on the same task, it opens a savepoint
-    ///   of the outer transaction instead (options are then ignored).
+    ///   of the outer transaction instead (options are then ignored). A child task started inside the
+    ///   body gets a transaction of its own on another connection, since a connection runs one
+    ///   statement at a time.
     /// - Errors thrown by `body` are rethrown unchanged after the rollback. Failures of the transaction
     ///   itself are ``PhylacteryError``s whose ``PhylacteryError/phase`` says which step failed; when the
     ///   retries run out the code is ``PhylacteryError/Code/retriesExhausted``.
@@ -171,7 +181,7 @@ extension PhylacteryClient {
         line: Int = #line,
         _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
-        if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self) {
+        if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self), outer.task == CurrentTransaction.currentTask {
             return try await outer.transaction.transaction(isolation: isolation, file: file, line: line, body)
         }
         try await self.prepare(file: file, line: line)
@@ -215,7 +225,7 @@ extension PhylacteryClient {
         try await transaction.control(options.beginSQL, phase: .begin, file: file, line: line)
         let result: Result
         do {
-            result = try await CurrentTransaction.$context.withValue(.init(client: ObjectIdentifier(self), transaction: transaction)) {
+            result = try await CurrentTransaction.$context.withValue(.init(client: ObjectIdentifier(self), task: CurrentTransaction.currentTask, transaction: transaction)) {
                 try await body(transaction)
             }
         } catch {
