@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
+        .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -66,6 +67,19 @@ let package = Package(
                 "Phylactery",
                 "PhylacteryEmbedded",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // End-to-end benchmarks against the real server: `swift run -c release phylactery-bench <suite>`.
+        .executableTarget(
+            name: "PhylacteryBench",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

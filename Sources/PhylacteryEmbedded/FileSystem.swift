@@ -1,4 +1,7 @@
-package import Foundation
+import Foundation
+#if canImport(CoreFoundation)
+import CoreFoundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,10 +21,10 @@ package enum FileSystem {
     }
 
     /// Hands `path` (recursively) to the user `uid`/`gid`.
-    package static func chown(_ path: String, uid: uid_t, gid: gid_t) throws(EmbeddedServerError) {
+    package static func chown(_ path: String, uid: UInt32, gid: UInt32) throws(EmbeddedServerError) {
         var failed: String?
         func visit(_ item: String) {
-            if lchown(item, uid, gid) != 0 { failed = item; return }
+            if lchown(item, uid_t(uid), gid_t(gid)) != 0 { failed = item; return }
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: item, isDirectory: &isDirectory), isDirectory.boolValue {
                 for child in (try? FileManager.default.contentsOfDirectory(atPath: item)) ?? [] {
@@ -108,8 +111,8 @@ package enum FileSystem {
 /// The unprivileged account the server runs as when Phylactery runs as root (PostgreSQL refuses root).
 package struct ServerUser: Sendable {
     package var name: String
-    package var uid: uid_t
-    package var gid: gid_t
+    package var uid: UInt32
+    package var gid: UInt32
 
     /// True when this process runs as root and must hand the server to another user.
     package static var isRoot: Bool { geteuid() == 0 }
@@ -132,6 +135,6 @@ package struct ServerUser: Sendable {
 
     static func lookup(_ name: String) -> ServerUser? {
         guard let entry = getpwnam(name) else { return nil }
-        return ServerUser(name: name, uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
+        return ServerUser(name: name, uid: UInt32(entry.pointee.pw_uid), gid: UInt32(entry.pointee.pw_gid))
     }
 }

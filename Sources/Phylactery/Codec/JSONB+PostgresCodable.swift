@@ -10,8 +10,7 @@ let jsonbVersionByte: UInt8 = 0x01
 extension JSONBEncoder: PostgresJSONEncoder {
     /// PostgresNIO's `Data` entry point; Phylactery itself always uses ``encode(_:into:)``.
     public func encode<T: Encodable>(_ value: T) throws -> Data {
-        let buffer: ByteBuffer = try self.encode(value)
-        return Data(buffer.readableBytesView)
+        Data(try self.encodeToBuffer(value).readableBytesView)
     }
 }
 
@@ -43,8 +42,13 @@ extension PostgresDecodingContext where JSONDecoder == JSONBDecoder {
 public struct JSONB<Value: Codable>: PostgresEncodable, PostgresDecodable {
     /// The wrapped value.
     public var value: Value
+    /// The encoder used when the value is bound (date and data strategies).
+    public var encoder: JSONBEncoder
 
-    public init(_ value: Value) { self.value = value }
+    public init(_ value: Value, encoder: JSONBEncoder = JSONBEncoder()) {
+        self.value = value
+        self.encoder = encoder
+    }
 
     public static var psqlType: PostgresDataType { .jsonb }
     public static var psqlFormat: PostgresFormat { .binary }
@@ -53,7 +57,7 @@ public struct JSONB<Value: Codable>: PostgresEncodable, PostgresDecodable {
         let start = byteBuffer.writerIndex
         byteBuffer.writeInteger(jsonbVersionByte)
         do {
-            try JSONBEncoder().encode(self.value, into: &byteBuffer)
+            try self.encoder.encode(self.value, into: &byteBuffer)
         } catch {
             byteBuffer.moveWriterIndex(to: start)
             throw error
@@ -63,6 +67,7 @@ public struct JSONB<Value: Codable>: PostgresEncodable, PostgresDecodable {
     public init<D: PostgresJSONDecoder>(from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat, context: PostgresDecodingContext<D>) throws {
         let body = try JSONBWire.body(of: &buffer, type: type, format: format)
         self.value = try JSONBDecoder().decode(Value.self, from: body)
+        self.encoder = JSONBEncoder()
     }
 }
 

@@ -3,30 +3,16 @@ import Foundation
 import Glibc
 #endif
 
-/// Where the last key lookup in an object ended, so the next one starts right after it.
-final class JSONMemberCursor {
-    /// Tape index of the key entry after the last match.
-    var next: Int
-    /// How many members come before `next`.
-    var ordinal: Int
-    init(next: Int) {
-        self.next = next
-        self.ordinal = 0
-    }
-}
-
 /// Keyed container over one object of the tape.
 struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: JSONTapeDecoder
     let object: Int
     let codingPath: [any CodingKey]
-    let cursor: JSONMemberCursor
 
     init(decoder: JSONTapeDecoder, object: Int, codingPath: [any CodingKey]) {
         self.decoder = decoder
         self.object = object
         self.codingPath = codingPath
-        self.cursor = JSONMemberCursor(next: object + 1)
     }
 
     var allKeys: [Key] {
@@ -48,9 +34,10 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
             let end = Int(tape[object].end)
             let count = Int(tape[object].length)
             guard count > 0 else { return nil }
-            // Start after the previous match and wrap around once.
-            var index = cursor.next < end ? cursor.next : object + 1
-            var ordinal = cursor.next < end ? cursor.ordinal : 0
+            // Start after the previous match in this object (kept per nesting depth) and wrap around once.
+            let depth = codingPath.count
+            let hint = decoder.hint(depth: depth, object: object)
+            var index = hint < end ? hint : object + 1
             for _ in 0..<count {
                 let keyEntry = tape[index]
                 let valueIndex = index + 1
@@ -62,18 +49,11 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
                     matches = JSONTapeDecoder.unescape(decoder.text(keyEntry)) == String(decoding: wanted, as: UTF8.self)
                 }
                 let nextKey = Int(tape[valueIndex].end)
-                ordinal += 1
                 if matches {
-                    cursor.next = nextKey
-                    cursor.ordinal = ordinal
+                    decoder.setHint(depth: depth, object: object, next: nextKey)
                     return valueIndex
                 }
-                if nextKey >= end {
-                    index = object + 1
-                    ordinal = 0
-                } else {
-                    index = nextKey
-                }
+                index = nextKey >= end ? object + 1 : nextKey
             }
             return nil
         }
@@ -92,8 +72,21 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         decoder.tape[try require(key)].kind == .null
     }
 
+    /// Reads a scalar member. The key joins the coding path only if reading fails, so the common
+    /// path copies no `CodingKey` existential.
     @inline(__always)
     func at<R>(_ key: Key, _ body: (Int) throws -> R) throws -> R {
+        let index = try require(key)
+        do {
+            return try body(index)
+        } catch let error as DecodingError {
+            throw error.relocated(to: codingPath + [key])
+        }
+    }
+
+    /// Reads a member that may itself be a container: the key is part of the path while it decodes.
+    @inline(__always)
+    func nested<R>(_ key: Key, _ body: (Int) throws -> R) throws -> R {
         let index = try require(key)
         return try decoder.withPending(key: key, containerPath: codingPath) { try body(index) }
     }
@@ -112,13 +105,17 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try at(key) { try decoder.integer(type, at: $0) } }
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try at(key) { try decoder.integer(type, at: $0) } }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try at(key) { try decoder.integer(type, at: $0) } }
-    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try at(key) { try decoder.decodeValue(type, at: $0) } }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try nested(key) { try decoder.decodeValue(type, at: $0) } }
 
     // Optional members: one lookup instead of contains + decodeNil + decode.
     @inline(__always)
     func present<R>(_ key: Key, _ body: (Int) throws -> R) throws -> R? {
         guard let index = find(key), decoder.tape[index].kind != .null else { return nil }
-        return try decoder.withPending(key: key, containerPath: codingPath) { try body(index) }
+        do {
+            return try body(index)
+        } catch let error as DecodingError {
+            throw error.relocated(to: codingPath + [key])
+        }
     }
 
     func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key) { try decoder.bool(at: $0) } }
@@ -126,7 +123,10 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(key) { try decoder.double(at: $0) } }
     func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key) { try decoder.integer(type, at: $0) } }
     func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(key) { try decoder.integer(type, at: $0) } }
-    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? { try present(key) { try decoder.decodeValue(type, at: $0) } }
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let index = find(key), decoder.tape[index].kind != .null else { return nil }
+        return try decoder.withPending(key: key, containerPath: codingPath) { try decoder.decodeValue(type, at: index) }
+    }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
         let index = try require(key)
@@ -278,5 +278,21 @@ struct JSONSlotDecoder: Decoder {
             throw DecodingError.valueNotFound(Any.self, .init(codingPath: codingPath, debugDescription: "No value."))
         }
         return JSONSingleValueDecoder(decoder: decoder, index: index, codingPath: codingPath)
+    }
+}
+
+extension DecodingError {
+    /// The same error with its coding path replaced (errors of scalar reads are made before the path is known).
+    func relocated(to path: [any CodingKey]) -> DecodingError {
+        switch self {
+        case .typeMismatch(let type, let context):
+            return .typeMismatch(type, .init(codingPath: path, debugDescription: context.debugDescription, underlyingError: context.underlyingError))
+        case .valueNotFound(let type, let context):
+            return .valueNotFound(type, .init(codingPath: path, debugDescription: context.debugDescription, underlyingError: context.underlyingError))
+        case .dataCorrupted(let context):
+            return .dataCorrupted(.init(codingPath: path, debugDescription: context.debugDescription, underlyingError: context.underlyingError))
+        default:
+            return self
+        }
     }
 }

@@ -46,8 +46,12 @@ public struct JSONBDecoder: Sendable {
     /// Decodes a `T` from JSON text in `bytes`.
     public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
         let tape = try JSONTape.parse(bytes, maximumDepth: self.maximumDepth)
-        let decoder = JSONTapeDecoder(bytes: bytes, tape: tape.entries, options: .init(date: dateDecodingStrategy, data: dataDecodingStrategy))
-        return try decoder.decodeValue(type, at: 0)
+        let options = JSONDecodingOptions(date: dateDecodingStrategy, data: dataDecodingStrategy)
+        // The decoder reads the tape through a pointer: no reference counting on every entry read.
+        return try tape.entries.withUnsafeBufferPointer { entries in
+            let decoder = JSONTapeDecoder(bytes: bytes, tape: entries, options: options)
+            return try decoder.decodeValue(type, at: 0)
+        }
     }
 
     /// Decodes a `T` from JSON text in a byte array.
@@ -64,16 +68,67 @@ struct JSONDecodingOptions {
 /// The `Decoder` behind ``JSONBDecoder``: reads values from the tape on demand.
 final class JSONTapeDecoder: Decoder {
     let bytes: UnsafeRawBufferPointer
-    let tape: [JSONTape.Entry]
+    let tape: UnsafeBufferPointer<JSONTape.Entry>
     let options: JSONDecodingOptions
-    var codingPath: [any CodingKey] = []
     var userInfo: [CodingUserInfoKey: Any] { [:] }
-    /// The tape index of the value `init(from:)` is reading.
-    var current = 0
-    /// The key or index being read from the current container. Kept apart from `codingPath` so
-    /// reading a scalar never allocates; joined to it only for errors and nested values.
-    var pendingKey: (any CodingKey)?
-    var pendingIndex = -1
+
+    /// Mutable state behind a pointer, so writes skip the dynamic exclusivity checks that class
+    /// stored properties pay for.
+    struct State {
+        var codingPath: [any CodingKey] = []
+        /// The tape index of the value `init(from:)` is reading.
+        var current = 0
+        /// The key or index being read from the current container. Kept apart from `codingPath` so
+        /// reading a scalar never allocates; joined to it only for errors and nested values.
+        var pendingKey: (any CodingKey)?
+        var pendingIndex = -1
+        /// Per nesting depth: the object last searched and the key entry after its last match.
+        var hints: [(object: Int, next: Int)] = []
+    }
+
+    /// Where to start looking for the next key of `object` at `depth`.
+    @inline(__always)
+    func hint(depth: Int, object: Int) -> Int {
+        if depth < state.pointee.hints.count, state.pointee.hints[depth].object == object {
+            return state.pointee.hints[depth].next
+        }
+        return object + 1
+    }
+
+    @inline(__always)
+    func setHint(depth: Int, object: Int, next: Int) {
+        while state.pointee.hints.count <= depth { state.pointee.hints.append((-1, 0)) }
+        state.pointee.hints[depth] = (object, next)
+    }
+
+    private let state: UnsafeMutablePointer<State> = {
+        let pointer = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        pointer.initialize(to: State())
+        return pointer
+    }()
+
+    deinit {
+        self.state.deinitialize(count: 1)
+        self.state.deallocate()
+    }
+
+    var codingPath: [any CodingKey] {
+        get { state.pointee.codingPath }
+        _modify { yield &state.pointee.codingPath }
+        set { state.pointee.codingPath = newValue }
+    }
+    var current: Int {
+        get { state.pointee.current }
+        set { state.pointee.current = newValue }
+    }
+    var pendingKey: (any CodingKey)? {
+        get { state.pointee.pendingKey }
+        set { state.pointee.pendingKey = newValue }
+    }
+    var pendingIndex: Int {
+        get { state.pointee.pendingIndex }
+        set { state.pointee.pendingIndex = newValue }
+    }
 
     @inline(__always)
     func withPending<R>(key: any CodingKey, containerPath: [any CodingKey], _ body: () throws -> R) rethrows -> R {
@@ -98,7 +153,7 @@ final class JSONTapeDecoder: Decoder {
         return codingPath
     }
 
-    init(bytes: UnsafeRawBufferPointer, tape: [JSONTape.Entry], options: JSONDecodingOptions) {
+    init(bytes: UnsafeRawBufferPointer, tape: UnsafeBufferPointer<JSONTape.Entry>, options: JSONDecodingOptions) {
         self.bytes = bytes
         self.tape = tape
         self.options = options
@@ -130,11 +185,15 @@ final class JSONTapeDecoder: Decoder {
         if T.self == Int.self { return try self.integer(Int.self, at: index) as! T }
         if T.self == Double.self { return try self.double(at: index) as! T }
         if T.self == Bool.self { return try self.bool(at: index) as! T }
-        if T.self == Date.self, let date = try self.date(at: index) { return date as! T }
+        if T.self == Date.self { return try self.date(at: index) as! T }
         if T.self == UUID.self { return try self.uuid(at: index) as! T }
         if T.self == Data.self, case .base64 = options.data { return try self.base64(at: index) as! T }
         if T.self == URL.self { return try self.url(at: index) as! T }
         if T.self == Decimal.self { return try self.decimal(at: index) as! T }
+        if T.self == [String].self { return try self.array(at: index) { try $0.string(at: $1) } as! T }
+        if T.self == [Double].self { return try self.array(at: index) { try $0.double(at: $1) } as! T }
+        if T.self == [Int].self { return try self.array(at: index) { try $0.integer(Int.self, at: $1) } as! T }
+        if T.self == [String: String].self { return try self.stringDictionary(at: index) as! T }
         let savedCurrent = self.current
         let savedPath = self.codingPath
         let savedKey = self.pendingKey
@@ -150,6 +209,35 @@ final class JSONTapeDecoder: Decoder {
             self.pendingIndex = savedIndex
         }
         return try T(from: self)
+    }
+
+    /// Arrays of scalars, read without the unkeyed-container machinery.
+    @inline(__always)
+    func array<Element>(at index: Int, _ element: (JSONTapeDecoder, Int) throws -> Element) throws -> [Element] {
+        let entry = tape[index]
+        guard entry.kind == .array else { throw mismatch([Element].self, at: index) }
+        var result: [Element] = []
+        result.reserveCapacity(Int(entry.length))
+        var position = index + 1
+        for offset in 0..<Int(entry.length) {
+            result.append(try withPending(index: offset, containerPath: codingPath) { try element(self, position) })
+            position = Int(tape[position].end)
+        }
+        return result
+    }
+
+    func stringDictionary(at index: Int) throws -> [String: String] {
+        let entry = tape[index]
+        guard entry.kind == .object else { throw mismatch([String: String].self, at: index) }
+        var result: [String: String] = [:]
+        result.reserveCapacity(Int(entry.length))
+        var position = index + 1
+        for _ in 0..<Int(entry.length) {
+            let key = try string(at: position)
+            result[key] = try withPending(key: JSONKey(stringValue: key), containerPath: codingPath) { try string(at: position + 1) }
+            position = Int(tape[position + 1].end)
+        }
+        return result
     }
 
     func context(_ message: String, underlying: (any Error)? = nil) -> DecodingError.Context {
@@ -204,10 +292,15 @@ final class JSONTapeDecoder: Decoder {
             var i = 0
             var o = 0
             while i < raw.count {
-                let byte = raw[i]
-                if byte != UInt8(ascii: "\\") {
-                    out[o] = byte; o += 1; i += 1
-                    continue
+                // Copy the run up to the next backslash in one go.
+                var run = i
+                while run < raw.count && raw[run] != UInt8(ascii: "\\") { run += 1 }
+                if run > i {
+                    UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[o..<(o + run - i)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[i..<run]))
+                    o += run - i
+                    i = run
+                    if i >= raw.count { break }
                 }
                 let code = raw[i + 1]
                 i += 2
@@ -285,11 +378,61 @@ final class JSONTapeDecoder: Decoder {
             for i in (negative ? 1 : 0)..<raw.count { value = value * 10 + Int64(raw[i] &- UInt8(ascii: "0")) }
             return Double(negative ? -value : value)
         }
+        if let fast = Self.exactDouble(raw) { return fast }
         // Swift's parser is correctly rounded; numbers too large become ±infinity, which we refuse.
         guard let value = Double(String(decoding: raw, as: UTF8.self)), value.isFinite else {
             throw DecodingError.dataCorrupted(context("The number \(String(decoding: raw, as: UTF8.self)) does not fit in Double.", underlying: JSONBError(.numberOutOfRange, "number out of range for Double", offset: Int(entry.start))))
         }
         return value
+    }
+
+    static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                                        1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+    /// Clinger's fast path: with at most 15 significant digits and a power of ten up to 10²², both
+    /// operands are exact doubles, so one multiplication or division gives the correctly rounded
+    /// result. `nil` when the number is outside that range (the caller then uses the full parser).
+    @inline(__always)
+    static func exactDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        let negative = raw[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var scale = 0
+        var seenPoint = false
+        while i < raw.count {
+            let byte = raw[i]
+            if byte == UInt8(ascii: ".") {
+                seenPoint = true
+            } else if byte &- UInt8(ascii: "0") < 10 {
+                if mantissa != 0 || byte != UInt8(ascii: "0") { digits += 1 }
+                if digits > 15 { return nil }
+                mantissa = mantissa * 10 + UInt64(byte &- UInt8(ascii: "0"))
+                if seenPoint { scale -= 1 }
+            } else {
+                break
+            }
+            i += 1
+        }
+        if i < raw.count {
+            // Exponent: e[+-]digits
+            i += 1
+            var exponentNegative = false
+            if raw[i] == UInt8(ascii: "-") { exponentNegative = true; i += 1 } else if raw[i] == UInt8(ascii: "+") { i += 1 }
+            var exponent = 0
+            while i < raw.count {
+                exponent = exponent * 10 + Int(raw[i] &- UInt8(ascii: "0"))
+                if exponent > 400 { return nil }
+                i += 1
+            }
+            scale += exponentNegative ? -exponent : exponent
+        }
+        let powers = Self.powersOfTen
+        guard scale >= -22, scale <= 22 else { return mantissa == 0 ? (negative ? -0.0 : 0.0) : nil }
+        var value = Double(mantissa)
+        value = scale < 0 ? value / powers[-scale] : value * powers[scale]
+        return negative ? -value : value
     }
 
     func float(at index: Int) throws -> Float {
@@ -336,11 +479,11 @@ final class JSONTapeDecoder: Decoder {
         return data
     }
 
-    /// `nil` for ``JSONBDecoder/DateDecodingStrategy/deferredToDate`` (decoded by `Date` itself).
-    func date(at index: Int) throws -> Date? {
+    func date(at index: Int) throws -> Date {
         switch options.date {
         case .deferredToDate:
-            return nil
+            // What Date's own Codable conformance reads, without going through it.
+            return Date(timeIntervalSinceReferenceDate: try double(at: index))
         case .secondsSince1970:
             return Date(timeIntervalSince1970: try double(at: index))
         case .millisecondsSince1970:

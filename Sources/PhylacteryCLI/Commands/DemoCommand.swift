@@ -69,7 +69,45 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("4. Rolled back a transaction that wrote to both chambers and then threw — rows still \(afterRollback)")
         }
+        try await self.snapshot(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
+    }
+
+    /// A daemon's state snapshot: a few megabytes of nested JSON, saved as jsonb and read back.
+    struct StateSnapshot: Codable, Equatable {
+        struct Entry: Codable, Equatable {
+            var sequence: Int
+            var actor: String
+            var message: String
+            var at: Date
+            var scores: [Double]
+        }
+        var takenAt: Date
+        var log: [Entry]
+    }
+
+    func snapshot(_ client: PhylacteryClient) async throws {
+        let log = (0..<20_000).map { i in
+            StateSnapshot.Entry(sequence: i, actor: "ghoul-\(i % 8)", message: "step \(i): recalled \"fact #\(i * 7)\" ✓",
+                                at: Date(timeIntervalSince1970: 1_764_000_000 + Double(i)), scores: [Double(i) / 3, 0.5, -1e-3])
+        }
+        let snapshot = StateSnapshot(takenAt: Date(timeIntervalSince1970: 1_764_000_000), log: log)
+        try await client.execute("CREATE TABLE IF NOT EXISTS public.demo_snapshots (id bigserial PRIMARY KEY, doc jsonb NOT NULL)")
+        let clock = ContinuousClock()
+        let saveStart = clock.now
+        let id = try await client.transaction { tx in
+            try await tx.query("INSERT INTO public.demo_snapshots (doc) VALUES (\(jsonb: snapshot)) RETURNING id").collect().first!.decode(Int.self)
+        }
+        let saved = clock.now - saveStart
+        let readStart = clock.now
+        let row = try await client.query("SELECT doc, pg_column_size(doc), octet_length(doc::text) FROM public.demo_snapshots WHERE id = \(id)").collect().first!
+        let (back, stored, text) = try row.decode((JSONB<StateSnapshot>, Int, Int).self)
+        let read = clock.now - readStart
+        guard back.value == snapshot else {
+            throw PhylacteryError(.queryFailed, "The snapshot read back differs from the one saved.")
+        }
+        func ms(_ d: Duration) -> String { String(format: "%.0f ms", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) }
+        print("5. Saved a state snapshot of \(snapshot.log.count) entries (\(String(format: "%.1f", Double(text) / 1e6)) MB of JSON, \(String(format: "%.1f", Double(stored) / 1e6)) MB stored as jsonb) in \(ms(saved)); read it back into Swift types, identical, in \(ms(read))")
     }
 
     /// (visits, events) row counts.

@@ -1,0 +1,272 @@
+import Foundation
+import Logging
+import NIOCore
+import Phylactery
+import PostgresNIO
+
+extension ExecutionHistory: PostgresCodable {}  // PostgresNIO's default Codable path, for comparison
+
+/// `phylactery-bench jsonb`: Phylactery's JSONB codec against Foundation and PostgresNIO's default
+/// Codable path, and against the server's own bounds, all measured in the same run.
+struct JSONBBenchmark {
+    let client: PhylacteryClient
+    let logger: Logger
+    var results: [String: Double] = [:]
+
+    /// PostgresNIO's default JSON path is Foundation's coders; ours uses the same date representation
+    /// (`Date`'s own Codable, a Double) so both sides write and read the same documents.
+    let ours: JSONBEncoder = {
+        var encoder = JSONBEncoder()
+        encoder.dateEncodingStrategy = .deferredToDate
+        return encoder
+    }()
+    let oursDecoder: JSONBDecoder = {
+        var decoder = JSONBDecoder()
+        decoder.dateDecodingStrategy = .deferredToDate
+        return decoder
+    }()
+
+    init(client: PhylacteryClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func line(_ text: String) {
+        print(text)
+        fflush(nil)
+    }
+
+    mutating func run() async throws {
+        line("Generating documents…")
+        let sizes: [(label: String, bytes: Int)] = [("2k", 2 << 10), ("64k", 64 << 10), ("1m", 1 << 20), ("16m", 16 << 20)]
+        var documents: [String: ExecutionHistory] = [:]
+        for (label, bytes) in sizes {
+            documents[label] = ExecutionHistory.make(targetBytes: bytes)
+        }
+
+        try await self.peakMemory(documents["16m"]!)
+        self.codecOnly(sizes: sizes, documents: documents)
+        try await self.inserts(label: "2k", document: documents["2k"]!, rowsPerStatement: 256, statements: 8)
+        try await self.inserts(label: "1m", document: documents["1m"]!, rowsPerStatement: 4, statements: 8)
+        try await self.reads(label: "1m", document: documents["1m"]!, rows: 32)
+    }
+
+    // MARK: Encode and decode only
+
+    mutating func codecOnly(sizes: [(label: String, bytes: Int)], documents: [String: ExecutionHistory]) {
+        line("\nEncode / decode only (MB/s of JSON text; ratio = ours ÷ Foundation)")
+        line("size       bytes   enc ours   enc Fdn   ratio   dec ours   dec Fdn   ratio")
+        let foundationEncoder = JSONEncoder()
+        let foundationDecoder = JSONDecoder()
+        for (label, _) in sizes {
+            let document = documents[label]!
+            let encoded = try! ours.encodeToBuffer(document)
+            let data = try! foundationEncoder.encode(document)
+            // Both must read what the other wrote, or the comparison means nothing.
+            precondition(try! foundationDecoder.decode(ExecutionHistory.self, from: Data(encoded.readableBytesView)) == document)
+            precondition(try! oursDecoder.decode(ExecutionHistory.self, from: ByteBuffer(bytes: data)) == document)
+            let bytes = encoded.readableBytes
+            let minimum = label == "16m" ? 0.6 : 0.2
+            let rounds = label == "16m" ? 3 : 7
+
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(bytes + 1024)
+            let encode = Measure.paired(bytesPerCall: bytes, rounds: rounds, minimum: minimum, {
+                buffer.clear()
+                try! ours.encode(document, into: &buffer)
+            }, {
+                blackHole(try! foundationEncoder.encode(document))
+            })
+            let decode = Measure.paired(bytesPerCall: bytes, rounds: rounds, minimum: minimum, {
+                blackHole(try! oursDecoder.decode(ExecutionHistory.self, from: encoded))
+            }, {
+                blackHole(try! foundationDecoder.decode(ExecutionHistory.self, from: data))
+            })
+            let (encodeOurs, encodeFoundation, encodeRatio) = encode
+            let (decodeOurs, decodeFoundation, decodeRatio) = decode
+            line(String(format: "%-6@ %10d %10.1f %9.1f %6.2fx %10.1f %9.1f %6.2fx", label as NSString, bytes,
+                        encodeOurs, encodeFoundation, encodeRatio, decodeOurs, decodeFoundation, decodeRatio))
+            results["encode_mbps_ours_\(label)"] = encodeOurs
+            results["encode_mbps_foundation_\(label)"] = encodeFoundation
+            results["decode_mbps_ours_\(label)"] = decodeOurs
+            results["decode_mbps_foundation_\(label)"] = decodeFoundation
+            results["encode_speedup_\(label)"] = encodeRatio
+            results["decode_speedup_\(label)"] = decodeRatio
+            results["document_bytes_\(label)"] = Double(bytes)
+        }
+    }
+
+    // MARK: Inserts
+
+    func recreateTable(_ connection: PostgresConnection) async throws {
+        _ = try await connection.query("DROP TABLE IF EXISTS public.bench_documents", logger: logger).collect()
+        _ = try await connection.query("CREATE UNLOGGED TABLE public.bench_documents (id int NOT NULL, doc jsonb NOT NULL)", logger: logger).collect()
+    }
+
+    /// One multi-row INSERT with `rows` documents, bound by `bind`.
+    static func insertStatement(rows: Int, firstID: Int, bind: (inout PostgresBindings) throws -> Void) rethrows -> PostgresQuery {
+        var bindings = PostgresBindings(capacity: rows * 2)
+        var sql = "INSERT INTO public.bench_documents (id, doc) VALUES "
+        for row in 0..<rows {
+            if row > 0 { sql += "," }
+            sql += "($\(row * 2 + 1),$\(row * 2 + 2))"
+            bindings.append(firstID + row)
+            try bind(&bindings)
+        }
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
+    }
+
+    mutating func inserts(label: String, document: ExecutionHistory, rowsPerStatement: Int, statements: Int) async throws {
+        let bytesPerDocument = try ours.encodeToBuffer(document).readableBytes
+        let bytesPerRound = bytesPerDocument * rowsPerStatement * statements
+        let logger = self.logger
+        let ours = self.ours
+        // The COPY payload is prepared before timing: the bound is the server's own cost for these bytes.
+        var copyPayload = ByteBuffer()
+        var text = ByteBuffer()
+        try ours.encode(document, into: &text)
+        let escaped = Self.copyTextEscaped(text)
+        for id in 0..<(rowsPerStatement * statements) {
+            copyPayload.writeString("\(id)\t")
+            copyPayload.writeImmutableBuffer(escaped)
+            copyPayload.writeString("\n")
+        }
+
+        let measured = try await client.withConnection { connection in
+            try await self.recreateTable(connection)
+            let truncate = { _ = try await connection.query("TRUNCATE public.bench_documents", logger: logger).collect() }
+            // Many rows per round trip: `statements` multi-row INSERTs sent back to back.
+            let measured = try await Measure.interleaved(bytesPerRun: bytesPerRound, prepare: truncate, [
+                {
+                    for statement in 0..<statements {
+                        let query = try Self.insertStatement(rows: rowsPerStatement, firstID: statement * rowsPerStatement) { try $0.append(JSONB(document, encoder: ours)) }
+                        _ = try await connection.query(query, logger: logger).collect()
+                    }
+                },
+                {
+                    for statement in 0..<statements {
+                        let query = try Self.insertStatement(rows: rowsPerStatement, firstID: statement * rowsPerStatement) { try $0.append(document) }
+                        _ = try await connection.query(query, logger: logger).collect()
+                    }
+                },
+                {
+                    try await connection.copyFrom(table: "bench_documents", columns: ["id", "doc"], logger: logger) { writer in
+                        try await writer.write(copyPayload)
+                    }
+                },
+            ])
+            let stored = try await connection.query("SELECT count(*), sum(length(doc::text)) FROM public.bench_documents", logger: logger).collect().first!.decode((Int, Int).self)
+            precondition(stored.0 == rowsPerStatement * statements, "COPY stored \(stored.0) rows")
+            return measured
+        }
+        let (oursRate, defaultRate, copyRate) = (measured.rates[0], measured.rates[1], measured.rates[2])
+        let (versusDefault, versusCopy) = (measured.ratios[1], measured.ratios[2])
+        line("\nInsert \(label) documents into jsonb, \(rowsPerStatement) rows per INSERT, \(statements) INSERTs per round (MB/s)")
+        line(String(format: "ours %.1f   PostgresNIO default %.1f   COPY bound %.1f   ours/default %.2fx   ours/COPY %.0f%%",
+                    oursRate, defaultRate, copyRate, versusDefault, 100 * versusCopy))
+        results["insert_mbps_ours_\(label)"] = oursRate
+        results["insert_mbps_default_\(label)"] = defaultRate
+        results["insert_mbps_copy_\(label)"] = copyRate
+        results["insert_vs_default_\(label)"] = versusDefault
+        results["insert_vs_copy_\(label)"] = versusCopy
+    }
+
+    /// COPY text format: backslash, tab, newline and carriage return are escaped with a backslash.
+    static func copyTextEscaped(_ json: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(json.readableBytes + json.readableBytes / 8)
+        for byte in json.readableBytesView {
+            switch byte {
+            case UInt8(ascii: "\\"): out.writeStaticString("\\\\")
+            case 0x09: out.writeStaticString("\\t")
+            case 0x0A: out.writeStaticString("\\n")
+            case 0x0D: out.writeStaticString("\\r")
+            default: out.writeInteger(byte)
+            }
+        }
+        return out
+    }
+
+    // MARK: Reads
+
+    mutating func reads(label: String, document: ExecutionHistory, rows: Int) async throws {
+        let bytesPerDocument = try ours.encodeToBuffer(document).readableBytes
+        let bytesPerRound = bytesPerDocument * rows
+        let logger = self.logger
+        let decoder = self.oursDecoder
+        let measured = try await client.withConnection { connection in
+            try await self.recreateTable(connection)
+            for start in stride(from: 0, to: rows, by: 4) {
+                let query = try Self.insertStatement(rows: min(4, rows - start), firstID: start) { try $0.append(JSONB(document, encoder: ours)) }
+                _ = try await connection.query(query, logger: logger).collect()
+            }
+            let select: PostgresQuery = "SELECT doc FROM public.bench_documents"
+            let measured = try await Measure.interleaved(bytesPerRun: bytesPerRound, [
+                {
+                    // Ours: straight from the received bytes.
+                    var count = 0
+                    for try await row in try await connection.query(select, logger: logger) {
+                        count += try row.decode(ExecutionHistory.self, context: .init(jsonDecoder: decoder)).steps.count
+                    }
+                    blackHole(count)
+                },
+                {
+                    // PostgresNIO's default: Foundation's JSONDecoder, through a Data copy.
+                    var count = 0
+                    for try await row in try await connection.query(select, logger: logger) {
+                        count += try row.decode(ExecutionHistory.self).steps.count
+                    }
+                    blackHole(count)
+                },
+                {
+                    // The bound: the same SELECT, bytes handed over without parsing.
+                    var total = 0
+                    for try await row in try await connection.query(select, logger: logger) {
+                        total += try row.decode(RawJSONB.self).bytes.readableBytes
+                    }
+                    blackHole(total)
+                },
+            ])
+            // What ours read must be the document.
+            let check = try await connection.query("SELECT doc FROM public.bench_documents LIMIT 1", logger: logger).collect().first!
+            let decoded = try check.decode(ExecutionHistory.self, context: .init(jsonDecoder: decoder))
+            precondition(decoded == document)
+            return measured
+        }
+        let (oursRate, defaultRate, rawRate) = (measured.rates[0], measured.rates[1], measured.rates[2])
+        let (versusDefault, versusRaw) = (measured.ratios[1], measured.ratios[2])
+        line("\nSelect \(rows) × \(label) documents into Codable types (MB/s)")
+        line(String(format: "ours %.1f   PostgresNIO default %.1f   raw bytes bound %.1f   ours/default %.2fx   ours/raw %.0f%%",
+                    oursRate, defaultRate, rawRate, versusDefault, 100 * versusRaw))
+        results["read_mbps_ours_\(label)"] = oursRate
+        results["read_mbps_default_\(label)"] = defaultRate
+        results["read_mbps_raw_\(label)"] = rawRate
+        results["read_vs_default_\(label)"] = versusDefault
+        results["read_vs_raw_\(label)"] = versusRaw
+    }
+
+    // MARK: Peak memory
+
+    /// Peak RSS growth while inserting one 16 MB document through our path, relative to its size.
+    mutating func peakMemory(_ document: ExecutionHistory) async throws {
+        let bytes = try ours.encodeToBuffer(document).readableBytes
+        let logger = self.logger
+        try await client.withConnection { connection in
+            try await self.recreateTable(connection)
+            _ = try await connection.query("SELECT 1", logger: logger).collect()
+        }
+        let baseline = Measure.residentBytes()
+        let canReset = Measure.resetPeak()
+        try await client.withConnection { connection in
+            let query = try Self.insertStatement(rows: 1, firstID: 0) { try $0.append(JSONB(document, encoder: ours)) }
+            _ = try await connection.query(query, logger: logger).collect()
+        }
+        let peak = Measure.peakResidentBytes()
+        let growth = max(0, peak - baseline)
+        let ratio = Double(growth) / Double(bytes)
+        line(String(format: "\nPeak RSS while inserting one %.1f MB document: +%.1f MB above the %.1f MB baseline = %.2f × the document%@",
+                    Double(bytes) / 1e6, Double(growth) / 1e6, Double(baseline) / 1e6, ratio, canReset ? "" : " (peak could not be reset: upper bound)"))
+        results["peak_rss_ratio_16m"] = ratio
+        results["peak_rss_growth_bytes_16m"] = Double(growth)
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import Phylactery
+import PhylacteryEmbedded
+import PostgresNIO
+
+/// `phylactery-bench`: end-to-end benchmarks against the real server. Each suite measures its
+/// baselines in the same run and ends with one `RESULT {json}` line. Run it as a release build:
+/// `swift run -c release phylactery-bench jsonb`.
+@main
+struct PhylacteryBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "phylactery-bench",
+        abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
+        discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
+
+    @Argument(help: "The suite to run: jsonb.")
+    var suite: String
+
+    @Option(help: .hidden)
+    var profile: String?
+
+    func validate() throws {
+        guard ["jsonb"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb.") }
+    }
+
+    func run() async throws {
+        #if DEBUG
+        print("warning: this is a debug build; figures are meaningless. Use: swift run -c release phylactery-bench \(suite)")
+        #endif
+        if let profile {
+            // Loops one codec operation for a profiler: --profile encode|decode|fencode|fdecode
+            let document = ExecutionHistory.make(targetBytes: 1 << 20)
+            var encoder = JSONBEncoder()
+            encoder.dateEncodingStrategy = .deferredToDate
+            var decoder = JSONBDecoder()
+            decoder.dateDecodingStrategy = .deferredToDate
+            let encoded = try encoder.encodeToBuffer(document)
+            let data = try JSONEncoder().encode(document)
+            var buffer = ByteBuffer()
+            let end = ContinuousClock.now + .seconds(10)
+            var count = 0
+            while ContinuousClock.now < end {
+                switch profile {
+                case "encode": buffer.clear(); try encoder.encode(document, into: &buffer)
+                case "decode": blackHole(try decoder.decode(ExecutionHistory.self, from: encoded))
+                case "fencode": blackHole(try JSONEncoder().encode(document))
+                default: blackHole(try JSONDecoder().decode(ExecutionHistory.self, from: data))
+                }
+                count += 1
+            }
+            print("\(profile): \(Double(count * encoded.readableBytes) / 10e6) MB/s")
+            return
+        }
+        var logger = Logger(label: "phylactery.bench")
+        logger.logLevel = .warning
+        let url: DatabaseURL
+        if let external = try PhylacteryClient.Configuration.fromEnvironment() {
+            url = external.url
+        } else {
+            url = try await EmbeddedServer(configuration: .fromEnvironment(), logger: logger).start().url
+        }
+        // A database of its own, created afresh, so runs do not disturb each other's data.
+        let admin = PhylacteryClient(configuration: .init(url: url), logger: logger)
+        let name = "phylactery_bench"
+        try await admin.withDirectConnection { connection in
+            _ = try await connection.query(.init(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
+            _ = try await connection.query(.init(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger).collect()
+        }
+        var options = PhylacteryClient.Configuration.Options()
+        options.maximumConnections = 2
+        let results: [String: Double]
+        do {
+            results = try await PhylacteryClient.withClient(configuration: .init(url: url.with(database: name), options: options), logger: logger) { client in
+            var benchmark = JSONBBenchmark(client: client, logger: logger)
+            try await benchmark.run()
+            return benchmark.results
+        }
+        } catch {
+            // PostgresNIO's errors hide their detail from `description`; a benchmark wants it.
+            print("error: \(String(reflecting: error))")
+            throw ExitCode.failure
+        }
+        let json = results.keys.sorted().map { key in
+            let value = results[key]!
+            return "\"\(key)\":\(value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.4g", value))"
+        }.joined(separator: ",")
+        print("RESULT {\"suite\":\"\(suite)\",\(json)}")
+    }
+}
