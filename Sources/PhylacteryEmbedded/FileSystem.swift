@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(CoreFoundation)
-import CoreFoundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,10 +48,10 @@ package enum FileSystem {
             current = (current as NSString).deletingLastPathComponent
         }
         for directory in ancestors.reversed() {
-            var info = stat()
-            guard stat(directory, &info) == 0 else { continue }
-            if info.st_mode & S_IXOTH == 0 {
-                guard chmod(directory, (info.st_mode & 0o7777) | S_IXOTH) == 0 else {
+            // FileManager rather than stat(2): the C struct is visible through several modules.
+            guard let mode = (try? FileManager.default.attributesOfItem(atPath: directory))?[.posixPermissions] as? Int else { continue }
+            if mode & 0o001 == 0 {
+                guard chmod(directory, mode_t(mode | 0o001)) == 0 else {
                     throw EmbeddedServerError(.fileSystem, "The server user cannot reach \(path) because \(directory) is not traversable, and adding o+x failed: \(String(cString: strerror(errno))). Choose another PHYLACTERY_HOME.")
                 }
                 changed.append(directory)
@@ -69,23 +66,22 @@ package enum FileSystem {
         guard let walker = fm.enumerator(atPath: path) else { return }
         for case let relative as String in walker {
             let item = path + "/" + relative
-            var info = stat()
-            guard lstat(item, &info) == 0, (info.st_mode & S_IFMT) != S_IFLNK else { continue }
-            var mode = info.st_mode & 0o7777
-            mode |= S_IROTH | S_IRGRP
-            if (info.st_mode & S_IFMT) == S_IFDIR || mode & S_IXUSR != 0 { mode |= S_IXOTH | S_IXGRP }
-            chmod(item, mode)
+            guard let attributes = try? fm.attributesOfItem(atPath: item),
+                  let type = attributes[.type] as? FileAttributeType, type != .typeSymbolicLink,
+                  var mode = attributes[.posixPermissions] as? Int
+            else { continue }
+            mode |= 0o044
+            if type == .typeDirectory || mode & 0o100 != 0 { mode |= 0o011 }
+            chmod(item, mode_t(mode))
         }
         chmod(path, 0o755)
     }
 
     /// Throws ``EmbeddedServerError/Code/diskFull`` when fewer than `bytes` are free at `path`.
     package static func requireFreeSpace(at path: String, bytes: UInt64) throws(EmbeddedServerError) {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return }
-        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
-        if free < bytes {
-            throw EmbeddedServerError(.diskFull, "Only \(free >> 20) MB are free on the disk holding \(path); the server needs about \(bytes >> 20) MB. Free some space or choose another PHYLACTERY_HOME.")
+        guard let free = (try? FileManager.default.attributesOfFileSystem(forPath: path))?[.systemFreeSize] as? NSNumber else { return }
+        if free.uint64Value < bytes {
+            throw EmbeddedServerError(.diskFull, "Only \(free.uint64Value >> 20) MB are free on the disk holding \(path); the server needs about \(bytes >> 20) MB. Free some space or choose another PHYLACTERY_HOME.")
         }
     }
 
@@ -94,8 +90,9 @@ package enum FileSystem {
         var total: UInt64 = 0
         guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
         for case let relative as String in walker {
-            var info = stat()
-            if lstat(path + "/" + relative, &info) == 0 { total += UInt64(info.st_size) }
+            if let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + relative))?[.size] as? NSNumber {
+                total += size.uint64Value
+            }
         }
         return total
     }

@@ -220,7 +220,11 @@ final class JSONTapeDecoder: Decoder {
         result.reserveCapacity(Int(entry.length))
         var position = index + 1
         for offset in 0..<Int(entry.length) {
-            result.append(try withPending(index: offset, containerPath: codingPath) { try element(self, position) })
+            do {
+                result.append(try element(self, position))
+            } catch let error as DecodingError {
+                throw error.relocated(to: fullPath + [JSONKey(index: offset)])
+            }
             position = Int(tape[position].end)
         }
         return result
@@ -234,7 +238,11 @@ final class JSONTapeDecoder: Decoder {
         var position = index + 1
         for _ in 0..<Int(entry.length) {
             let key = try string(at: position)
-            result[key] = try withPending(key: JSONKey(stringValue: key), containerPath: codingPath) { try string(at: position + 1) }
+            do {
+                result[key] = try string(at: position + 1)
+            } catch let error as DecodingError {
+                throw error.relocated(to: fullPath + [JSONKey(stringValue: key)])
+            }
             position = Int(tape[position + 1].end)
         }
         return result
