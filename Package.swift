@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -88,7 +89,7 @@ let package = Package(
         // No database needed.
         .testTarget(
             name: "PhylacteryTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded"],
+            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // Needs PostgreSQL with pgvector (PHYLACTERY_DATABASE_URL or the embedded server).

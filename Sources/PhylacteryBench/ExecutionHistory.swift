@@ -1,4 +1,5 @@
 import Foundation
+import PhylacteryTestSupport
 
 /// The document the JSONB benchmark stores: a plugin run's execution history, the kind of large
 /// nested state the daemon snapshots.
@@ -30,7 +31,7 @@ struct ExecutionHistory: Codable, Equatable, Sendable {
 
     /// A document of roughly `targetBytes` of JSON, the same for the same seed.
     static func make(targetBytes: Int, seed: UInt64 = 42) -> ExecutionHistory {
-        var rng = SplitMix(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let words = ["claim", "lease", "embed", "recall", "consecrate", "supersede", "trace", "flush", "vector", "fact",
                      "ghoul", "chamber", "ledger", "snapshot", "résumé", "naïve", "日本語", "emoji 🦀", "quote \"x\"", "path\\to"]
         func sentence(_ count: Int) -> String {
@@ -73,18 +74,5 @@ struct ExecutionHistory: Codable, Equatable, Sendable {
             }
         }
         return history
-    }
-}
-
-/// SplitMix64: a tiny deterministic generator for the benchmark's documents.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

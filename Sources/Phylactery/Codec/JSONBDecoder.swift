@@ -463,28 +463,24 @@ final class JSONTapeDecoder: Decoder {
         return value
     }
 
-    func uuid(at index: Int) throws -> UUID {
-        let text = try string(at: index)
-        guard let uuid = UUID(uuidString: text) else {
-            throw DecodingError.dataCorrupted(context("Invalid UUID string."))
+    /// A string converted by `parse`; a string it rejects is `dataCorrupted` with `problem`.
+    func parsedString<R>(at index: Int, _ problem: String, _ parse: (String) -> R?) throws -> R {
+        guard let value = parse(try string(at: index)) else {
+            throw DecodingError.dataCorrupted(context(problem))
         }
-        return uuid
+        return value
+    }
+
+    func uuid(at index: Int) throws -> UUID {
+        try parsedString(at: index, "Invalid UUID string.") { UUID(uuidString: $0) }
     }
 
     func url(at index: Int) throws -> URL {
-        let text = try string(at: index)
-        guard let url = URL(string: text) else {
-            throw DecodingError.dataCorrupted(context("Invalid URL string."))
-        }
-        return url
+        try parsedString(at: index, "Invalid URL string.") { URL(string: $0) }
     }
 
     func base64(at index: Int) throws -> Data {
-        let text = try string(at: index)
-        guard let data = Data(base64Encoded: text) else {
-            throw DecodingError.dataCorrupted(context("Encountered Data that is not valid base64."))
-        }
-        return data
+        try parsedString(at: index, "Encountered Data that is not valid base64.") { Data(base64Encoded: $0) }
     }
 
     func date(at index: Int) throws -> Date {

@@ -107,7 +107,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw PhylacteryError(.queryFailed, "The snapshot read back differs from the one saved.")
         }
         func ms(_ d: Duration) -> String { String(format: "%.0f ms", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) }
-        print("5. Saved a state snapshot of \(snapshot.log.count) entries (\(String(format: "%.1f", Double(text) / 1e6)) MB of JSON, \(String(format: "%.1f", Double(stored) / 1e6)) MB stored as jsonb) in \(ms(saved)); read it back into Swift types, identical, in \(ms(read))")
+        print("5. Saved a state snapshot of \(snapshot.log.count) entries (\(String(format: "%.1f", Double(text) / 1e6)) MB of JSON, \(String(format: "%.1f", Double(stored) / 1e6)) MB on disk as compressed jsonb) in \(ms(saved)); read it back into Swift types, identical, in \(ms(read))")
     }
 
     /// (visits, events) row counts.

@@ -1,4 +1,5 @@
 import Foundation
+import PhylacteryTestSupport
 
 /// Any JSON value, for comparing documents semantically (numbers as Double, objects as dictionaries).
 indirect enum JSONValue: Codable, Equatable {
@@ -32,29 +33,16 @@ indirect enum JSONValue: Codable, Equatable {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so failing cases can be replayed by seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum JSONGenerator {
     /// Strings heavy in escapes and non-ASCII: quotes, backslashes, controls, accents, CJK, emoji, surrogate-pair scalars.
     static let alphabet: [Character] = Array("ab cZ09\"\\/\n\r\t\u{08}\u{0C}\u{01}\u{1F}\u{7F}é漢字🦀👩‍👩‍👧𝄞\u{2028}\u{FEFF}")
 
-    static func string(_ rng: inout SeededGenerator) -> String {
+    static func string(_ rng: inout SeededRandom) -> String {
         let length = Int.random(in: 0...24, using: &rng)
         return String((0..<length).map { _ in alphabet.randomElement(using: &rng)! })
     }
 
-    static func number(_ rng: inout SeededGenerator) -> Double {
+    static func number(_ rng: inout SeededRandom) -> Double {
         switch Int.random(in: 0..<8, using: &rng) {
         case 0: return Double(Int.random(in: -1000...1000, using: &rng))
         case 1: return Double.random(in: -1...1, using: &rng)
@@ -65,7 +53,7 @@ enum JSONGenerator {
         }
     }
 
-    static func value(_ rng: inout SeededGenerator, depth: Int = 0) -> JSONValue {
+    static func value(_ rng: inout SeededRandom, depth: Int = 0) -> JSONValue {
         let kind = depth > 5 ? Int.random(in: 0..<4, using: &rng) : Int.random(in: 0..<6, using: &rng)
         switch kind {
         case 0: return .null
