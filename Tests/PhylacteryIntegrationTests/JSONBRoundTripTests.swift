@@ -64,6 +64,24 @@ extension Snapshot: PostgresCodable {}
         }
     }
 
+    /// A plain Codable type (not PostgresCodable) binds through our codec by default.
+    struct Note: Codable, Equatable, Sendable {
+        var text: String
+        var at: Date
+    }
+
+    @Test func plainCodableValuesUseTheCodecByDefault() async throws {
+        try await TestDatabase.withFreshDatabase("plaincodable") { client in
+            try await client.execute("CREATE TABLE public.notes (name text, doc jsonb)")
+            let note = Note(text: "tab\there ✓", at: Date(timeIntervalSince1970: 1_764_174_540.5))
+            try await client.execute("INSERT INTO public.notes VALUES (\("plain"), \(note))")
+            let row = try await client.query("SELECT doc, doc->>'at' FROM public.notes").collect().first!
+            #expect(try row.decodeJSON(Note.self) == note)
+            // The date went through our encoder (ISO 8601 with milliseconds), not Foundation's default.
+            #expect(try row.decode((RawJSONB, String).self, context: .default).1 == "2025-11-26T16:29:00.500Z")
+        }
+    }
+
     @Test func rawJSONBIsStoredAsIsAndMalformedInputStoresNothing() async throws {
         try await TestDatabase.withFreshDatabase("rawjsonb") { client in
             try await client.execute("CREATE TABLE public.raw (id int PRIMARY KEY, doc jsonb NOT NULL)")

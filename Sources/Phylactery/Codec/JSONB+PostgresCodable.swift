@@ -146,11 +146,32 @@ enum JSONBWire {
     }
 }
 
-// MARK: - Interpolation
+// MARK: - Interpolation and rows
 
 extension PostgresQuery.StringInterpolation {
     /// Binds `value` as `jsonb`, encoded by Phylactery's codec: `"… VALUES (\(jsonb: document))"`.
     public mutating func appendInterpolation<Value: Codable>(jsonb value: Value) throws {
         try self.appendInterpolation(JSONB(value))
+    }
+
+    /// Binds any `Codable` value that PostgresNIO has no encoding for as `jsonb`, through
+    /// Phylactery's codec: `"… VALUES (\(document))"`. Types PostgresNIO knows (strings, numbers,
+    /// dates, UUIDs, its own `PostgresCodable` types) keep PostgresNIO's encoding.
+    @_disfavoredOverload
+    public mutating func appendInterpolation<Value: Codable>(_ value: Value) throws {
+        try self.appendInterpolation(JSONB(value))
+    }
+}
+
+extension PostgresRow {
+    /// Reads the row's single `json`/`jsonb` column into a `Decodable` type PostgresNIO has no
+    /// decoding for, through Phylactery's codec: `try row.decodeJSON(Snapshot.self)`.
+    public func decodeJSON<Value: Decodable>(_ type: Value.Type, column: Int = 0, file: String = #fileID, line: Int = #line) throws -> Value {
+        let cell = self.makeRandomAccess()[column]
+        guard var bytes = cell.bytes else {
+            throw DecodingError.valueNotFound(Value.self, .init(codingPath: [], debugDescription: "The column \(cell.columnName) is NULL."))
+        }
+        let body = try JSONBWire.body(of: &bytes, type: cell.dataType, format: cell.format)
+        return try JSONBDecoder().decode(type, from: body)
     }
 }
