@@ -79,6 +79,29 @@ struct Abandon: Error {}
         }
     }
 
+    @Test func childTaskGetsItsOwnTransactionNotASavepoint() async throws {
+        try await TestDatabase.withFreshDatabase("childtask") { client in
+            try await makeTables(client)
+            await #expect(throws: Abandon.self) {
+                try await client.transaction { tx in
+                    try await tx.execute("INSERT INTO public.accounts VALUES (1, 1)")
+                    let outer = ObjectIdentifier(tx.connection)
+                    // A child task inherits task-locals but must not share the connection.
+                    let separate = try await Task {
+                        try await client.transaction { inner in
+                            try await inner.execute("INSERT INTO verbatim.ledger (account, note) VALUES (2, 'child')")
+                            return ObjectIdentifier(inner.connection) != outer
+                        }
+                    }.value
+                    #expect(separate)
+                    throw Abandon()
+                }
+            }
+            // The outer transaction rolled back; the child's own transaction had committed.
+            #expect(try await counts(client) == (0, 1))
+        }
+    }
+
     @Test func swallowedStatementErrorIsNotCommitted() async throws {
         try await TestDatabase.withFreshDatabase("swallowed") { client in
             try await makeTables(client)
