@@ -82,6 +82,49 @@ extension Snapshot: PostgresCodable {}
         }
     }
 
+    @Test func copyLoadsRowsWithTheCodecAndEscapesEverything() async throws {
+        try await TestDatabase.withFreshDatabase("copy") { client in
+            try await client.execute("CREATE TABLE verbatim.loaded (id int, label text, doc jsonb)")
+            let tricky = "tab\there\nnew line \\ backslash \"quote\" \r é 🦀"
+            let notes = (0..<500).map { Note(text: "\(tricky) #\($0)", at: Date(timeIntervalSince1970: 1_764_174_540 + Double($0))) }
+            let written = try await client.transaction { tx in
+                try await tx.copy(into: "loaded", schema: "verbatim", columns: ["id", "label", "doc"]) { rows in
+                    for (id, note) in notes.enumerated() {
+                        rows.field(id)
+                        rows.field(id % 2 == 0 ? note.text : nil)
+                        try rows.field(json: note)
+                        try await rows.endRow()
+                    }
+                }
+            }
+            #expect(written == notes.count)
+            let back = try await client.query("SELECT id, label, doc FROM verbatim.loaded ORDER BY id").collect()
+            #expect(back.count == notes.count)
+            for row in back {
+                let (id, label, doc) = try row.decode((Int, String?, JSONB<Note>).self)
+                #expect(doc.value == notes[id])
+                #expect(label == (id % 2 == 0 ? notes[id].text : nil))
+            }
+            // The search_path is back to what it was, and a failing load inserts nothing.
+            let path = try await client.transaction { tx in
+                try await tx.copy(into: "loaded", schema: "verbatim", columns: ["id"]) { rows in rows.field(1); try await rows.endRow() }
+                return try await tx.query("SELECT current_setting('search_path')").collect().first!.decode(String.self)
+            }
+            #expect(!path.contains("verbatim"))
+            await #expect(throws: Abandon.self) {
+                try await client.transaction { tx in
+                    try await tx.copy(into: "loaded", schema: "verbatim", columns: ["id"]) { rows in
+                        rows.field(2)
+                        try await rows.endRow()
+                        throw Abandon()
+                    }
+                }
+            }
+            let count = try await client.query("SELECT count(*) FROM verbatim.loaded").collect().first!.decode(Int.self)
+            #expect(count == notes.count + 1)
+        }
+    }
+
     @Test func rawJSONBIsStoredAsIsAndMalformedInputStoresNothing() async throws {
         try await TestDatabase.withFreshDatabase("rawjsonb") { client in
             try await client.execute("CREATE TABLE public.raw (id int PRIMARY KEY, doc jsonb NOT NULL)")

@@ -42,8 +42,17 @@ public struct JSONBEncoder: Sendable {
 
     /// Appends the JSON text of `value` to `buffer`. On error, `buffer` is left as it was.
     public func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer) throws {
+        try self.encode(value, into: &buffer, copyText: false)
+    }
+
+    /// Appends `value` as one field of a text-format COPY row (backslashes doubled).
+    func encodeCopyField<T: Encodable>(_ value: T, into buffer: inout ByteBuffer) throws {
+        try self.encode(value, into: &buffer, copyText: true)
+    }
+
+    private func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer, copyText: Bool) throws {
         let writerIndex = buffer.writerIndex
-        let impl = JSONStreamEncoder(buffer: buffer, options: .init(date: dateEncodingStrategy, data: dataEncodingStrategy))
+        let impl = JSONStreamEncoder(buffer: buffer, options: .init(date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: copyText))
         buffer = ByteBuffer()  // hand the storage over, so appending does not copy it
         do {
             try impl.encodeTopLevel(value)
@@ -72,6 +81,9 @@ public struct JSONBEncoder: Sendable {
 struct JSONEncodingOptions {
     var date: JSONBEncoder.DateEncodingStrategy
     var data: JSONBEncoder.DataEncodingStrategy
+    /// Write for COPY's text format: every backslash doubled. (Compact JSON has no raw tab, newline
+    /// or carriage return, so the backslashes of escapes are all COPY needs changed.)
+    var copyText = false
 }
 
 /// The `Encoder` behind ``JSONBEncoder``: one object per encoding run, streaming into its buffer.
@@ -569,6 +581,11 @@ final class JSONStreamEncoder: Encoder {
     }
 
     func writeEscape(_ byte: UInt8) {
+        if self.options.copyText {
+            // The same escape with its backslash doubled for COPY; \\ becomes four.
+            self.put(UInt8(ascii: "\\"))
+            if byte == UInt8(ascii: "\\") { self.put("\\\\\\"); return }
+        }
         switch byte {
         case UInt8(ascii: "\""): self.put("\\\"")
         case UInt8(ascii: "\\"): self.put("\\\\")

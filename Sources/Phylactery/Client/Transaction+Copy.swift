@@ -1,0 +1,138 @@
+public import NIOCore
+public import PostgresNIO
+
+/// Writes the rows of a `COPY … FROM STDIN` (text format) field by field, with the escaping the
+/// format needs. Documents go through ``JSONBEncoder`` straight into the outgoing data; the data is
+/// sent in chunks while rows are still being written, so encoding overlaps the server's work.
+public struct CopyRowWriter: ~Copyable {
+    let writer: PostgresCopyFromWriter
+    let encoder: JSONBEncoder
+    var buffer: ByteBuffer
+    var fieldsInRow = 0
+    /// Rows written so far.
+    public private(set) var rowCount = 0
+
+    /// Data is handed to the server in chunks of about this size.
+    static let chunkSize = 1 << 20
+
+    init(writer: PostgresCopyFromWriter, encoder: JSONBEncoder) {
+        self.writer = writer
+        self.encoder = encoder
+        self.buffer = ByteBuffer()
+        self.buffer.reserveCapacity(Self.chunkSize + (64 << 10))
+    }
+
+    mutating func separate() {
+        if fieldsInRow > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+        fieldsInRow += 1
+    }
+
+    /// A text field; `nil` is SQL NULL.
+    public mutating func field(_ text: String?) {
+        separate()
+        guard let text else {
+            buffer.writeStaticString("\\N")
+            return
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
+    }
+
+    /// An integer field.
+    public mutating func field<I: FixedWidthInteger>(_ value: I) {
+        separate()
+        buffer.writeString(String(value))
+    }
+
+    /// A `json`/`jsonb` field, encoded by the writer's ``JSONBEncoder``.
+    public mutating func field<Document: Encodable>(json document: Document) throws {
+        separate()
+        try encoder.encodeCopyField(document, into: &buffer)
+    }
+
+    /// Ends the row; sends the buffered data once a chunk is full.
+    public mutating func endRow() async throws {
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        fieldsInRow = 0
+        rowCount += 1
+        if buffer.readableBytes >= Self.chunkSize {
+            try await self.flush()
+        }
+    }
+
+    mutating func flush() async throws {
+        guard buffer.readableBytes > 0 else { return }
+        try await writer.write(buffer)
+        buffer.clear()
+    }
+}
+
+extension Transaction {
+    /// Inserts many rows with one `COPY … FROM STDIN`: the fastest way to load documents.
+    ///
+    /// ```swift
+    /// try await tx.copy(into: "snapshots", columns: ["id", "doc"]) { rows in
+    ///     for snapshot in snapshots {
+    ///         rows.field(snapshot.id)
+    ///         try rows.field(json: snapshot)
+    ///         try await rows.endRow()
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - table: the table's name, resolved in `schema` (table and column names are quoted).
+    ///   - schema: the chamber or schema holding the table. Default `public`.
+    ///   - columns: the columns each row fills, in order.
+    ///   - encoder: encodes the `json` fields.
+    ///   - rows: writes the rows; throwing aborts the COPY and nothing is inserted.
+    /// - Returns: the number of rows written.
+    @discardableResult
+    public func copy(
+        into table: String,
+        schema: String = Chamber.public.schema,
+        columns: [String],
+        encoder: JSONBEncoder = JSONBEncoder(),
+        file: String = #fileID,
+        line: Int = #line,
+        _ rows: (inout CopyRowWriter) async throws -> Void
+    ) async throws -> Int {
+        // PostgresNIO's COPY takes an unqualified table name: resolve it in `schema` for the
+        // duration of the COPY, then put the transaction's search_path back.
+        let previous = try await self.query("SELECT current_setting('search_path')", file: file, line: line)
+            .collect().first?.decode(String.self) ?? "public"
+        try await self.execute("SELECT set_config('search_path', \(SQLIdentifier.quote(schema)), true)", file: file, line: line)
+        var written = 0
+        var bodyError: (any Error)?
+        do {
+            try await self.connection.copyFrom(
+                table: table, columns: columns, logger: self.logger, file: file, line: line
+            ) { writer in
+                var rowWriter = CopyRowWriter(writer: writer, encoder: encoder)
+                do {
+                    try await rows(&rowWriter)
+                } catch {
+                    bodyError = error
+                    throw error
+                }
+                try await rowWriter.flush()
+                written = rowWriter.rowCount
+            }
+        } catch {
+            // The COPY was aborted, and with it the transaction. The body's own error comes back
+            // unchanged; failures of the COPY itself become a PhylacteryError.
+            self.state.markAborted()
+            if let bodyError { throw bodyError }
+            throw PhylacteryError.wrapping(error, doing: "Copying rows into \(schema).\(table)", phase: .body, file: file, line: line)
+        }
+        try await self.execute("SELECT set_config('search_path', \(previous), true)", file: file, line: line)
+        return written
+    }
+}
