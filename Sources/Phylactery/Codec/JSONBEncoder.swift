@@ -337,6 +337,8 @@ final class JSONStreamEncoder: Encoder {
             self.put(UInt8(ascii: "}"))
         } else if let dictionary = value as? any JSONSortedKeysEncodable {
             try self.withNestedValue { try dictionary.encodeSortedKeys(into: self) }
+        } else if let dictionary = value as? any JSONSortedIntKeysEncodable {
+            try self.withNestedValue { try dictionary.encodeSortedKeys(into: self) }
         } else {
             try self.withNestedValue { try value.encode(to: self) }
         }
@@ -678,6 +680,23 @@ extension Dictionary: JSONSortedKeysEncodable where Key == String, Value: Encoda
             encoder.codingPath.removeLast()
         }
     }
+}
+
+extension Dictionary: JSONSortedIntKeysEncodable where Key == Int, Value: Encodable {
+    func encodeSortedKeys(into encoder: JSONStreamEncoder) throws {
+        let depth = encoder.openFrame(isObject: true)
+        for key in self.keys.sorted() {
+            encoder.beginMember(depth: depth, key: String(key))
+            encoder.codingPath.append(JSONKey(intValue: key))
+            try encoder.encodeValue(self[key]!)
+            encoder.codingPath.removeLast()
+        }
+    }
+}
+
+/// Dictionaries with `Int` keys: written in ascending key order (keys as strings, as Foundation does).
+protocol JSONSortedIntKeysEncodable {
+    func encodeSortedKeys(into encoder: JSONStreamEncoder) throws
 }
 
 /// A coding key made at run time (dictionary keys, array indices, `super`).
