@@ -125,7 +125,8 @@ struct JSONBBenchmark {
         var copyPayload = ByteBuffer()
         var text = ByteBuffer()
         try ours.encode(document, into: &text)
-        let escaped = Self.copyTextEscaped(text)
+        var escaped = ByteBuffer()
+        CopyText.escape(text.readableBytesView, into: &escaped)
         for id in 0..<(rowsPerStatement * statements) {
             copyPayload.writeString("\(id)\t")
             copyPayload.writeImmutableBuffer(escaped)
@@ -191,22 +192,6 @@ struct JSONBBenchmark {
         results["insert_vs_copy_\(label)"] = ratios[3]
         results["insert_ours_insert_vs_default_\(label)"] = ratios[2] / ratios[1]
         results["insert_ours_insert_vs_copy_\(label)"] = ratios[3] / ratios[1]
-    }
-
-    /// COPY text format: backslash, tab, newline and carriage return are escaped with a backslash.
-    static func copyTextEscaped(_ json: ByteBuffer) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(json.readableBytes + json.readableBytes / 8)
-        for byte in json.readableBytesView {
-            switch byte {
-            case UInt8(ascii: "\\"): out.writeStaticString("\\\\")
-            case 0x09: out.writeStaticString("\\t")
-            case 0x0A: out.writeStaticString("\\n")
-            case 0x0D: out.writeStaticString("\\r")
-            default: out.writeInteger(byte)
-            }
-        }
-        return out
     }
 
     // MARK: Reads

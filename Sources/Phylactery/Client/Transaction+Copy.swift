@@ -34,15 +34,7 @@ public struct CopyRowWriter: ~Copyable {
             buffer.writeStaticString("\\N")
             return
         }
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case 0x09: buffer.writeStaticString("\\t")
-            case 0x0A: buffer.writeStaticString("\\n")
-            case 0x0D: buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(byte)
-            }
-        }
+        CopyText.escape(text.utf8, into: &buffer)
     }
 
     /// An integer field.
@@ -71,6 +63,22 @@ public struct CopyRowWriter: ~Copyable {
         guard buffer.readableBytes > 0 else { return }
         try await writer.write(buffer)
         buffer.clear()
+    }
+}
+
+/// COPY's text format: inside a field, backslash, tab, newline and carriage return are escaped.
+package enum CopyText {
+    /// Appends `bytes` to `buffer` as the content of one text-format field.
+    package static func escape(_ bytes: some Sequence<UInt8>, into buffer: inout ByteBuffer) {
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
     }
 }
 

@@ -672,24 +672,26 @@ protocol JSONSortedKeysEncodable {
 
 extension Dictionary: JSONSortedKeysEncodable where Key == String, Value: Encodable {
     func encodeSortedKeys(into encoder: JSONStreamEncoder) throws {
-        let depth = encoder.openFrame(isObject: true)
-        for key in self.keys.sorted() {
-            encoder.beginMember(depth: depth, key: key)
-            encoder.codingPath.append(JSONKey(stringValue: key))
-            try encoder.encodeValue(self[key]!)
-            encoder.codingPath.removeLast()
-        }
+        try encoder.encodeMembersInKeyOrder(self) { JSONKey(stringValue: $0) }
     }
 }
 
 extension Dictionary: JSONSortedIntKeysEncodable where Key == Int, Value: Encodable {
     func encodeSortedKeys(into encoder: JSONStreamEncoder) throws {
-        let depth = encoder.openFrame(isObject: true)
-        for key in self.keys.sorted() {
-            encoder.beginMember(depth: depth, key: String(key))
-            encoder.codingPath.append(JSONKey(intValue: key))
-            try encoder.encodeValue(self[key]!)
-            encoder.codingPath.removeLast()
+        try encoder.encodeMembersInKeyOrder(self) { JSONKey(intValue: $0) }
+    }
+}
+
+extension JSONStreamEncoder {
+    /// Writes `dictionary` as an object with its members in ascending key order.
+    func encodeMembersInKeyOrder<Key: Comparable, Value: Encodable>(_ dictionary: [Key: Value], codingKey: (Key) -> JSONKey) throws {
+        let depth = self.openFrame(isObject: true)
+        for key in dictionary.keys.sorted() {
+            let codingKey = codingKey(key)
+            self.beginMember(depth: depth, key: codingKey.stringValue)
+            self.codingPath.append(codingKey)
+            try self.encodeValue(dictionary[key]!)
+            self.codingPath.removeLast()
         }
     }
 }
