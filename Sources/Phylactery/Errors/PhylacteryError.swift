@@ -17,6 +17,11 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case transactionFailed
             case retriesExhausted
             case extensionUnavailable
+            case invalidModel
+            case decodingFailed
+            case federationConflict
+            case migrationRefused
+            case migrationFailed
         }
 
         let base: Base
@@ -38,6 +43,16 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let retriesExhausted = Self(.retriesExhausted)
         /// A required extension (pgvector) is not installed on the server and could not be created.
         public static let extensionUnavailable = Self(.extensionUnavailable)
+        /// A model's description cannot be turned into a table (bad name, missing column, name too long).
+        public static let invalidModel = Self(.invalidModel)
+        /// A row could not be read into a model (wrong type, unknown enum case, bad JSON).
+        public static let decodingFailed = Self(.decodingFailed)
+        /// Two owners claim one name, or a table lies outside its owner's namespace; nothing was changed.
+        public static let federationConflict = Self(.federationConflict)
+        /// A migration was not applied: a hazardous step without consent, an edited applied file, two heads.
+        public static let migrationRefused = Self(.migrationRefused)
+        /// A migration statement failed; its transaction was rolled back.
+        public static let migrationFailed = Self(.migrationFailed)
 
         public var description: String { self.base.rawValue }
     }
