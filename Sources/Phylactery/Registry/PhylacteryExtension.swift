@@ -37,6 +37,11 @@ public final class ExtensionContext: Sendable {
         self.registered.withLock { $0.append(ModelRegistration(model)) }
     }
 
+    /// Adds a registration made without a Swift type (generated federations, tests).
+    package func append(_ registration: ModelRegistration) {
+        self.registered.withLock { $0.append(registration) }
+    }
+
     var registrations: [ModelRegistration] { self.registered.withLock { $0 } }
 }
 

@@ -1,0 +1,409 @@
+/// Compares the federation's tables with the live catalog and orders the differences into steps.
+///
+/// Rules: only objects a registered owner declares (now, or in its last recorded revision) are
+/// changed; anything else found in a chamber is reported in ``MigrationPlan/notices`` and left
+/// alone. Changes to existing tables are online-safe: indexes are built `CONCURRENTLY` outside
+/// the transaction, new CHECKs and foreign keys are added `NOT VALID` and validated afterwards,
+/// unique constraints are attached to a concurrently built index.
+package struct MigrationPlanner {
+    /// Runs `SELECT EXISTS (…)` for questions about data (is the table empty, are there NULLs).
+    package typealias Probe = @Sendable (_ existsQuery: String) async throws -> Bool
+
+    let wanted: WantedSchema
+    let actual: SchemaShape
+    let registry: [OwnershipRecord]
+    let probe: Probe
+
+    private var steps: [MigrationStep] = []
+    private var notices: [String] = []
+    private var refusals: [String] = []
+
+    // Step phases, in apply order.
+    enum Phase {
+        static let createSchema = 0, renameTable = 1, renameColumn = 2, dropForeignKey = 3, dropIndexOrConstraint = 4
+        static let createTable = 5, alterColumn = 6, dropColumn = 7, addConstraint = 8, createIndex = 9, dropTable = 10, record = 11
+    }
+
+    package init(wanted: WantedSchema, actual: SchemaShape, registry: [OwnershipRecord], probe: @escaping Probe) {
+        self.wanted = wanted
+        self.actual = actual
+        self.registry = registry
+        self.probe = probe
+    }
+
+    /// Builds the plan.
+    package mutating func plan(catalogQueries: Int) async throws -> MigrationPlan {
+        let wantedSchemas = Set(self.wanted.tables.map(\.shape.name.schema))
+        for schema in wantedSchemas.sorted() where !self.actual.schemas.contains(schema) {
+            self.add("create schema \(schema)", owner: Federation.coreSlug, Phase.createSchema,
+                     up: ["CREATE SCHEMA IF NOT EXISTS \(DDL.q(schema))"], down: ["DROP SCHEMA IF EXISTS \(DDL.q(schema))"])
+        }
+
+        var consumed: Set<QualifiedName> = []
+        let wantedNames = Set(self.wanted.tables.map(\.shape.name))
+        for table in self.wanted.tables {
+            var live = self.actual[table.shape.name]
+            if live == nil {
+                for old in table.renamedFrom {
+                    let oldName = QualifiedName(table.shape.name.schema, old)
+                    guard var found = self.actual[oldName], !wantedNames.contains(oldName), !consumed.contains(oldName) else { continue }
+                    consumed.insert(oldName)
+                    found = self.renameTable(found, to: table)
+                    live = found
+                    break
+                }
+            }
+            consumed.insert(table.shape.name)
+            if let live {
+                try await self.diff(table, live: live)
+            } else {
+                self.create(table)
+            }
+            self.recordOwnership(of: table)
+        }
+
+        // Tables found in a chamber that no current model declares.
+        let present = Set(self.wanted.tables.map { "\($0.owner)/\($0.model)" })
+        for live in self.actual.tables where !consumed.contains(live.name) {
+            if live.name.schema == "public" && live.name.name.hasPrefix(MigrationBookkeeping.reservedPrefix) { continue }
+            if let record = self.registry.first(where: { $0.tableName == live.name }) {
+                if self.wanted.owners.contains(record.owner) {
+                    self.drop(live, owner: record.owner)
+                } else {
+                    self.notices.append("orphaned table \(live.name): owner '\(record.owner)' (model \(record.model)) is no longer registered; left in place")
+                }
+            } else {
+                self.notices.append("unknown table \(live.name): no registered owner declares it; left in place")
+            }
+        }
+        for record in self.registry where self.wanted.owners.contains(record.owner) && !present.contains("\(record.owner)/\(record.model)") {
+            self.add("forget model \(record.model) of \(record.owner)", owner: record.owner, Phase.record,
+                     up: [MigrationBookkeeping.forgetSQL(owner: record.owner, model: record.model)],
+                     down: [MigrationBookkeeping.recordSQL(record)])
+        }
+
+        let ordered = self.steps.enumerated().sorted { ($0.element.phase, $0.offset) < ($1.element.phase, $1.offset) }.map(\.element)
+        return MigrationPlan(steps: ordered, notices: self.notices, refusals: self.refusals, catalogQueries: catalogQueries)
+    }
+
+    // MARK: - Steps
+
+    private mutating func add(
+        _ summary: String, owner: String, _ phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = []
+    ) {
+        self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards))
+    }
+
+    private mutating func add(_ summary: String, owner: String, _ phase: Int, up: [String], down: [String], hazards: Set<Hazard> = []) {
+        self.add(summary, owner: owner, phase, up: up.map { MigrationStatement($0) }, down: down.map { MigrationStatement($0) }, hazards: hazards)
+    }
+
+    private mutating func create(_ table: WantedSchema.Table) {
+        let shape = table.source
+        self.add("create table \(shape.name)", owner: table.owner, Phase.createTable,
+                 up: [DDL.createTable(shape)], down: ["DROP TABLE IF EXISTS \(shape.name.sql)"])
+        for index in shape.indexes {
+            self.add("create index \(index.name) on \(shape.name)", owner: table.owner, Phase.createIndex,
+                     up: [DDL.createIndex(index, on: shape, concurrently: false)],
+                     down: [DDL.dropIndex(index.name, schema: shape.name.schema, concurrently: false)])
+        }
+        for key in shape.foreignKeys {
+            // The table is new and empty: the key is valid at once.
+            self.add("add foreign key \(key.name) on \(shape.name) → \(key.target)", owner: table.owner, Phase.addConstraint,
+                     up: [DDL.addForeignKey(key, on: shape.name, notValid: false)], down: [DDL.dropConstraint(key.name, on: shape.name)])
+        }
+    }
+
+    private mutating func drop(_ live: TableShape, owner: String) {
+        for key in live.foreignKeys {
+            self.add("drop foreign key \(key.name) on \(live.name)", owner: owner, Phase.dropForeignKey,
+                     up: [DDL.dropConstraint(key.name, on: live.name)], down: [DDL.addForeignKey(key, on: live.name, notValid: false)])
+        }
+        var restore = [DDL.createTable(live)]
+        restore += live.indexes.map { DDL.createIndex($0, on: live, concurrently: false) }
+        self.add("drop table \(live.name)", owner: owner, Phase.dropTable,
+                 up: ["DROP TABLE \(live.name.sql)"], down: restore, hazards: [.dataLoss])
+    }
+
+    /// Renames the table and the constraints and indexes named after it; returns the live shape as it will be.
+    private mutating func renameTable(_ live: TableShape, to table: WantedSchema.Table) -> TableShape {
+        let old = live.name, new = table.shape.name
+        var up = ["ALTER TABLE \(old.sql) RENAME TO \(DDL.q(new.name))"]
+        var down = ["ALTER TABLE \(new.sql) RENAME TO \(DDL.q(old.name))"]
+        var renamed = live
+        renamed.name = new
+        func newName(_ name: String) -> String? {
+            name.hasPrefix(old.name + "_") ? new.name + name.dropFirst(old.name.count) : nil
+        }
+        let constraints = ([live.primaryKey].compactMap { $0 }.map(\.name) + live.uniques.map(\.name) + live.checks.map(\.name) + live.foreignKeys.map(\.name))
+        for name in constraints {
+            guard let target = newName(name) else { continue }
+            up.append("ALTER TABLE \(new.sql) RENAME CONSTRAINT \(DDL.q(name)) TO \(DDL.q(target))")
+            down.insert("ALTER TABLE \(new.sql) RENAME CONSTRAINT \(DDL.q(target)) TO \(DDL.q(name))", at: 0)
+        }
+        for index in live.indexes {
+            guard let target = newName(index.name) else { continue }
+            up.append("ALTER INDEX \(QualifiedName(new.schema, index.name).sql) RENAME TO \(DDL.q(target))")
+            down.insert("ALTER INDEX \(QualifiedName(new.schema, target).sql) RENAME TO \(DDL.q(index.name))", at: 0)
+        }
+        renamed.primaryKey = live.primaryKey.map { KeyShape(name: newName($0.name) ?? $0.name, columns: $0.columns) }
+        renamed.uniques = live.uniques.map { KeyShape(name: newName($0.name) ?? $0.name, columns: $0.columns) }
+        renamed.checks = live.checks.map { var c = $0; c.name = newName(c.name) ?? c.name; return c }
+        renamed.foreignKeys = live.foreignKeys.map { var k = $0; k.name = newName(k.name) ?? k.name; return k }
+        renamed.indexes = live.indexes.map { var i = $0; i.name = newName(i.name) ?? i.name; return i }
+        self.add("rename table \(old) to \(new.name)", owner: table.owner, Phase.renameTable, up: up, down: down)
+        return renamed
+    }
+
+    private func previousDeclaration(of table: WantedSchema.Table, liveName: QualifiedName) -> OwnershipRecord.Declared? {
+        (self.registry.first { $0.owner == table.owner && $0.model == table.model }
+            ?? self.registry.first { $0.tableName == liveName })?.declared
+    }
+
+    private mutating func recordOwnership(of table: WantedSchema.Table) {
+        let record = OwnershipRecord(table)
+        let previous = self.registry.first { $0.owner == table.owner && $0.model == table.model }
+        guard previous != record else { return }
+        self.add("record ownership of \(table.shape.name) (\(table.owner)/\(table.model))", owner: table.owner, Phase.record,
+                 up: [MigrationBookkeeping.recordSQL(record)],
+                 down: [previous.map(MigrationBookkeeping.recordSQL) ?? MigrationBookkeeping.forgetSQL(owner: table.owner, model: table.model)])
+    }
+
+    // MARK: - Existing tables
+
+    private mutating func diff(_ table: WantedSchema.Table, live: TableShape) async throws {
+        let want = table.shape
+        let source = table.source
+        let name = want.name
+        let owner = table.owner
+        let declared = self.previousDeclaration(of: table, liveName: name)
+        let alter = "ALTER TABLE \(name.sql)"
+        var hasRows: Bool?
+        func tableHasRows() async throws -> Bool {
+            if let hasRows { return hasRows }
+            let answer = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(name.sql))")
+            hasRows = answer
+            return answer
+        }
+
+        // Columns.
+        var unmatched = Set(live.columns.map(\.name))
+        for column in want.columns {
+            var current = live.column(column.name)
+            if current == nil, let old = table.columnRenames[column.name]?.first(where: { live.column($0) != nil && want.column($0) == nil && unmatched.contains($0) }) {
+                self.add("rename column \(name).\(old) to \(column.name)", owner: owner, Phase.renameColumn,
+                         up: ["\(alter) RENAME COLUMN \(DDL.q(old)) TO \(DDL.q(column.name))"],
+                         down: ["\(alter) RENAME COLUMN \(DDL.q(column.name)) TO \(DDL.q(old))"])
+                current = live.column(old)
+                current?.name = column.name
+                unmatched.remove(old)
+            }
+            unmatched.remove(column.name)
+            guard let current else {
+                if column.notNull && column.defaultExpression == nil, try await tableHasRows() {
+                    self.refusals.append("cannot add NOT NULL column \(name).\(column.name) without a default: the table has rows; declare a default or make the property optional")
+                    continue
+                }
+                self.add("add column \(name).\(column.name)", owner: owner, Phase.alterColumn,
+                         up: ["\(alter) ADD COLUMN \(DDL.columnDefinition(source.column(column.name) ?? column))"],
+                         down: ["\(alter) DROP COLUMN IF EXISTS \(DDL.q(column.name))"],
+                         hazards: Self.isVolatile(column.defaultExpression) ? [.tableRewrite] : [])
+                continue
+            }
+            let col = "\(alter) ALTER COLUMN \(DDL.q(column.name))"
+            let written = source.column(column.name) ?? column
+            if current.type != column.type {
+                self.add("change type of \(name).\(column.name) from \(current.type) to \(column.type)", owner: owner, Phase.alterColumn,
+                         up: ["\(col) TYPE \(column.type) USING \(DDL.q(column.name))::\(column.type)"],
+                         down: ["\(col) TYPE \(current.type) USING \(DDL.q(column.name))::\(current.type)"],
+                         hazards: Self.typeChangeHazards(from: current.type, to: column.type))
+            }
+            if current.defaultExpression != column.defaultExpression {
+                let up = written.defaultExpression.map { "\(col) SET DEFAULT \($0)" } ?? "\(col) DROP DEFAULT"
+                let down = current.defaultExpression.map { "\(col) SET DEFAULT \($0)" } ?? "\(col) DROP DEFAULT"
+                self.add("\(column.defaultExpression == nil ? "drop" : "set") default of \(name).\(column.name)", owner: owner, Phase.alterColumn, up: [up], down: [down])
+            }
+            if current.notNull && !column.notNull {
+                self.add("drop NOT NULL on \(name).\(column.name)", owner: owner, Phase.alterColumn,
+                         up: ["\(col) DROP NOT NULL"], down: ["\(col) SET NOT NULL"])
+            } else if !current.notNull && column.notNull {
+                let hasNulls = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(name.sql) WHERE \(DDL.q(column.name)) IS NULL)")
+                if hasNulls, let fill = written.defaultExpression {
+                    self.add("set NOT NULL on \(name).\(column.name), filling NULLs with its default", owner: owner, Phase.alterColumn,
+                             up: ["UPDATE \(name.sql) SET \(DDL.q(column.name)) = \(fill) WHERE \(DDL.q(column.name)) IS NULL", "\(col) SET NOT NULL"],
+                             down: ["\(col) DROP NOT NULL"], hazards: [.longLock])
+                } else if hasNulls {
+                    self.refusals.append("cannot set NOT NULL on \(name).\(column.name): rows hold NULL there and the column has no default to fill them with")
+                } else {
+                    self.add("set NOT NULL on \(name).\(column.name)", owner: owner, Phase.alterColumn,
+                             up: ["\(col) SET NOT NULL"], down: ["\(col) DROP NOT NULL"],
+                             hazards: try await tableHasRows() ? [.longLock] : [])
+                }
+            }
+        }
+        for column in live.columns where unmatched.contains(column.name) {
+            if declared?.columns.contains(column.name) == true {
+                self.add("drop column \(name).\(column.name)", owner: owner, Phase.dropColumn,
+                         up: ["\(alter) DROP COLUMN \(DDL.q(column.name))"],
+                         down: ["\(alter) ADD COLUMN \(DDL.columnDefinition(column))"], hazards: [.dataLoss])
+            } else {
+                self.notices.append("unknown column \(name).\(column.name): not declared by \(owner)/\(table.model); left in place")
+            }
+        }
+
+        // Unique constraints: attached to an index built concurrently.
+        self.diffNamed(want.uniques, live.uniques, declared: declared?.constraints, what: "unique constraint", table: name, owner: owner,
+            add: { key in
+                let index = IndexShape(name: key.name, method: "btree", isUnique: true, keys: key.columns, operatorClasses: key.columns.map { _ in nil })
+                return [MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false),
+                        MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE USING INDEX \(DDL.q(key.name))", transactional: false)]
+            },
+            restore: { key in [MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE (\(key.columns.map(DDL.q).joined(separator: ", ")))")] },
+            drop: { key in [MigrationStatement(DDL.dropConstraint(key.name, on: name))] })
+
+        // CHECK constraints: NOT VALID, then validated outside the transaction.
+        self.diffNamed(want.checks, live.checks.map { var c = $0; c.validated = true; return c }, declared: declared?.constraints, what: "check", table: name, owner: owner,
+            add: { check in [MigrationStatement(DDL.addCheck(source.checks.first { $0.name == check.name } ?? check, on: name, notValid: true)),
+                             MigrationStatement(DDL.validate(check.name, on: name), transactional: false)] },
+            restore: { check in [MigrationStatement(DDL.addCheck(check, on: name, notValid: false))] },
+            drop: { check in [MigrationStatement(DDL.dropConstraint(check.name, on: name))] })
+        for check in live.checks where !check.validated && want.checks.contains(where: { $0.name == check.name && $0.definition == check.definition }) {
+            self.add("validate check \(check.name) on \(name)", owner: owner, Phase.addConstraint,
+                     up: [MigrationStatement(DDL.validate(check.name, on: name), transactional: false)], down: [])
+        }
+
+        // Foreign keys: same, and dropped before anything else changes.
+        self.diffNamed(want.foreignKeys, live.foreignKeys.map { var k = $0; k.validated = true; return k }, declared: declared?.constraints, what: "foreign key", table: name, owner: owner,
+            add: { key in [MigrationStatement(DDL.addForeignKey(key, on: name, notValid: true)),
+                           MigrationStatement(DDL.validate(key.name, on: name), transactional: false)] },
+            restore: { key in [MigrationStatement(DDL.addForeignKey(key, on: name, notValid: false))] },
+            drop: { key in [MigrationStatement(DDL.dropConstraint(key.name, on: name))] },
+            dropPhase: Phase.dropForeignKey)
+        for key in live.foreignKeys where !key.validated && want.foreignKeys.contains(where: { $0.name == key.name && Self.sameForeignKey($0, key) }) {
+            self.add("validate foreign key \(key.name) on \(name)", owner: owner, Phase.addConstraint,
+                     up: [MigrationStatement(DDL.validate(key.name, on: name), transactional: false)], down: [])
+        }
+
+        // Indexes: built concurrently; an invalid leftover of a failed build is rebuilt.
+        self.diffNamed(want.indexes, live.indexes.map { var i = $0; i.isValid = true; return i }, declared: declared?.indexes, what: "index", table: name, owner: owner,
+            add: { index in [MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == index.name } ?? index, on: source, concurrently: true), transactional: false)] },
+            restore: { index in [MigrationStatement(DDL.createIndex(index, on: live, concurrently: false))] },
+            drop: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: false))] },
+            dropCreated: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false)] })
+        for index in live.indexes where !index.isValid {
+            if let wanted = want.indexes.first(where: { $0.name == index.name }), Self.sameIndex(wanted, index) {
+                self.add("rebuild invalid index \(index.name) on \(name)", owner: owner, Phase.createIndex,
+                         up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false),
+                              MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == wanted.name } ?? wanted, on: source, concurrently: true), transactional: false)],
+                         down: [])
+            }
+        }
+
+        // Storage parameters the owner declares (or declared last time).
+        var set: [String: String] = [:], setBack: [String: String] = [:], reset: [String] = []
+        for (key, value) in want.storage where live.storage[key] != value {
+            set[key] = value
+            if let old = live.storage[key] { setBack[key] = old } else { reset.append(key) }
+        }
+        var unset: [String] = []
+        for key in live.storage.keys where want.storage[key] == nil && declared?.storage.contains(key) == true {
+            unset.append(key)
+            setBack[key] = live.storage[key]
+        }
+        if !set.isEmpty || !unset.isEmpty {
+            var up: [String] = [], down: [String] = []
+            if !set.isEmpty { up.append("\(alter) SET (\(DDL.storageList(set)))") }
+            if !unset.isEmpty { up.append("\(alter) RESET (\(unset.sorted().joined(separator: ", ")))") }
+            if !setBack.isEmpty { down.append("\(alter) SET (\(DDL.storageList(setBack)))") }
+            if !reset.isEmpty { down.append("\(alter) RESET (\(reset.sorted().joined(separator: ", ")))") }
+            self.add("set storage parameters of \(name)", owner: owner, Phase.alterColumn, up: up, down: down)
+        }
+    }
+
+    /// Adds, replaces and drops named objects of one kind.
+    private mutating func diffNamed<Object: Hashable>(
+        _ wanted: [Object], _ live: [Object], declared: [String]?, what: String, table: QualifiedName, owner: String,
+        add: (Object) -> [MigrationStatement], restore: (Object) -> [MigrationStatement], drop: (Object) -> [MigrationStatement],
+        dropCreated: ((Object) -> [MigrationStatement])? = nil, dropPhase: Int = Phase.dropIndexOrConstraint
+    ) where Object: NamedObject {
+        let addPhase = Object.self == IndexShape.self ? Phase.createIndex : Phase.addConstraint
+        let liveByName = Dictionary(live.map { ($0.objectName, $0) }, uniquingKeysWith: { a, _ in a })
+        let wantedNames = Set(wanted.map(\.objectName))
+        for object in wanted {
+            if let current = liveByName[object.objectName] {
+                guard !current.sameDefinition(as: object) else { continue }
+                self.add("drop changed \(what) \(current.objectName) on \(table)", owner: owner, dropPhase, up: drop(current), down: restore(current))
+            }
+            self.add("add \(what) \(object.objectName) on \(table)", owner: owner, addPhase, up: add(object), down: dropCreated?(object) ?? drop(object))
+        }
+        for object in live where !wantedNames.contains(object.objectName) {
+            if declared?.contains(object.objectName) == true {
+                self.add("drop \(what) \(object.objectName) on \(table)", owner: owner, dropPhase, up: drop(object), down: restore(object))
+            } else {
+                self.notices.append("unknown \(what) \(object.objectName) on \(table): not declared by \(owner); left in place")
+            }
+        }
+    }
+
+    // MARK: - Judgements
+
+    static func isVolatile(_ expression: String?) -> Bool {
+        guard let expression else { return false }
+        return ["random(", "clock_timestamp(", "gen_random_uuid(", "uuidv7(", "uuidv4(", "nextval("].contains { expression.contains($0) }
+    }
+
+    /// Widening that PostgreSQL does without touching rows is safe; other widening rewrites the
+    /// table; anything else may lose or reject values.
+    static func typeChangeHazards(from old: String, to new: String) -> Set<Hazard> {
+        func varcharLength(_ type: String) -> Int? {
+            guard type.hasPrefix("character varying("), type.hasSuffix(")") else { return nil }
+            return Int(type.dropFirst("character varying(".count).dropLast())
+        }
+        if let oldLength = varcharLength(old) {
+            if new == "text" || new == "character varying" { return [] }
+            if let newLength = varcharLength(new), newLength >= oldLength { return [] }
+        }
+        if old.hasPrefix("numeric(") && new == "numeric" { return [] }
+        let widening: [String: Set<String>] = [
+            "smallint": ["integer", "bigint", "numeric"], "integer": ["bigint", "numeric"], "bigint": ["numeric"],
+            "real": ["double precision"],
+        ]
+        if widening[old]?.contains(new) == true { return [.tableRewrite] }
+        return [.dataLoss, .tableRewrite]
+    }
+
+    static func sameForeignKey(_ a: ForeignKeyShape, _ b: ForeignKeyShape) -> Bool {
+        a.columns == b.columns && a.target == b.target && a.targetColumns == b.targetColumns && a.onDelete == b.onDelete
+    }
+
+    static func sameIndex(_ a: IndexShape, _ b: IndexShape) -> Bool {
+        a.method == b.method && a.isUnique == b.isUnique && a.keys == b.keys && a.operatorClasses == b.operatorClasses
+            && a.predicate == b.predicate && a.parameters == b.parameters
+    }
+}
+
+/// Constraints and indexes are matched by name, then compared by definition.
+protocol NamedObject {
+    var objectName: String { get }
+    func sameDefinition(as other: Self) -> Bool
+}
+
+extension KeyShape: NamedObject {
+    var objectName: String { self.name }
+    func sameDefinition(as other: KeyShape) -> Bool { self.columns == other.columns }
+}
+
+extension CheckShape: NamedObject {
+    var objectName: String { self.name }
+    func sameDefinition(as other: CheckShape) -> Bool { self.definition == other.definition }
+}
+
+extension ForeignKeyShape: NamedObject {
+    var objectName: String { self.name }
+    func sameDefinition(as other: ForeignKeyShape) -> Bool { MigrationPlanner.sameForeignKey(self, other) }
+}
+
+extension IndexShape: NamedObject {
+    var objectName: String { self.name }
+    func sameDefinition(as other: IndexShape) -> Bool { MigrationPlanner.sameIndex(self, other) }
+}

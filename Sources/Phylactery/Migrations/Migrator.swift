@@ -1,0 +1,423 @@
+public import Foundation
+import Logging
+import PostgresNIO
+
+/// Plans, generates, applies and undoes migrations for a federation.
+///
+/// ```swift
+/// let migrator = Migrator(client: client, federation: try Federation.standard(extensions: [Notebook()]))
+/// let plan = try await migrator.plan()          // what the database needs now
+/// try await migrator.auto()                     // apply it when every step is additive
+/// ```
+///
+/// Applying holds a PostgreSQL advisory lock, so two processes migrating at once never apply
+/// twice: the second waits, then finds nothing left to do. The transactional statements of a
+/// migration and its ledger row commit together; statements PostgreSQL will not run in a
+/// transaction (`CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`) run after, one by one. Every
+/// statement runs with its own `lock_timeout` and `statement_timeout`.
+public struct Migrator: Sendable {
+    /// Timeouts and where migration files live.
+    public struct Options: Sendable {
+        /// The longest any statement waits for a lock before the migration gives up.
+        public var lockTimeout: Duration
+        /// The longest a transactional statement may run.
+        public var statementTimeout: Duration
+        /// The longest a statement outside the transaction (an index build) may run; `nil` means no limit.
+        public var buildTimeout: Duration?
+        /// The directory of migration files for `generate` and `up`.
+        public var directory: String?
+
+        public init(lockTimeout: Duration = .seconds(5), statementTimeout: Duration = .seconds(120), buildTimeout: Duration? = nil, directory: String? = nil) {
+            self.lockTimeout = lockTimeout
+            self.statementTimeout = statementTimeout
+            self.buildTimeout = buildTimeout
+            self.directory = directory
+        }
+    }
+
+    /// A migration recorded as applied.
+    public struct LedgerEntry: Sendable, Hashable {
+        public var revision: String
+        public var parent: String?
+        public var message: String
+        /// `file` for migrations applied from a file, `auto` for ones generated and applied at once.
+        public var source: String
+        public var checksum: String
+        public var appliedAt: Date
+        /// The migration's full text (up and down SQL).
+        public var text: String
+    }
+
+    /// Where the database stands.
+    public struct Status: Sendable {
+        /// The last applied revision.
+        public var head: String?
+        /// Applied migrations, oldest first.
+        public var applied: [LedgerEntry]
+        /// Files not yet applied, in the order they would apply.
+        public var pending: [MigrationFile]
+        /// What the database still needs beyond the files (empty when it matches the models).
+        public var plan: MigrationPlan
+    }
+
+    public let client: PhylacteryClient
+    public let federation: Federation
+    public var options: Options
+
+    public init(client: PhylacteryClient, federation: Federation, options: Options = Options()) {
+        self.client = client
+        self.federation = federation
+        self.options = options
+    }
+
+    var logger: Logger { self.client.logger }
+
+    // MARK: - Planning
+
+    /// What the database needs now so that it matches the federation. Changes nothing.
+    public func plan() async throws -> MigrationPlan {
+        try await self.client.withConnection { connection in
+            try await self.bootstrap(connection)
+            return try await self.plan(on: connection)
+        }
+    }
+
+    /// Plans on `connection` inside a transaction that is rolled back (the scratch tables that
+    /// give free SQL the server's spelling go with it).
+    func plan(on connection: PostgresConnection) async throws -> MigrationPlan {
+        var wanted = WantedSchema(federation: self.federation)
+        try await self.run("BEGIN", on: connection)
+        do {
+            if let scratch = wanted.canonicalizationSQL() {
+                do {
+                    try await self.run(scratch, on: connection)
+                } catch {
+                    throw PhylacteryError(.invalidModel, "the server refused a type, default, check or index written in a model: \(Self.serverMessage(error))", underlying: error)
+                }
+            }
+            let schemas = Chamber.allCases.map(\.schema) + [CatalogReader.temporarySchema]
+            let (catalog, catalogQueries) = try await CatalogReader.read(schemas: schemas, on: connection, logger: self.logger)
+            try wanted.adoptSpelling(from: catalog)
+            var live = catalog
+            live.tables.removeAll { $0.name.schema == CatalogReader.temporarySchema }
+            let registry = try await MigrationBookkeeping.readRegistry(on: connection, logger: self.logger)
+            let logger = self.logger
+            var planner = MigrationPlanner(wanted: wanted, actual: live, registry: registry) { sql in
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Bool.self) ?? false
+            }
+            let plan = try await planner.plan(catalogQueries: catalogQueries + 1)
+            try await self.run("ROLLBACK", on: connection)
+            return plan
+        } catch {
+            try? await self.run("ROLLBACK", on: connection)
+            throw error
+        }
+    }
+
+    // MARK: - Files
+
+    /// Writes the current plan as a migration file on top of the newest revision; `nil` when there is nothing to do.
+    @discardableResult
+    public func generate(message: String) async throws -> (file: MigrationFile, path: String)? {
+        let directory = try self.requireDirectory()
+        return try await self.client.withConnection { connection in
+            try await self.bootstrap(connection)
+            let applied = try await self.ledger(on: connection)
+            let files = try self.loadFiles(directory)
+            let pending = try self.pending(files: files, applied: applied)
+            guard pending.isEmpty else {
+                throw PhylacteryError(.migrationRefused, "\(pending.count) migration file(s) are not applied yet (\(pending.map(\.revision).joined(separator: ", "))); run `migrate up` before generating another")
+            }
+            let plan = try await self.plan(on: connection)
+            guard plan.refusals.isEmpty else { throw Self.refused(plan) }
+            guard !plan.steps.isEmpty else { return nil }
+            let file = MigrationFile(plan: plan, parent: applied.last?.revision, message: message)
+            let path = (directory as NSString).appendingPathComponent(file.fileName)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data(file.text.utf8).write(to: URL(fileURLWithPath: path), options: .withoutOverwriting)
+            return (file, path)
+        }
+    }
+
+    /// Applies every pending migration file in order. Steps with hazards not in `consent` are refused before anything runs.
+    @discardableResult
+    public func up(allowing consent: Set<Hazard> = []) async throws -> [MigrationFile] {
+        let directory = try self.requireDirectory()
+        return try await self.withMigrationLock { connection in
+            let applied = try await self.ledger(on: connection)
+            let pending = try self.pending(files: try self.loadFiles(directory), applied: applied)
+            for file in pending {
+                let missing = file.hazards.subtracting(consent)
+                guard missing.isEmpty else {
+                    throw Self.needsConsent(missing, steps: file.up.filter { !$0.hazards.isDisjoint(with: missing) }.map(\.summary), revision: file.revision)
+                }
+            }
+            for file in pending {
+                try await self.apply(file, source: "file", on: connection)
+            }
+            return pending
+        }
+    }
+
+    /// Plans and applies in one go when every step is additive: what a daemon does at start-up.
+    /// Returns `nil` when the database already matched. A plan with hazards or refusals is refused
+    /// whole, naming the steps (use `generate` and `up` with consent for those).
+    @discardableResult
+    public func auto(message: String = "automatic migration") async throws -> MigrationFile? {
+        try await self.withMigrationLock { connection in
+            let plan = try await self.plan(on: connection)
+            guard plan.refusals.isEmpty else { throw Self.refused(plan) }
+            guard !plan.steps.isEmpty else { return nil }
+            guard plan.isAdditive else {
+                throw Self.needsConsent(plan.hazards, steps: plan.steps.filter { !$0.hazards.isEmpty }.map(\.summary), revision: nil)
+            }
+            let applied = try await self.ledger(on: connection)
+            let file = MigrationFile(plan: plan, parent: applied.last?.revision, message: message)
+            try await self.apply(file, source: "auto", on: connection)
+            return file
+        }
+    }
+
+    /// Plans and applies at once with the given consent (the `--allow-…` flags of `migrate apply`).
+    @discardableResult
+    public func apply(message: String = "migration", allowing consent: Set<Hazard>) async throws -> MigrationFile? {
+        try await self.withMigrationLock { connection in
+            let plan = try await self.plan(on: connection)
+            guard plan.refusals.isEmpty else { throw Self.refused(plan) }
+            guard !plan.steps.isEmpty else { return nil }
+            let missing = plan.hazards.subtracting(consent)
+            guard missing.isEmpty else {
+                throw Self.needsConsent(missing, steps: plan.steps.filter { !$0.hazards.isDisjoint(with: missing) }.map(\.summary), revision: nil)
+            }
+            let applied = try await self.ledger(on: connection)
+            let file = MigrationFile(plan: plan, parent: applied.last?.revision, message: message)
+            try await self.apply(file, source: "auto", on: connection)
+            return file
+        }
+    }
+
+    /// Undoes the last `count` applied migrations, newest first, with the down SQL recorded when they were applied.
+    @discardableResult
+    public func down(_ count: Int = 1, allowing consent: Set<Hazard> = []) async throws -> [MigrationFile] {
+        try await self.withMigrationLock { connection in
+            let applied = try await self.ledger(on: connection)
+            let undo = Array(applied.suffix(max(0, count)).reversed())
+            let files = try undo.map { try MigrationFile(parsing: $0.text, source: "ledger entry \($0.revision)") }
+            for file in files {
+                let missing = file.down.reduce(into: Set<Hazard>()) { $0.formUnion($1.hazards) }.subtracting(consent)
+                guard missing.isEmpty else {
+                    throw Self.needsConsent(missing, steps: file.down.filter { !$0.hazards.isDisjoint(with: missing) }.map(\.summary), revision: file.revision)
+                }
+            }
+            for file in files {
+                // Index drops outside the transaction come first: they undo the last things `up` did.
+                for block in file.down where !block.statement.transactional {
+                    try await self.runOutside(block.statement.sql, on: connection)
+                }
+                try await self.inTransaction(on: connection) {
+                    for block in file.down where block.statement.transactional {
+                        try await self.runStatement(block.statement.sql, on: connection)
+                    }
+                    try await self.run("DELETE FROM public.phylactery_migrations WHERE revision = \(SQLIdentifier.literal(file.revision))", on: connection)
+                }
+            }
+            return files
+        }
+    }
+
+    /// Applied migrations, oldest first.
+    public func history() async throws -> [LedgerEntry] {
+        try await self.client.withConnection { connection in
+            try await self.bootstrap(connection)
+            return try await self.ledger(on: connection)
+        }
+    }
+
+    /// Head, applied and pending migrations, and what the models still need.
+    public func status() async throws -> Status {
+        try await self.client.withConnection { connection in
+            try await self.bootstrap(connection)
+            let applied = try await self.ledger(on: connection)
+            let pending = try self.options.directory.map { try self.pending(files: try self.loadFiles($0), applied: applied) } ?? []
+            let plan = try await self.plan(on: connection)
+            return Status(head: applied.last?.revision, applied: applied, pending: pending, plan: plan)
+        }
+    }
+
+    // MARK: - Applying
+
+    private func apply(_ file: MigrationFile, source: String, on connection: PostgresConnection) async throws {
+        let text = file.text
+        try await self.inTransaction(on: connection) {
+            for block in file.up where block.statement.transactional {
+                try await self.runStatement(block.statement.sql, on: connection)
+            }
+            let downText = MigrationFile.render(section: "down", file.down).joined(separator: "\n")
+            let upText = MigrationFile.render(section: "up", file.up).joined(separator: "\n")
+            try await self.run("""
+                INSERT INTO public.phylactery_migrations (revision, parent, message, up_sql, down_sql, checksum, source, text) \
+                VALUES (\(SQLIdentifier.literal(file.revision)), \(file.parent.map(SQLIdentifier.literal) ?? "NULL"), \
+                \(SQLIdentifier.literal(file.message)), \(SQLIdentifier.literal(upText)), \(SQLIdentifier.literal(downText)), \
+                \(SQLIdentifier.literal(MigrationFile.checksum(of: text))), \(SQLIdentifier.literal(source)), \(SQLIdentifier.literal(text)))
+                """, on: connection)
+        }
+        for block in file.up where !block.statement.transactional {
+            do {
+                try await self.runOutside(block.statement.sql, on: connection)
+            } catch {
+                throw PhylacteryError(
+                    .migrationFailed,
+                    "migration \(file.revision): the transactional part committed, but '\(block.summary)' failed outside the transaction: \(Self.serverMessage(error)). Run `migrate plan` to see what is left; applying again finishes it",
+                    underlying: error, sql: block.statement.sql)
+            }
+        }
+    }
+
+    private func inTransaction(on connection: PostgresConnection, _ body: () async throws -> Void) async throws {
+        try await self.run("BEGIN", on: connection)
+        do {
+            try await body()
+            try await self.run("COMMIT", on: connection)
+        } catch {
+            try? await self.run("ROLLBACK", on: connection)
+            throw error
+        }
+    }
+
+    /// One statement inside the migration transaction, with its own timeouts.
+    private func runStatement(_ sql: String, on connection: PostgresConnection) async throws {
+        try await self.run("SET LOCAL lock_timeout = '\(Self.milliseconds(self.options.lockTimeout))ms'", on: connection)
+        try await self.run("SET LOCAL statement_timeout = '\(Self.milliseconds(self.options.statementTimeout))ms'", on: connection)
+        do {
+            try await self.run(sql, on: connection)
+        } catch {
+            throw PhylacteryError(.migrationFailed, "migration statement failed, nothing was applied: \(Self.serverMessage(error))", underlying: error, sql: sql)
+        }
+    }
+
+    /// One statement outside any transaction (index builds, validation), with its own timeouts.
+    private func runOutside(_ sql: String, on connection: PostgresConnection) async throws {
+        try await self.run("SET lock_timeout = '\(Self.milliseconds(self.options.lockTimeout))ms'", on: connection)
+        try await self.run("SET statement_timeout = '\(self.options.buildTimeout.map(Self.milliseconds) ?? 0)ms'", on: connection)
+        do {
+            try await self.run(sql, on: connection)
+            try await self.run("RESET lock_timeout", on: connection)
+            try await self.run("RESET statement_timeout", on: connection)
+        } catch {
+            try? await self.run("RESET lock_timeout", on: connection)
+            try? await self.run("RESET statement_timeout", on: connection)
+            throw error
+        }
+    }
+
+    private func run(_ sql: String, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger).collect()
+    }
+
+    /// Runs `body` holding the migration advisory lock on one connection.
+    private func withMigrationLock<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        try await self.client.withConnection { connection in
+            try await self.run("SELECT pg_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+            do {
+                try await self.bootstrap(connection)
+                let result = try await body(connection)
+                try await self.run("SELECT pg_advisory_unlock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+                return result
+            } catch {
+                try? await self.run("SELECT pg_advisory_unlock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+                throw error
+            }
+        }
+    }
+
+    /// Creates the registry and ledger if missing; under a transaction-scoped advisory lock so concurrent first runs don't race.
+    private func bootstrap(_ connection: PostgresConnection) async throws {
+        try await self.inTransaction(on: connection) {
+            try await self.run("SELECT pg_advisory_xact_lock(\(MigrationBookkeeping.advisoryLockKey + 1))", on: connection)
+            try await MigrationBookkeeping.bootstrap(on: connection, logger: self.logger)
+        }
+    }
+
+    // MARK: - Ledger and files
+
+    func ledger(on connection: PostgresConnection) async throws -> [LedgerEntry] {
+        let rows = try await connection.query(
+            "SELECT revision, parent, message, source, checksum, applied_at, text FROM public.phylactery_migrations ORDER BY position",
+            logger: self.logger
+        ).collect()
+        return try rows.map { row in
+            let (revision, parent, message, source, checksum, appliedAt, text) = try row.decode((String, String?, String, String, String, Date, String).self)
+            return LedgerEntry(revision: revision, parent: parent, message: message, source: source, checksum: checksum, appliedAt: appliedAt, text: text)
+        }
+    }
+
+    private func requireDirectory() throws -> String {
+        guard let directory = self.options.directory else {
+            throw PhylacteryError(.invalidConfiguration, "no migrations directory is set (Migrator.Options.directory, or --directory)")
+        }
+        return directory
+    }
+
+    /// Every `*.sql` file in the directory, parsed.
+    func loadFiles(_ directory: String) throws -> [(file: MigrationFile, checksum: String, path: String)] {
+        guard FileManager.default.fileExists(atPath: directory) else { return [] }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }.sorted()
+        return try names.map { name in
+            let path = (directory as NSString).appendingPathComponent(name)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            return (try MigrationFile(parsing: text, source: name), MigrationFile.checksum(of: text), path)
+        }
+    }
+
+    /// Checks the files against the ledger and returns the unapplied ones in chain order.
+    func pending(files: [(file: MigrationFile, checksum: String, path: String)], applied: [LedgerEntry]) throws -> [MigrationFile] {
+        let appliedByRevision = Dictionary(uniqueKeysWithValues: applied.map { ($0.revision, $0) })
+        var byParent: [String: [(file: MigrationFile, path: String)]] = [:]
+        for entry in files {
+            if let ledger = appliedByRevision[entry.file.revision] {
+                guard ledger.checksum == entry.checksum else {
+                    throw PhylacteryError(.migrationRefused, "migration \(entry.file.revision) (\(entry.path)) was edited after it was applied: checksum \(entry.checksum.prefix(12)) differs from the applied \(ledger.checksum.prefix(12)). Restore the file or generate a new migration")
+                }
+            }
+            byParent[entry.file.parent ?? "", default: []].append((entry.file, entry.path))
+        }
+        for (parent, children) in byParent where children.count > 1 {
+            throw PhylacteryError(.migrationRefused, "two heads: \(children.map { "\($0.file.revision) (\($0.path))" }.joined(separator: " and ")) both follow \(parent.isEmpty ? "the start" : parent); regenerate one on top of the other")
+        }
+        var pending: [MigrationFile] = []
+        var head = applied.last?.revision ?? ""
+        while let next = byParent[head]?.first, appliedByRevision[next.file.revision] == nil || next.file.revision == head {
+            pending.append(next.file)
+            head = next.file.revision
+        }
+        // Walk the applied part of the chain too: a file following an applied revision other than the head is stranded.
+        let unapplied = files.filter { appliedByRevision[$0.file.revision] == nil }.map(\.file.revision)
+        let stranded = Set(unapplied).subtracting(pending.map(\.revision))
+        if let lost = stranded.sorted().first, let file = files.first(where: { $0.file.revision == lost }) {
+            throw PhylacteryError(.migrationRefused, "migration \(lost) (\(file.path)) follows \(file.file.parent ?? "the start"), but the database is at \(applied.last?.revision ?? "the start"); regenerate it on top of the current head")
+        }
+        return pending
+    }
+
+    // MARK: - Messages
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    static func serverMessage(_ error: any Error) -> String {
+        if let error = error as? PSQLError, let message = error.serverInfo?[.message] { return message }
+        if let error = error as? PhylacteryError { return error.message }
+        return String(describing: error)
+    }
+
+    static func refused(_ plan: MigrationPlan) -> PhylacteryError {
+        PhylacteryError(.migrationRefused, "the plan cannot be applied: " + plan.refusals.joined(separator: "; "))
+    }
+
+    static func needsConsent(_ hazards: Set<Hazard>, steps: [String], revision: String?) -> PhylacteryError {
+        let flags = hazards.sorted().map { "--allow-\($0 == .dataLoss ? "destructive" : $0.rawValue)" }.joined(separator: " ")
+        let what = revision.map { "migration \($0)" } ?? "the plan"
+        return PhylacteryError(.migrationRefused, "\(what) has hazardous steps that need consent (\(flags)): \(steps.joined(separator: "; "))")
+    }
+}
