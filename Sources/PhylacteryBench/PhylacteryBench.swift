@@ -16,14 +16,14 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb.")
+    @Argument(help: "The suite to run: jsonb, migrate.")
     var suite: String
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb.") }
+        guard ["jsonb", "migrate"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate.") }
     }
 
     func run() async throws {
@@ -74,9 +74,16 @@ struct PhylacteryBench: AsyncParsableCommand {
         let results: [String: Double]
         do {
             results = try await PhylacteryClient.withClient(configuration: .init(url: url.with(database: name), options: options), logger: logger) { client in
-            var benchmark = JSONBBenchmark(client: client, logger: logger)
-            try await benchmark.run()
-            return benchmark.results
+            switch suite {
+            case "migrate":
+                var benchmark = MigrateBenchmark(client: client, logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            default:
+                var benchmark = JSONBBenchmark(client: client, logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            }
         }
         } catch {
             // PostgresNIO's errors hide their detail from `description`; a benchmark wants it.

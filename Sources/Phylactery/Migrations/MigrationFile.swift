@@ -96,6 +96,9 @@ public struct MigrationFile: Sendable, Hashable {
         return lines.joined(separator: "\n")
     }
 
+    /// The up statements as the file shows them.
+    public var upSection: String { Self.render(section: "up", self.up).joined(separator: "\n") }
+
     /// SHA-256 of the text, hex.
     public var checksum: String { Self.checksum(of: self.text) }
 

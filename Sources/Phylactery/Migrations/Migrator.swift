@@ -58,6 +58,24 @@ public struct Migrator: Sendable {
         public var pending: [MigrationFile]
         /// What the database still needs beyond the files (empty when it matches the models).
         public var plan: MigrationPlan
+        /// Who owns which table, as recorded by the last applied migration.
+        public var owners: [Ownership]
+    }
+
+    /// One row of the ownership registry.
+    public struct Ownership: Sendable, Hashable {
+        /// `core` or an extension slug.
+        public var owner: String
+        /// The owner's version when the model was last migrated.
+        public var ownerVersion: String
+        /// The model's Swift name.
+        public var model: String
+        /// `schema.table`.
+        public var table: String
+        /// Fingerprint of the table shape the model asked for.
+        public var revision: String
+        /// Whether the owner is part of this federation (false: its tables are orphaned).
+        public var isRegistered: Bool
     }
 
     public let client: PhylacteryClient
@@ -240,7 +258,11 @@ public struct Migrator: Sendable {
             let applied = try await self.ledger(on: connection)
             let pending = try self.options.directory.map { try self.pending(files: try self.loadFiles($0), applied: applied) } ?? []
             let plan = try await self.plan(on: connection)
-            return Status(head: applied.last?.revision, applied: applied, pending: pending, plan: plan)
+            let registered = Set(self.federation.owners.map(\.slug))
+            let owners = try await MigrationBookkeeping.readRegistry(on: connection, logger: self.logger).map {
+                Ownership(owner: $0.owner, ownerVersion: $0.ownerVersion, model: $0.model, table: $0.tableName.description, revision: $0.revision, isRegistered: registered.contains($0.owner))
+            }
+            return Status(head: applied.last?.revision, applied: applied, pending: pending, plan: plan, owners: owners)
         }
     }
 
