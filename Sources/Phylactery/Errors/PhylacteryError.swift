@@ -22,6 +22,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case federationConflict
             case migrationRefused
             case migrationFailed
+            case notFound
         }
 
         let base: Base
@@ -53,6 +54,8 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let migrationRefused = Self(.migrationRefused)
         /// A migration statement failed; its transaction was rolled back.
         public static let migrationFailed = Self(.migrationFailed)
+        /// The row an operation needs does not exist (an update of an id no row has); nothing was changed.
+        public static let notFound = Self(.notFound)
 
         public var description: String { self.base.rawValue }
     }
