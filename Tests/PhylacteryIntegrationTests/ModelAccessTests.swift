@@ -342,7 +342,7 @@ struct RollBackOnPurpose: Error {}
             let refused = await #expect(throws: PhylacteryError.self) {
                 try await client.fetch(Specimen.self, orderBy: "rank; DROP TABLE public.specimens")
             }
-            #expect(refused?.code == .queryFailed)
+            #expect(refused?.code == .invalidArgument)
             #expect(try await client.count(Specimen.self) == 10)
         }
     }

@@ -23,6 +23,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case migrationRefused
             case migrationFailed
             case notFound
+            case invalidArgument
         }
 
         let base: Base
@@ -56,6 +57,8 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let migrationFailed = Self(.migrationFailed)
         /// The row an operation needs does not exist (an update of an id no row has); nothing was changed.
         public static let notFound = Self(.notFound)
+        /// An argument was refused before anything was sent to the server (an `orderBy` with `;`, a negative limit).
+        public static let invalidArgument = Self(.invalidArgument)
 
         public var description: String { self.base.rawValue }
     }

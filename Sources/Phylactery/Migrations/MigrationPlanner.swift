@@ -13,6 +13,8 @@ package struct MigrationPlanner {
     let actual: SchemaShape
     let registry: [OwnershipRecord]
     let probe: Probe
+    /// `actual.tables` by name: the plan looks every wanted table up once.
+    private let live: [QualifiedName: TableShape]
 
     private var steps: [MigrationStep] = []
     private var notices: [String] = []
@@ -29,6 +31,7 @@ package struct MigrationPlanner {
         self.actual = actual
         self.registry = registry
         self.probe = probe
+        self.live = Dictionary(actual.tables.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Builds the plan.
@@ -42,11 +45,11 @@ package struct MigrationPlanner {
         var consumed: Set<QualifiedName> = []
         let wantedNames = Set(self.wanted.tables.map(\.shape.name))
         for table in self.wanted.tables {
-            var live = self.actual[table.shape.name]
+            var live = self.live[table.shape.name]
             if live == nil {
                 for old in table.renamedFrom {
                     let oldName = QualifiedName(table.shape.name.schema, old)
-                    guard var found = self.actual[oldName], !wantedNames.contains(oldName), !consumed.contains(oldName) else { continue }
+                    guard var found = self.live[oldName], !wantedNames.contains(oldName), !consumed.contains(oldName) else { continue }
                     consumed.insert(oldName)
                     found = self.renameTable(found, to: table)
                     live = found

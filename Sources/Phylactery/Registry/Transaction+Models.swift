@@ -87,7 +87,7 @@ extension Transaction {
         line: Int = #line
     ) async throws -> M {
         guard !columns.isEmpty else {
-            throw PhylacteryError(.queryFailed, "upsert of \(M.self) needs at least one conflict column; nothing was sent", file: file, line: line)
+            throw PhylacteryError(.invalidArgument, "upsert of \(M.self) needs at least one conflict column; nothing was sent", file: file, line: line)
         }
         let schema = M.schema
         var writer = ModelRowWriter(bindings: PostgresBindings(capacity: schema.columns.count + 1))
@@ -196,14 +196,14 @@ extension Transaction {
         }
         if let orderBy {
             guard !orderBy.contains(";") else {
-                throw PhylacteryError(.queryFailed, "fetch of \(M.self): orderBy must not contain ';'; nothing was sent", file: file, line: line)
+                throw PhylacteryError(.invalidArgument, "fetch of \(M.self): orderBy must not contain ';'; nothing was sent", file: file, line: line)
             }
             sql += " ORDER BY "
             sql += orderBy
         }
         if let limit {
             guard limit >= 0 else {
-                throw PhylacteryError(.queryFailed, "fetch of \(M.self): limit must not be negative; nothing was sent", file: file, line: line)
+                throw PhylacteryError(.invalidArgument, "fetch of \(M.self): limit must not be negative; nothing was sent", file: file, line: line)
             }
             // An integer is safe in the text, and keeps the filter's binds the statement's only ones.
             sql += " LIMIT "
