@@ -104,7 +104,8 @@ public struct Migrator: Sendable {
     /// give free SQL the server's spelling go with it).
     func plan(on connection: PostgresConnection) async throws -> MigrationPlan {
         var wanted = WantedSchema(federation: self.federation)
-        try await self.run("BEGIN", on: connection)
+        // One snapshot for every catalog query, so a concurrent change is seen whole or not at all.
+        try await self.run("BEGIN ISOLATION LEVEL REPEATABLE READ", on: connection)
         do {
             if let scratch = wanted.canonicalizationSQL() {
                 do {
