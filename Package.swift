@@ -61,12 +61,17 @@ let package = Package(
             dependencies: ["Phylactery", "PhylacteryEmbedded"],
             swiftSettings: swiftSettings
         ),
+        // Example extensions the `phylactery` binary hosts: a jsonb document model, a foreign key to a core model.
+        .target(name: "NotebookExtension", dependencies: ["Phylactery"], path: "Examples/Notebook", swiftSettings: swiftSettings),
+        .target(name: "TasksExtension", dependencies: ["Phylactery"], path: "Examples/Tasks", swiftSettings: swiftSettings),
         // The `phylactery` command: argument parsing and printing over the library.
         .executableTarget(
             name: "PhylacteryCLI",
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "NotebookExtension",
+                "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

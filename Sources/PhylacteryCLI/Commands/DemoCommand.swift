@@ -1,14 +1,16 @@
 import ArgumentParser
 import Foundation
 import Phylactery
+import NotebookExtension
 import PhylacteryEmbedded
 import PostgresNIO
+import TasksExtension
 
 /// `phylactery demo`: the tour a newcomer runs first.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Bring up the local server and show one commit and one rollback across two chambers.")
+        abstract: "Bring up the local server, migrate the federation, and show commits and rollbacks across chambers.")
 
     @OptionGroup var server: ServerOptions
 
@@ -70,6 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("4. Rolled back a transaction that wrote to both chambers and then threw — rows still \(afterRollback)")
         }
         try await self.snapshot(client)
+        try await self.federation(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
     }
 
@@ -108,6 +111,41 @@ struct DemoCommand: AsyncParsableCommand {
         }
         func ms(_ d: Duration) -> String { String(format: "%.0f ms", Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) }
         print("5. Saved a state snapshot of \(snapshot.log.count) entries (\(String(format: "%.1f", Double(text) / 1e6)) MB of JSON, \(String(format: "%.1f", Double(stored) / 1e6)) MB on disk as compressed jsonb) in \(ms(saved)); read it back into Swift types, identical, in \(ms(read))")
+    }
+
+    /// The federation: the core's models and the hosted extensions', planned and migrated by the
+    /// core, then used through typed access in one transaction.
+    func federation(_ client: PhylacteryClient) async throws {
+        let federation = try Extensions.federation()
+        let owners = federation.owners.map { owner in "\(owner.slug) (\(owner.models.map(\.schema.modelName).joined(separator: ", ")))" }
+        print("6. Federation: \(owners.joined(separator: ", "))")
+        let migrator = Migrator(client: client, federation: federation)
+        let plan = try await migrator.plan()
+        if plan.isEmpty {
+            print("   The database already matches the models (\(plan.catalogQueries) catalog queries).")
+        } else {
+            print("   Plan (\(plan.catalogQueries) catalog queries): \(plan.steps.count) steps\(plan.isAdditive ? ", all additive" : "")")
+            for step in plan.steps { print("     · \(step.summary) [\(step.owner)]\(step.hazards.isEmpty ? "" : "  !! " + step.hazards.map(\.rawValue).sorted().joined(separator: ", "))") }
+            if let applied = try await migrator.auto(message: "demo") {
+                print("   Applied migration \(applied.revision) (\(applied.up.count) statements); planning again: \(try await migrator.plan().isEmpty ? "nothing to do" : "differences remain")")
+            }
+        }
+        for notice in plan.notices { print("   notice: \(notice)") }
+
+        let name = "demo-\(Int.random(in: 1000...9999))"
+        let (workspace, tasks, page) = try await client.transaction { tx in
+            let workspace = try await tx.insert(Workspace(name: name))
+            try await tx.insert(contentsOf: (1...3).map { i in
+                TaskItem(workspaceID: workspace.id, title: "task \(i)", status: i == 1 ? .done : .open, priority: Int32(i), dueAt: nil)
+            })
+            let page = try await tx.insert(NotebookPage(
+                title: "Why one database",
+                document: PageDocument(blocks: [.heading(level: 1, text: "One commit"), .paragraph("State, jobs, facts and traces commit together."), .list(["no broker", "no second store"])]),
+                tags: ["design"], archived: false))
+            let open = try await tx.fetch(TaskItem.self, where: "workspace_id = \(workspace.id) AND status = 'open'", orderBy: "priority DESC")
+            return (workspace, open, page)
+        }
+        print("7. One transaction through typed models: workspace \(workspace.name) (id \(workspace.id)), \(tasks.count) open tasks (\(tasks.map(\.title).joined(separator: ", "))), page \"\(page.title)\" with \(page.document.wordCount) words as jsonb")
     }
 
     /// (visits, events) row counts.
