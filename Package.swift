@@ -104,7 +104,22 @@ let package = Package(
         // No database needed.
         .testTarget(
             name: "PhylacteryTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Expands `@Model` on source text and compares it with the expected code; no compiler needed.
+        .testTarget(
+            name: "PhylacteryMacroTests",
+            dependencies: [
+                "PhylacteryMacros",
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Needs PostgreSQL with pgvector (PHYLACTERY_DATABASE_URL or the embedded server).
