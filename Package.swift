@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Phylactery target compiles with (see shared STYLE.md §3 and §6).
@@ -28,18 +29,32 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/swiftlang/swift-syntax.git", from: "603.0.1"),
     ],
     targets: [
         // The library: database core, codec, registry, migrations and the chambers.
         .target(
             name: "Phylactery",
             dependencies: [
+                "PhylacteryMacros",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The compiler plugin behind `@Model` and its property markers (`@Column`, `@Index`, …).
+        .macro(
+            name: "PhylacteryMacros",
+            dependencies: [
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxBuilder", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -95,7 +110,22 @@ let package = Package(
         // No database needed.
         .testTarget(
             name: "PhylacteryTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Expands `@Model` on source text and compares it with the expected code; no compiler needed.
+        .testTarget(
+            name: "PhylacteryMacroTests",
+            dependencies: [
+                "PhylacteryMacros",
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Needs PostgreSQL with pgvector (PHYLACTERY_DATABASE_URL or the embedded server).

@@ -275,7 +275,8 @@ public struct ForeignKey: Sendable, Hashable {
 
     /// A foreign key to the `id` of another model's table.
     public init<Target: PersistentModel>(_ target: Target.Type, onDelete: ReferentialAction = .noAction) {
-        self.init(chamber: Target.schema.chamber, table: Target.schema.table, onDelete: onDelete)
+        let location = Target.tableLocation
+        self.init(chamber: location.chamber, table: location.table, onDelete: onDelete)
     }
 
     /// A foreign key to a table by name.

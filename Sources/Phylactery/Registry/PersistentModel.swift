@@ -25,10 +25,24 @@ public import PostgresNIO
 public protocol PersistentModel: UUIDBase {
     /// The table, columns, indexes and constraints this model needs.
     static var schema: ModelSchema { get }
+    /// The chamber and table alone: what a ``ForeignKey`` to this model needs.
+    ///
+    /// Reading it must not build ``schema``, or a model whose foreign key points at itself (or two
+    /// models pointing at each other) would recurse forever. `@Model` writes it as constants; the
+    /// default reads ``schema``, which is fine for a model no foreign key of its own leads back to.
+    static var tableLocation: (chamber: Chamber, table: String) { get }
     /// Binds the model's own columns (not the base ones), in ``ModelSchema/columns`` order.
     func bindColumns(to row: inout ModelRowWriter) throws
     /// Reads a row selected as ``ModelSchema/allColumns``, in that order.
     init(row: inout ModelRowReader) throws
+}
+
+extension PersistentModel {
+    /// Reads ``schema``; a hand-written model that a foreign key of its own leads back to returns constants instead.
+    public static var tableLocation: (chamber: Chamber, table: String) {
+        let schema = Self.schema
+        return (schema.chamber, schema.table)
+    }
 }
 
 /// Appends a model's column values to a statement's bind parameters.

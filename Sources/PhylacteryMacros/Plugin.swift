@@ -1,0 +1,11 @@
+import SwiftCompilerPlugin
+import SwiftSyntaxMacros
+
+/// The compiler plugin: the macros `Phylactery` declares in `Model+Macros.swift`.
+@main
+struct PhylacteryMacrosPlugin: CompilerPlugin {
+    let providingMacros: [any Macro.Type] = [
+        ModelMacro.self,
+        PropertyMarkerMacro.self,
+    ]
+}

@@ -1,0 +1,604 @@
+@testable import PhylacteryMacros
+import SwiftSyntax
+import SwiftSyntaxMacroExpansion
+import SwiftSyntaxMacrosGenericTestSupport
+import Testing
+
+/// The macros as the library declares them, with the conformance `@Model` adds.
+private let macros: [String: MacroSpec] = [
+    "Model": MacroSpec(type: ModelMacro.self, conformances: [TypeSyntax(IdentifierTypeSyntax(name: .identifier("PersistentModel")))]),
+    "Column": MacroSpec(type: PropertyMarkerMacro.self),
+    "Index": MacroSpec(type: PropertyMarkerMacro.self),
+    "Unique": MacroSpec(type: PropertyMarkerMacro.self),
+    "References": MacroSpec(type: PropertyMarkerMacro.self),
+    "Transient": MacroSpec(type: PropertyMarkerMacro.self),
+]
+
+/// `assertMacroExpansion` reports through a handler; failures become issues of the calling test.
+private func assertExpansion(
+    _ source: String,
+    expandedSource: String,
+    diagnostics: [DiagnosticSpec] = [],
+    sourceLocation: Testing.SourceLocation = #_sourceLocation
+) {
+    assertMacroExpansion(
+        source,
+        expandedSource: expandedSource,
+        diagnostics: diagnostics,
+        macroSpecs: macros,
+        failureHandler: { failure in Issue.record(Comment(rawValue: failure.message), sourceLocation: sourceLocation) }
+    )
+}
+
+@Suite struct ModelMacroExpansionTests {
+    @Test func plainStruct() {
+        assertExpansion(
+            """
+            @Model
+            struct Note {
+                var title: String
+                var pinned: Bool = false
+            }
+            """,
+            expandedSource: """
+            struct Note {
+                var title: String
+                var pinned: Bool = false
+
+                var id: UUID = UUID.v7()
+
+                var createdAt: Date = Date()
+
+                var updatedAt: Date = Date()
+            }
+
+            extension Note: PersistentModel {
+                static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "notes")
+                }
+
+                static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Note",
+                        table: "notes",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("title", String.self),
+                            ModelSchema.column("pinned", Bool.self),
+                        ]
+                    )
+                }
+
+                func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.title)
+                    try row.write(self.pinned)
+                }
+
+                init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.title = try row.read(String.self)
+                    self.pinned = try row.read(Bool.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func optionalsJSONBAndEnums() {
+        assertExpansion(
+            """
+            @Model
+            public struct Task {
+                public var title: String?
+                public var status: Status = .open
+                public var tags: [Tag] = []
+                public var labels: [String]?
+                public var dueAt: Date!
+                @Transient public var isSelected: Bool = false
+                @Transient var cache = [String: Int]()
+            }
+            """,
+            expandedSource: """
+            public struct Task {
+                public var title: String?
+                public var status: Status = .open
+                public var tags: [Tag] = []
+                public var labels: [String]?
+                public var dueAt: Date!
+                public var isSelected: Bool = false
+                var cache = [String: Int]()
+
+                public var id: UUID = UUID.v7()
+
+                public var createdAt: Date = Date()
+
+                public var updatedAt: Date = Date()
+
+                public init(
+                    title: String? = nil,
+                    status: Status = .open,
+                    tags: [Tag] = [],
+                    labels: [String]? = nil,
+                    dueAt: Date! = nil,
+                    isSelected: Bool = false,
+                    id: UUID = UUID.v7(),
+                    createdAt: Date = Date(),
+                    updatedAt: Date = Date()
+                ) {
+                    self.title = title
+                    self.status = status
+                    self.tags = tags
+                    self.labels = labels
+                    self.dueAt = dueAt
+                    self.isSelected = isSelected
+                    self.id = id
+                    self.createdAt = createdAt
+                    self.updatedAt = updatedAt
+                }
+            }
+
+            extension Task: PersistentModel {
+                public static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "tasks")
+                }
+
+                public static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Task",
+                        table: "tasks",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("title", String?.self),
+                            ModelSchema.column("status", Status.self),
+                            ModelSchema.column("tags", [Tag].self),
+                            ModelSchema.column("labels", [String]?.self),
+                            ModelSchema.column("dueAt", Date?.self),
+                        ]
+                    )
+                }
+
+                public func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.title)
+                    try row.write(self.status)
+                    try row.write(self.tags)
+                    try row.write(self.labels)
+                    try row.write(self.dueAt)
+                }
+
+                public init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.title = try row.read(String?.self)
+                    self.status = try row.read(Status.self)
+                    self.tags = try row.read([Tag].self)
+                    self.labels = try row.read([String]?.self)
+                    self.dueAt = try row.read(Date?.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func everyAttribute() {
+        assertExpansion(
+            """
+            @Model(
+                table: "notebook_pages",
+                chamber: .vectors,
+                renamedFrom: ["pages"],
+                storage: ["fillfactor": "70"],
+                indexes: [IndexDescription(columns: ["title", "rank"])],
+                unique: [UniqueConstraint(columns: ["notebook_id", "title"])],
+                checks: [CheckConstraint(expression: "rank >= 0")]
+            )
+            struct Page {
+                @References(Notebook.self, onDelete: .cascade) @Index
+                var notebookID: UUID
+                @References(Page.self)
+                var parentID: UUID?
+                @Unique @Column(name: "heading", type: .varchar(200), default: "''", renamedFrom: ["caption"])
+                var title: String
+                @Index(.hnsw, operatorClass: "vector_cosine_ops") @Column(type: .vector(3))
+                var embedding: [Float]
+                @Column(default: "0") @Index(.brin)
+                var rank: Int
+                @Transient var isExpanded = false
+            }
+            """,
+            expandedSource: """
+            struct Page {
+
+                var notebookID: UUID
+                var parentID: UUID?
+
+                var title: String
+
+                var embedding: [Float]
+
+                var rank: Int
+                var isExpanded = false
+
+                var id: UUID = UUID.v7()
+
+                var createdAt: Date = Date()
+
+                var updatedAt: Date = Date()
+            }
+
+            extension Page: PersistentModel {
+                static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .vectors, table: "notebook_pages")
+                }
+
+                static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Page",
+                        table: "notebook_pages",
+                        chamber: .vectors,
+                        renamedFrom: ["pages"],
+                        columns: [
+                            ModelSchema.column("notebookID", UUID.self, index: .btree, references: ForeignKey(Notebook.self, onDelete: .cascade)),
+                            ModelSchema.column("parentID", UUID?.self, references: ForeignKey(Page.self)),
+                            ModelSchema.column("title", String.self, name: "heading", type: .varchar(200), default: "''", unique: true, renamedFrom: ["caption"]),
+                            ModelSchema.column("embedding", [Float].self, type: .vector(3), index: .hnsw, operatorClass: "vector_cosine_ops"),
+                            ModelSchema.column("rank", Int.self, default: "0", index: .brin),
+                        ],
+                        indexes: [IndexDescription(columns: ["title", "rank"])],
+                        uniqueConstraints: [UniqueConstraint(columns: ["notebook_id", "title"])],
+                        checks: [CheckConstraint(expression: "rank >= 0")],
+                        storage: ["fillfactor": "70"]
+                    )
+                }
+
+                func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.notebookID)
+                    try row.write(self.parentID)
+                    try row.write(self.title)
+                    try row.write(self.embedding)
+                    try row.write(self.rank)
+                }
+
+                init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.notebookID = try row.read(UUID.self)
+                    self.parentID = try row.read(UUID?.self)
+                    self.title = try row.read(String.self)
+                    self.embedding = try row.read([Float].self)
+                    self.rank = try row.read(Int.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func userDeclaredBasePropertiesAndInitializer() {
+        assertExpansion(
+            """
+            @Model
+            package struct Tag {
+                package var id: UUID
+                package var label: String
+                private var secret: String = ""
+
+                package init(label: String) {
+                    self.id = UUID()
+                    self.label = label
+                }
+            }
+            """,
+            expandedSource: """
+            package struct Tag {
+                package var id: UUID
+                package var label: String
+                private var secret: String = ""
+
+                package init(label: String) {
+                    self.id = UUID()
+                    self.label = label
+                }
+
+                package var createdAt: Date = Date()
+
+                package var updatedAt: Date = Date()
+            }
+
+            extension Tag: PersistentModel {
+                package static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "tags")
+                }
+
+                package static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Tag",
+                        table: "tags",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("label", String.self),
+                            ModelSchema.column("secret", String.self),
+                        ]
+                    )
+                }
+
+                package func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.label)
+                    try row.write(self.secret)
+                }
+
+                package init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.label = try row.read(String.self)
+                    self.secret = try row.read(String.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func storedPropertiesOnly() {
+        assertExpansion(
+            """
+            @Model
+            struct Reading {
+                let sensor: String
+                var value: Double { didSet { print(value) } }
+                var count, total: Int
+                var doubled: Double { value * 2 }
+                var halved: Double {
+                    get { value / 2 }
+                    set { value = newValue * 2 }
+                }
+                static let unit = "kPa"
+                lazy var cache: [Double] = []
+                private var `default`: Bool = false
+            }
+            """,
+            expandedSource: """
+            struct Reading {
+                let sensor: String
+                var value: Double { didSet { print(value) } }
+                var count, total: Int
+                var doubled: Double { value * 2 }
+                var halved: Double {
+                    get { value / 2 }
+                    set { value = newValue * 2 }
+                }
+                static let unit = "kPa"
+                lazy var cache: [Double] = []
+                private var `default`: Bool = false
+
+                var id: UUID = UUID.v7()
+
+                var createdAt: Date = Date()
+
+                var updatedAt: Date = Date()
+            }
+
+            extension Reading: PersistentModel {
+                static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "readings")
+                }
+
+                static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Reading",
+                        table: "readings",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("sensor", String.self),
+                            ModelSchema.column("value", Double.self),
+                            ModelSchema.column("count", Int.self),
+                            ModelSchema.column("total", Int.self),
+                            ModelSchema.column("default", Bool.self),
+                        ]
+                    )
+                }
+
+                func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.sensor)
+                    try row.write(self.value)
+                    try row.write(self.count)
+                    try row.write(self.total)
+                    try row.write(self.`default`)
+                }
+
+                init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.sensor = try row.read(String.self)
+                    self.value = try row.read(Double.self)
+                    self.count = try row.read(Int.self)
+                    self.total = try row.read(Int.self)
+                    self.`default` = try row.read(Bool.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func privatePropertyLeavesTheInitializerToSwift() {
+        assertExpansion(
+            """
+            @Model
+            public struct Secret {
+                public var name: String
+                private var code: String
+            }
+            """,
+            expandedSource: """
+            public struct Secret {
+                public var name: String
+                private var code: String
+
+                public var id: UUID = UUID.v7()
+
+                public var createdAt: Date = Date()
+
+                public var updatedAt: Date = Date()
+            }
+
+            extension Secret: PersistentModel {
+                public static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "secrets")
+                }
+
+                public static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Secret",
+                        table: "secrets",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("name", String.self),
+                            ModelSchema.column("code", String.self),
+                        ]
+                    )
+                }
+
+                public func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.name)
+                    try row.write(self.code)
+                }
+
+                public init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.name = try row.read(String.self)
+                    self.code = try row.read(String.self)
+                }
+            }
+            """
+        )
+    }
+
+    @Test func emptyStructAndDerivedTableName() {
+        assertExpansion(
+            """
+            @Model
+            struct HTTPCategory {}
+            """,
+            expandedSource: """
+            struct HTTPCategory {
+
+                var id: UUID = UUID.v7()
+
+                var createdAt: Date = Date()
+
+                var updatedAt: Date = Date()
+            }
+
+            extension HTTPCategory: PersistentModel {
+                static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "http_categories")
+                }
+
+                static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "HTTPCategory",
+                        table: "http_categories",
+                        chamber: .public,
+                        columns: []
+                    )
+                }
+
+                func bindColumns(to row: inout ModelRowWriter) throws {
+                }
+
+                init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                }
+            }
+            """
+        )
+    }
+
+    @Test(arguments: [
+        ("Note", "notes"), ("Category", "categories"), ("Day", "days"), ("Box", "boxes"), ("Status", "statuses"),
+        ("Match", "matches"), ("Wish", "wishes"), ("NotebookPage", "notebook_pages"), ("HTTPServer", "http_servers"),
+        ("Y", "ys"),
+    ])
+    func defaultTableNames(type: String, table: String) {
+        #expect(Naming.tableName(forType: type) == table)
+    }
+
+    // MARK: - Diagnostics
+
+    @Test func classesAndEnumsAreRefused() {
+        assertExpansion(
+            """
+            @Model
+            final class Note {
+                var title: String = ""
+            }
+            """,
+            expandedSource: """
+            final class Note {
+                var title: String = ""
+            }
+            """,
+            diagnostics: [DiagnosticSpec(message: "@Model can only be applied to a struct, not to a class", line: 1, column: 1)]
+        )
+        assertExpansion(
+            """
+            @Model
+            enum Status {
+                case open
+            }
+            """,
+            expandedSource: """
+            enum Status {
+                case open
+            }
+            """,
+            diagnostics: [DiagnosticSpec(message: "@Model can only be applied to a struct, not to an enum", line: 1, column: 1)]
+        )
+    }
+
+    @Test func storedPropertyWithoutTypeIsRefused() {
+        assertExpansion(
+            """
+            @Model
+            struct Note {
+                var title: String
+                var views = 0
+            }
+            """,
+            expandedSource: """
+            struct Note {
+                var title: String
+                var views = 0
+            }
+            """,
+            diagnostics: [DiagnosticSpec(message: "@Model needs an explicit type for 'views'", line: 4, column: 9)]
+        )
+    }
+
+    @Test func propertiesTheMacroCannotReadOrWrite() {
+        assertExpansion(
+            """
+            @Model
+            struct Note {
+                let kind: String = "note"
+                @Transient var cache: [String: Int]
+                @Transient @Unique var draft: String = ""
+                @Index var length: Int { 0 }
+                @Column(name: "key") var id: UUID
+                var (x, y): (Int, Int)
+            }
+            """,
+            expandedSource: """
+            struct Note {
+                let kind: String = "note"
+                var cache: [String: Int]
+                var draft: String = ""
+                var length: Int { 0 }
+                var id: UUID
+                var (x, y): (Int, Int)
+            }
+            """,
+            diagnostics: [
+                DiagnosticSpec(message: "'let' property 'kind' has an initial value, so it cannot be read from a row; make it 'var' or mark it @Transient", line: 3, column: 9),
+                DiagnosticSpec(message: "@Transient property 'cache' needs a default value, since it is not read from the row", line: 4, column: 20),
+                DiagnosticSpec(message: "@Transient property 'draft' is not stored, so @Unique has no column to describe", line: 5, column: 16),
+                DiagnosticSpec(message: "@Index applies only to stored instance properties of a @Model struct", line: 6, column: 5),
+                DiagnosticSpec(message: "'id' is a base column that Phylactery defines itself; @Column cannot change it", line: 7, column: 5),
+                DiagnosticSpec(message: "@Model needs one name per stored property; declare the names of this pattern separately", line: 8, column: 9),
+            ]
+        )
+    }
+}
