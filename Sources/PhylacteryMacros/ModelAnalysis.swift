@@ -100,6 +100,13 @@ struct StoredProperty {
         return type.trimmedDescription
     }
 
+    /// The member type alias that names the column's type inside the struct, where nested and
+    /// sibling types resolve; the conformance extension sits at file scope, where they would not.
+    var typeAlias: String { "_PhylacteryColumn_\(self.nameText)" }
+
+    /// The same for a `@References` target.
+    var referenceAlias: String { "_PhylacteryReference_\(self.nameText)" }
+
     /// Swift gives `var x: T?` without initial value an implicit `nil`; the generated memberwise
     /// initialiser defaults such a parameter the same way.
     var implicitDefault: String? {

@@ -27,6 +27,14 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
         if !model.hasInitializer, let initializer = Self.memberwiseInitializer(model) {
             members.append(initializer)
         }
+        // Column and reference types by alias: the generated extension uses these names, so a type
+        // nested next to the model (or in it) resolves as it does in the struct body.
+        for column in model.columns {
+            members.append("typealias \(raw: column.typeAlias) = \(raw: column.metatypeSpelling!)")
+            if let target = Self.referenceTarget(column) {
+                members.append("typealias \(raw: column.referenceAlias) = \(raw: target)")
+            }
+        }
         return members
     }
 
@@ -82,7 +90,7 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
             "\(modifier)init(row: inout ModelRowReader) throws {",
             "    (self.id, self.createdAt, self.updatedAt) = try row.readBase()",
         ])
-        lines += Self.indented(2, columns.map { "self.\($0.name.text) = try row.read(\($0.metatypeSpelling!).self)" })
+        lines += Self.indented(2, columns.map { "self.\($0.name.text) = try row.read(\($0.typeAlias).self)" })
         lines += Self.indented(1, ["}"])
         lines.append("}")
         let source = lines.joined(separator: "\n")
@@ -107,7 +115,7 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
     static func columnDescription(_ property: StoredProperty) -> String {
         var arguments = [
             StringLiteralExprSyntax(content: property.nameText).description,
-            "\(property.metatypeSpelling!).self",
+            "\(property.typeAlias).self",
         ]
         let column = property.markers.column.map(Self.arguments) ?? []
         func columnArgument(_ label: String) {
@@ -130,10 +138,21 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
         }
         if let references = property.markers.references.map(Self.arguments), let target = references.first(where: { $0.label == nil }) {
             let onDelete = references.first { $0.label == "onDelete" }.map { ", onDelete: \($0.value)" } ?? ""
-            arguments.append("references: ForeignKey(\(target.value)\(onDelete))")
+            let spelled = Self.referenceTarget(property) != nil ? "\(property.referenceAlias).self" : target.value.description
+            arguments.append("references: ForeignKey(\(spelled)\(onDelete))")
         }
         columnArgument("renamedFrom")
         return "ModelSchema.column(\(arguments.joined(separator: ", ")))"
+    }
+
+    /// The referenced model's type as written in `@References(Target.self)`, without `.self`.
+    static func referenceTarget(_ property: StoredProperty) -> String? {
+        guard let references = property.markers.references.map(Self.arguments),
+              let target = references.first(where: { $0.label == nil })?.value else { return nil }
+        if let member = target.as(MemberAccessExprSyntax.self), member.declName.baseName.text == "self", let base = member.base {
+            return base.trimmedDescription
+        }
+        return nil
     }
 
     /// An attribute's arguments as (label, trimmed expression) pairs.

@@ -50,6 +50,10 @@ private func assertExpansion(
                 var createdAt: Date = Date()
 
                 var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_title = String
+
+                typealias _PhylacteryColumn_pinned = Bool
             }
 
             extension Note: PersistentModel {
@@ -63,8 +67,8 @@ private func assertExpansion(
                         table: "notes",
                         chamber: .public,
                         columns: [
-                            ModelSchema.column("title", String.self),
-                            ModelSchema.column("pinned", Bool.self),
+                            ModelSchema.column("title", _PhylacteryColumn_title.self),
+                            ModelSchema.column("pinned", _PhylacteryColumn_pinned.self),
                         ]
                     )
                 }
@@ -76,8 +80,8 @@ private func assertExpansion(
 
                 init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.title = try row.read(String.self)
-                    self.pinned = try row.read(Bool.self)
+                    self.title = try row.read(_PhylacteryColumn_title.self)
+                    self.pinned = try row.read(_PhylacteryColumn_pinned.self)
                 }
             }
             """
@@ -135,6 +139,16 @@ private func assertExpansion(
                     self.createdAt = createdAt
                     self.updatedAt = updatedAt
                 }
+
+                typealias _PhylacteryColumn_title = String?
+
+                typealias _PhylacteryColumn_status = Status
+
+                typealias _PhylacteryColumn_tags = [Tag]
+
+                typealias _PhylacteryColumn_labels = [String]?
+
+                typealias _PhylacteryColumn_dueAt = Date?
             }
 
             extension Task: PersistentModel {
@@ -148,11 +162,11 @@ private func assertExpansion(
                         table: "tasks",
                         chamber: .public,
                         columns: [
-                            ModelSchema.column("title", String?.self),
-                            ModelSchema.column("status", Status.self),
-                            ModelSchema.column("tags", [Tag].self),
-                            ModelSchema.column("labels", [String]?.self),
-                            ModelSchema.column("dueAt", Date?.self),
+                            ModelSchema.column("title", _PhylacteryColumn_title.self),
+                            ModelSchema.column("status", _PhylacteryColumn_status.self),
+                            ModelSchema.column("tags", _PhylacteryColumn_tags.self),
+                            ModelSchema.column("labels", _PhylacteryColumn_labels.self),
+                            ModelSchema.column("dueAt", _PhylacteryColumn_dueAt.self),
                         ]
                     )
                 }
@@ -167,11 +181,11 @@ private func assertExpansion(
 
                 public init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.title = try row.read(String?.self)
-                    self.status = try row.read(Status.self)
-                    self.tags = try row.read([Tag].self)
-                    self.labels = try row.read([String]?.self)
-                    self.dueAt = try row.read(Date?.self)
+                    self.title = try row.read(_PhylacteryColumn_title.self)
+                    self.status = try row.read(_PhylacteryColumn_status.self)
+                    self.tags = try row.read(_PhylacteryColumn_tags.self)
+                    self.labels = try row.read(_PhylacteryColumn_labels.self)
+                    self.dueAt = try row.read(_PhylacteryColumn_dueAt.self)
                 }
             }
             """
@@ -222,6 +236,20 @@ private func assertExpansion(
                 var createdAt: Date = Date()
 
                 var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_notebookID = UUID
+
+                typealias _PhylacteryReference_notebookID = Notebook
+
+                typealias _PhylacteryColumn_parentID = UUID?
+
+                typealias _PhylacteryReference_parentID = Page
+
+                typealias _PhylacteryColumn_title = String
+
+                typealias _PhylacteryColumn_embedding = [Float]
+
+                typealias _PhylacteryColumn_rank = Int
             }
 
             extension Page: PersistentModel {
@@ -236,11 +264,11 @@ private func assertExpansion(
                         chamber: .vectors,
                         renamedFrom: ["pages"],
                         columns: [
-                            ModelSchema.column("notebookID", UUID.self, index: .btree, references: ForeignKey(Notebook.self, onDelete: .cascade)),
-                            ModelSchema.column("parentID", UUID?.self, references: ForeignKey(Page.self)),
-                            ModelSchema.column("title", String.self, name: "heading", type: .varchar(200), default: "''", unique: true, renamedFrom: ["caption"]),
-                            ModelSchema.column("embedding", [Float].self, type: .vector(3), index: .hnsw, operatorClass: "vector_cosine_ops"),
-                            ModelSchema.column("rank", Int.self, default: "0", index: .brin),
+                            ModelSchema.column("notebookID", _PhylacteryColumn_notebookID.self, index: .btree, references: ForeignKey(_PhylacteryReference_notebookID.self, onDelete: .cascade)),
+                            ModelSchema.column("parentID", _PhylacteryColumn_parentID.self, references: ForeignKey(_PhylacteryReference_parentID.self)),
+                            ModelSchema.column("title", _PhylacteryColumn_title.self, name: "heading", type: .varchar(200), default: "''", unique: true, renamedFrom: ["caption"]),
+                            ModelSchema.column("embedding", _PhylacteryColumn_embedding.self, type: .vector(3), index: .hnsw, operatorClass: "vector_cosine_ops"),
+                            ModelSchema.column("rank", _PhylacteryColumn_rank.self, default: "0", index: .brin),
                         ],
                         indexes: [IndexDescription(columns: ["title", "rank"])],
                         uniqueConstraints: [UniqueConstraint(columns: ["notebook_id", "title"])],
@@ -259,11 +287,11 @@ private func assertExpansion(
 
                 init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.notebookID = try row.read(UUID.self)
-                    self.parentID = try row.read(UUID?.self)
-                    self.title = try row.read(String.self)
-                    self.embedding = try row.read([Float].self)
-                    self.rank = try row.read(Int.self)
+                    self.notebookID = try row.read(_PhylacteryColumn_notebookID.self)
+                    self.parentID = try row.read(_PhylacteryColumn_parentID.self)
+                    self.title = try row.read(_PhylacteryColumn_title.self)
+                    self.embedding = try row.read(_PhylacteryColumn_embedding.self)
+                    self.rank = try row.read(_PhylacteryColumn_rank.self)
                 }
             }
             """
@@ -299,6 +327,10 @@ private func assertExpansion(
                 package var createdAt: Date = Date()
 
                 package var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_label = String
+
+                typealias _PhylacteryColumn_secret = String
             }
 
             extension Tag: PersistentModel {
@@ -312,8 +344,8 @@ private func assertExpansion(
                         table: "tags",
                         chamber: .public,
                         columns: [
-                            ModelSchema.column("label", String.self),
-                            ModelSchema.column("secret", String.self),
+                            ModelSchema.column("label", _PhylacteryColumn_label.self),
+                            ModelSchema.column("secret", _PhylacteryColumn_secret.self),
                         ]
                     )
                 }
@@ -325,8 +357,8 @@ private func assertExpansion(
 
                 package init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.label = try row.read(String.self)
-                    self.secret = try row.read(String.self)
+                    self.label = try row.read(_PhylacteryColumn_label.self)
+                    self.secret = try row.read(_PhylacteryColumn_secret.self)
                 }
             }
             """
@@ -370,6 +402,16 @@ private func assertExpansion(
                 var createdAt: Date = Date()
 
                 var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_sensor = String
+
+                typealias _PhylacteryColumn_value = Double
+
+                typealias _PhylacteryColumn_count = Int
+
+                typealias _PhylacteryColumn_total = Int
+
+                typealias _PhylacteryColumn_default = Bool
             }
 
             extension Reading: PersistentModel {
@@ -383,11 +425,11 @@ private func assertExpansion(
                         table: "readings",
                         chamber: .public,
                         columns: [
-                            ModelSchema.column("sensor", String.self),
-                            ModelSchema.column("value", Double.self),
-                            ModelSchema.column("count", Int.self),
-                            ModelSchema.column("total", Int.self),
-                            ModelSchema.column("default", Bool.self),
+                            ModelSchema.column("sensor", _PhylacteryColumn_sensor.self),
+                            ModelSchema.column("value", _PhylacteryColumn_value.self),
+                            ModelSchema.column("count", _PhylacteryColumn_count.self),
+                            ModelSchema.column("total", _PhylacteryColumn_total.self),
+                            ModelSchema.column("default", _PhylacteryColumn_default.self),
                         ]
                     )
                 }
@@ -402,11 +444,11 @@ private func assertExpansion(
 
                 init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.sensor = try row.read(String.self)
-                    self.value = try row.read(Double.self)
-                    self.count = try row.read(Int.self)
-                    self.total = try row.read(Int.self)
-                    self.`default` = try row.read(Bool.self)
+                    self.sensor = try row.read(_PhylacteryColumn_sensor.self)
+                    self.value = try row.read(_PhylacteryColumn_value.self)
+                    self.count = try row.read(_PhylacteryColumn_count.self)
+                    self.total = try row.read(_PhylacteryColumn_total.self)
+                    self.`default` = try row.read(_PhylacteryColumn_default.self)
                 }
             }
             """
@@ -432,6 +474,10 @@ private func assertExpansion(
                 public var createdAt: Date = Date()
 
                 public var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_name = String
+
+                typealias _PhylacteryColumn_code = String
             }
 
             extension Secret: PersistentModel {
@@ -445,8 +491,8 @@ private func assertExpansion(
                         table: "secrets",
                         chamber: .public,
                         columns: [
-                            ModelSchema.column("name", String.self),
-                            ModelSchema.column("code", String.self),
+                            ModelSchema.column("name", _PhylacteryColumn_name.self),
+                            ModelSchema.column("code", _PhylacteryColumn_code.self),
                         ]
                     )
                 }
@@ -458,8 +504,8 @@ private func assertExpansion(
 
                 public init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
-                    self.name = try row.read(String.self)
-                    self.code = try row.read(String.self)
+                    self.name = try row.read(_PhylacteryColumn_name.self)
+                    self.code = try row.read(_PhylacteryColumn_code.self)
                 }
             }
             """

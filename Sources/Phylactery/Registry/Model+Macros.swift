@@ -24,6 +24,9 @@
 ///   order (initial values as defaults, `nil` for optional `var`s), then `id`, `createdAt` and
 ///   `updatedAt` with their defaults. An internal struct needs none: Swift's implicit memberwise
 ///   initialiser already takes the added properties, last and defaulted.
+/// - One `_PhylacteryColumn_<property>` type alias per column (and `_PhylacteryReference_<property>`
+///   per `@References`) inside the struct, so that the extension, which sits at file scope, names
+///   the property types as the struct body resolves them (types nested beside the model included).
 /// - In an extension, the conformance: ``PersistentModel/tableLocation``, ``PersistentModel/schema``,
 ///   ``PersistentModel/bindColumns(to:)`` and ``PersistentModel/init(row:)``, public for a public struct.
 ///
@@ -47,7 +50,7 @@
 ///   - unique: Unique constraints over several columns; single-column ones are `@Unique`.
 ///   - checks: Table-level CHECK constraints.
 @attached(extension, conformances: PersistentModel, names: named(tableLocation), named(schema), named(bindColumns(to:)), named(init(row:)))
-@attached(member, names: named(id), named(createdAt), named(updatedAt), named(init))
+@attached(member, names: named(id), named(createdAt), named(updatedAt), named(init), arbitrary)
 public macro Model(
     table: String? = nil,
     chamber: Chamber = .public,
