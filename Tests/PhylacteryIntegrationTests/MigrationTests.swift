@@ -308,6 +308,10 @@ import Testing
             #expect(text.contains("-- revision: \(file.revision)"))
             #expect(text.contains("CREATE TABLE \"public\".\"notes\""))
             #expect(try MigrationFile(parsing: text) == file)
+            // A reviewer's note in the file changes nothing but the checksum the ledger keeps.
+            let reviewed = text + "\n-- reviewed: fine to apply\n"
+            try reviewed.write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(try MigrationFile(parsing: reviewed) == file)
             let unapplied = await #expect(throws: PhylacteryError.self) { try await v1.generate(message: "again") }
             #expect(unapplied?.message.contains("not applied yet") == true)
             let applied = try await v1.up()
@@ -324,11 +328,11 @@ import Testing
             #expect(history.map(\.source) == ["file", "file"])
 
             // An applied file edited afterwards is refused.
-            try (text + "\n-- edited\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try (reviewed + "\n-- edited\n").write(toFile: path, atomically: true, encoding: .utf8)
             let edited = await #expect(throws: PhylacteryError.self) { try await v2.up() }
             #expect(edited?.code == .migrationRefused)
             #expect(edited?.message.contains("edited after it was applied") == true)
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            try reviewed.write(toFile: path, atomically: true, encoding: .utf8)
 
             // down 1 drops the column again (data-loss consent: it holds the column's values).
             let refused = await #expect(throws: PhylacteryError.self) { try await v2.down(1) }

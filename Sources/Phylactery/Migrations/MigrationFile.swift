@@ -136,7 +136,9 @@ public struct MigrationFile: Sendable, Hashable {
 
         func finish() throws {
             guard let block = current else { return }
-            var sql = block.lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+            // Whole-line comments are a reviewer's notes, not part of the statement.
+            let lines = block.lines.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
+            var sql = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
             if sql.hasSuffix(";") { sql.removeLast() }
             guard !sql.isEmpty else { throw PhylacteryError(.migrationRefused, "\(source): step '\(block.summary)' has no SQL") }
             let made = Block(summary: block.summary, owner: block.owner, statement: MigrationStatement(sql, transactional: block.transactional), hazards: block.hazards)

@@ -164,7 +164,10 @@ public struct Migrator: Sendable {
         let directory = try self.requireDirectory()
         return try await self.withMigrationLock { connection in
             let applied = try await self.ledger(on: connection)
-            let pending = try self.pending(files: try self.loadFiles(directory), applied: applied)
+            let files = try self.loadFiles(directory)
+            let pending = try self.pending(files: files, applied: applied)
+            // The text as it is on disk (a reviewer may have added comments): what the ledger keeps and checksums.
+            let texts = Dictionary(files.map { ($0.file.revision, $0.text) }, uniquingKeysWith: { first, _ in first })
             for file in pending {
                 let missing = file.hazards.subtracting(consent)
                 guard missing.isEmpty else {
@@ -172,7 +175,7 @@ public struct Migrator: Sendable {
                 }
             }
             for file in pending {
-                try await self.apply(file, source: "file", on: connection)
+                try await self.apply(file, text: texts[file.revision] ?? file.text, source: "file", on: connection)
             }
             return pending
         }
@@ -192,7 +195,7 @@ public struct Migrator: Sendable {
             }
             let applied = try await self.ledger(on: connection)
             let file = MigrationFile(plan: plan, parent: applied.last?.revision, message: message)
-            try await self.apply(file, source: "auto", on: connection)
+            try await self.apply(file, text: file.text, source: "auto", on: connection)
             return file
         }
     }
@@ -210,7 +213,7 @@ public struct Migrator: Sendable {
             }
             let applied = try await self.ledger(on: connection)
             let file = MigrationFile(plan: plan, parent: applied.last?.revision, message: message)
-            try await self.apply(file, source: "auto", on: connection)
+            try await self.apply(file, text: file.text, source: "auto", on: connection)
             return file
         }
     }
@@ -269,8 +272,8 @@ public struct Migrator: Sendable {
 
     // MARK: - Applying
 
-    private func apply(_ file: MigrationFile, source: String, on connection: PostgresConnection) async throws {
-        let text = file.text
+    /// Applies `file` (parsed from `text`) and records `text` with its checksum in the ledger.
+    private func apply(_ file: MigrationFile, text: String, source: String, on connection: PostgresConnection) async throws {
         try await self.inTransaction(on: connection) {
             for block in file.up where block.statement.transactional {
                 try await self.runStatement(block.statement.sql, on: connection)
@@ -382,18 +385,18 @@ public struct Migrator: Sendable {
     }
 
     /// Every `*.sql` file in the directory, parsed.
-    func loadFiles(_ directory: String) throws -> [(file: MigrationFile, checksum: String, path: String)] {
+    func loadFiles(_ directory: String) throws -> [(file: MigrationFile, checksum: String, path: String, text: String)] {
         guard FileManager.default.fileExists(atPath: directory) else { return [] }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql") }.sorted()
         return try names.map { name in
             let path = (directory as NSString).appendingPathComponent(name)
             let text = try String(contentsOfFile: path, encoding: .utf8)
-            return (try MigrationFile(parsing: text, source: name), MigrationFile.checksum(of: text), path)
+            return (try MigrationFile(parsing: text, source: name), MigrationFile.checksum(of: text), path, text)
         }
     }
 
     /// Checks the files against the ledger and returns the unapplied ones in chain order.
-    func pending(files: [(file: MigrationFile, checksum: String, path: String)], applied: [LedgerEntry]) throws -> [MigrationFile] {
+    func pending(files: [(file: MigrationFile, checksum: String, path: String, text: String)], applied: [LedgerEntry]) throws -> [MigrationFile] {
         let appliedByRevision = Dictionary(uniqueKeysWithValues: applied.map { ($0.revision, $0) })
         var byParent: [String: [(file: MigrationFile, path: String)]] = [:]
         for entry in files {
