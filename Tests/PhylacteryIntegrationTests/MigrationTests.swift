@@ -190,6 +190,23 @@ import Testing
                                  seed: { try await $0.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 3)") })
     }
 
+    @Test func aUniqueConstraintWhoseBuildFailedIsFinishedNextTime() async throws {
+        try await TestDatabase.withFreshDatabase("unique_retry") { client in
+            try await Self.migrator(client, [Self.notes([Self.title])]).apply(allowing: [])
+            try await client.execute("INSERT INTO public.notes (id, title) VALUES (gen_random_uuid(), 'twin'), (gen_random_uuid(), 'twin')")
+            let unique = try Self.migrator(client, [Self.notes([ModelSchema.column("title", String.self, unique: true)])])
+            let failed = await #expect(throws: PhylacteryError.self) { try await unique.apply(allowing: []) }
+            #expect(failed?.code == .migrationFailed, "\(String(describing: failed))")
+            // The concurrent build left an invalid index behind; once the duplicate is gone, the plan rebuilds and attaches it.
+            try await client.execute("DELETE FROM public.notes WHERE ctid = (SELECT max(ctid) FROM public.notes)")
+            let plan = try await unique.plan()
+            let statements = plan.upStatements.map(\.sql)
+            #expect(statements.contains { $0.hasPrefix("DROP INDEX CONCURRENTLY IF EXISTS") && $0.contains("notes_title_key") }, "\(statements)")
+            try await unique.apply(allowing: [])
+            #expect(try await unique.plan().isEmpty)
+        }
+    }
+
     @Test func storageParameters() async throws {
         let before = Self.notes([Self.title], storage: ["fillfactor": "90"])
         let after = Self.notes([Self.title], storage: ["fillfactor": "70", "autovacuum_vacuum_scale_factor": "0.01"])
@@ -197,17 +214,35 @@ import Testing
     }
 
     @Test func renames() async throws {
-        let before = Self.notes([Self.title, ModelSchema.column("rank", Int.self, index: .btree)])
-        let after = Self.notes([Self.title, ModelSchema.column("position", Int.self, index: .btree, renamedFrom: ["rank"])], table: "memos", renamedFrom: ["notes"])
-        try await Self.roundTrip("renames", before: [before], after: [after],
-                                 expecting: ["rename table public.notes to memos", "rename column public.memos.rank to position"],
-                                 seed: { try await $0.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'kept', 1)") })
+        let before = Self.notes([Self.title, ModelSchema.column("rank", Int.self, index: .btree), ModelSchema.column("summary", String?.self),
+                                 ModelSchema.column("parentID", UUID?.self, references: ForeignKey(table: "notes"))])
+        let linksBefore = ModelSchema(modelName: "Link", table: "links", columns: [ModelSchema.column("noteID", UUID.self, references: ForeignKey(table: "notes", onDelete: .cascade))])
+        // The table, a column with an index, a foreign key to the table (from itself and from another
+        // table), and a NOT NULL change on the renamed table that must ask the table under its old name.
+        let after = Self.notes([Self.title, ModelSchema.column("position", Int.self, index: .btree, renamedFrom: ["rank"]),
+                                ModelSchema.column("summary", String.self, default: "''"),
+                                ModelSchema.column("parentID", UUID?.self, references: ForeignKey(table: "memos"))],
+                               table: "memos", renamedFrom: ["notes"])
+        let linksAfter = ModelSchema(modelName: "Link", table: "links", columns: [ModelSchema.column("noteID", UUID.self, references: ForeignKey(table: "memos", onDelete: .cascade))])
+        let seed: @Sendable (PhylacteryClient) async throws -> Void = { try await $0.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'kept', 1)") }
+        try await Self.roundTrip("renames", before: [before, linksBefore], after: [after, linksAfter],
+                                 expecting: ["rename table public.notes to memos", "rename column public.memos.rank to position",
+                                             "set NOT NULL on public.memos.summary, filling NULLs with its default"],
+                                 consent: [.longLock], seed: seed)
         try await TestDatabase.withFreshDatabase("rename_keeps_rows") { client in
-            try await Self.migrator(client, [before]).apply(allowing: [])
-            try await client.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'kept', 1)")
-            try await Self.migrator(client, [after]).apply(allowing: [])
-            let rows = try await client.query("SELECT title, position FROM public.memos").collect()
-            #expect(try rows.map { try $0.decode((String, Int).self) }.map(\.0) == ["kept"])
+            try await Self.migrator(client, [before, linksBefore]).apply(allowing: [])
+            try await seed(client)
+            let plan = try await Self.migrator(client, [after, linksAfter]).plan()
+            let summaries = plan.steps.map(\.summary)
+            #expect(!summaries.contains { $0.contains("foreign key") }, "a table rename must not rebuild foreign keys: \(summaries)")
+            // The index named after the old column is replaced by one named after the new column.
+            #expect(summaries.contains("drop index memos_rank_idx on public.memos") && summaries.contains("add index memos_position_idx on public.memos"), "\(summaries)")
+            #expect(plan.notices.isEmpty, "\(plan.notices)")
+            try await Self.migrator(client, [after, linksAfter]).apply(allowing: [.longLock])
+            let rows = try await client.query("SELECT title, position, summary FROM public.memos").collect()
+            #expect(try rows.map { try $0.decode((String, Int, String).self) }.map(\.0) == ["kept"])
+            let indexes = try await client.query("SELECT indexname FROM pg_indexes WHERE tablename = 'memos' ORDER BY 1").collect().map { try $0.decode(String.self) }
+            #expect(indexes == ["memos_pkey", "memos_position_idx"], "\(indexes)")
         }
     }
 

@@ -93,6 +93,19 @@ import Testing
         #expect(error?.code == .federationConflict)
     }
 
+    @Test func overlappingSlugsAreRefused() {
+        let error = Self.refusal { try Federation(extensions: [Plugin(slug: "notes", schemas: []), Plugin(slug: "notes_archive", schemas: [])]) }
+        #expect(error?.code == .federationConflict)
+        #expect(error?.message.contains("'notes'") == true && error?.message.contains("'notes_archive'") == true, "\(String(describing: error))")
+    }
+
+    @Test func explicitObjectNamesMustFitPostgreSQL() {
+        let long = String(repeating: "i", count: 64)
+        let error = Self.refusal { try Federation(core: [ModelRegistration(schema: Self.table("X", "xs", indexes: [IndexDescription(name: long, columns: ["title"])]))]) }
+        #expect(error?.code == .invalidModel)
+        #expect(error?.message.contains("at most 63 bytes") == true)
+    }
+
     @Test func badNamesAreInvalidModels() {
         #expect(Self.refusal { try Federation(extensions: [Plugin(slug: "Bad-Slug", schemas: [])]) }?.code == .invalidModel)
         #expect(Self.refusal { try Federation(core: [ModelRegistration(schema: Self.table("X", "Has Space"))]) }?.code == .invalidModel)

@@ -53,7 +53,7 @@ public struct MigrationFile: Sendable, Hashable {
             step.up.map { Block(summary: step.summary, owner: step.owner, statement: $0, hazards: step.hazards) }
         }
         self.down = plan.steps.reversed().flatMap { step in
-            step.down.map { Block(summary: "undo: " + step.summary, owner: step.owner, statement: $0, hazards: Self.hazards(ofUndo: $0.sql)) }
+            step.down.map { Block(summary: "undo: " + step.summary, owner: step.owner, statement: $0, hazards: step.downHazards) }
         }
     }
 
@@ -63,11 +63,6 @@ public struct MigrationFile: Sendable, Hashable {
         self.message = message
         self.up = up
         self.down = down
-    }
-
-    /// Undoing a creation loses what was stored in it since.
-    static func hazards(ofUndo sql: String) -> Set<Hazard> {
-        sql.hasPrefix("DROP TABLE") || sql.contains(" DROP COLUMN ") ? [.dataLoss] : []
     }
 
     /// A new revision id from the current time and 24 random bits.
@@ -146,7 +141,9 @@ public struct MigrationFile: Sendable, Hashable {
             current = nil
         }
 
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+        // Files checked out with CRLF endings read the same ("\r\n" is one Character in Swift).
+        let normalized = text.replacingOccurrences(of: "\r\n", with: "\n")
+        for line in normalized.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             if line.hasPrefix("-- migrate:") {
                 try finish()
                 section = String(line.dropFirst("-- migrate:".count)).trimmingCharacters(in: .whitespaces)

@@ -37,16 +37,19 @@ public struct MigrationStep: Sendable, Hashable {
     public var down: [MigrationStatement]
     /// Risks that need consent.
     public var hazards: Set<Hazard>
+    /// Risks of undoing the step (dropping what was created since, narrowing back what was widened).
+    public var downHazards: Set<Hazard>
     /// Ordering class; lower runs first.
     package var phase: Int
 
-    package init(_ summary: String, owner: String, phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = []) {
+    package init(_ summary: String, owner: String, phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []) {
         self.summary = summary
         self.owner = owner
         self.phase = phase
         self.up = up
         self.down = down
         self.hazards = hazards
+        self.downHazards = downHazards
     }
 }
 
@@ -67,7 +70,9 @@ public struct MigrationPlan: Sendable {
     public var isEmpty: Bool { self.steps.isEmpty && self.refusals.isEmpty }
     /// Every hazard of every step.
     public var hazards: Set<Hazard> { self.steps.reduce(into: []) { $0.formUnion($1.hazards) } }
-    /// True when every step is additive (no hazards) and nothing is refused: what `auto` applies.
+    /// True when no step carries a hazard and nothing is refused: what `auto` applies unattended.
+    /// Hazard-free is not only "adds things": dropping an index or constraint an owner no longer
+    /// declares, or DROP NOT NULL, loses no data and takes no long lock, so it counts too.
     public var isAdditive: Bool { self.hazards.isEmpty && self.refusals.isEmpty }
 
     /// The statements that apply the plan, in order.

@@ -14,7 +14,7 @@ package struct MigrationPlanner {
     let registry: [OwnershipRecord]
     let probe: Probe
     /// `actual.tables` by name: the plan looks every wanted table up once.
-    private let live: [QualifiedName: TableShape]
+    private var live: [QualifiedName: TableShape]
 
     private var steps: [MigrationStep] = []
     private var notices: [String] = []
@@ -42,23 +42,35 @@ package struct MigrationPlanner {
                      up: ["CREATE SCHEMA IF NOT EXISTS \(DDL.q(schema))"], down: ["DROP SCHEMA IF EXISTS \(DDL.q(schema))"])
         }
 
+        // Renames first, so that every table (and every foreign key pointing at a renamed table)
+        // is compared under its new name.
         var consumed: Set<QualifiedName> = []
+        var liveNames: [QualifiedName: QualifiedName] = [:]   // wanted name → name in the catalog now
         let wantedNames = Set(self.wanted.tables.map(\.shape.name))
-        for table in self.wanted.tables {
-            var live = self.live[table.shape.name]
-            if live == nil {
-                for old in table.renamedFrom {
-                    let oldName = QualifiedName(table.shape.name.schema, old)
-                    guard var found = self.live[oldName], !wantedNames.contains(oldName), !consumed.contains(oldName) else { continue }
-                    consumed.insert(oldName)
-                    found = self.renameTable(found, to: table)
-                    live = found
-                    break
+        for table in self.wanted.tables where self.live[table.shape.name] == nil {
+            for old in table.renamedFrom {
+                let oldName = QualifiedName(table.shape.name.schema, old)
+                guard let found = self.live[oldName], !wantedNames.contains(oldName), !consumed.contains(oldName) else { continue }
+                consumed.insert(oldName)
+                liveNames[table.shape.name] = oldName
+                self.live[table.shape.name] = self.renameTable(found, to: table)
+                self.live[oldName] = nil
+                for (name, var other) in self.live {
+                    other.foreignKeys = other.foreignKeys.map { var key = $0; if key.target == oldName { key.target = table.shape.name }; return key }
+                    self.live[name] = other
                 }
+                break
             }
+        }
+        for table in self.wanted.tables {
             consumed.insert(table.shape.name)
-            if let live {
-                try await self.diff(table, live: live)
+            let catalogName = liveNames[table.shape.name] ?? table.shape.name
+            if let record = self.registry.first(where: { $0.tableName == catalogName }), record.owner != table.owner {
+                self.refusals.append("table \(catalogName) is recorded as owned by '\(record.owner)' (model \(record.model)); '\(table.owner)' (model \(table.model)) declares it too")
+                continue
+            }
+            if let live = self.live[table.shape.name] {
+                try await self.diff(table, live: live, catalogName: catalogName)
             } else {
                 self.create(table)
             }
@@ -92,19 +104,19 @@ package struct MigrationPlanner {
     // MARK: - Steps
 
     private mutating func add(
-        _ summary: String, owner: String, _ phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = []
+        _ summary: String, owner: String, _ phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []
     ) {
-        self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards))
+        self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards, downHazards: downHazards))
     }
 
-    private mutating func add(_ summary: String, owner: String, _ phase: Int, up: [String], down: [String], hazards: Set<Hazard> = []) {
-        self.add(summary, owner: owner, phase, up: up.map { MigrationStatement($0) }, down: down.map { MigrationStatement($0) }, hazards: hazards)
+    private mutating func add(_ summary: String, owner: String, _ phase: Int, up: [String], down: [String], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []) {
+        self.add(summary, owner: owner, phase, up: up.map { MigrationStatement($0) }, down: down.map { MigrationStatement($0) }, hazards: hazards, downHazards: downHazards)
     }
 
     private mutating func create(_ table: WantedSchema.Table) {
         let shape = table.source
         self.add("create table \(shape.name)", owner: table.owner, Phase.createTable,
-                 up: [DDL.createTable(shape)], down: ["DROP TABLE IF EXISTS \(shape.name.sql)"])
+                 up: [DDL.createTable(shape)], down: ["DROP TABLE IF EXISTS \(shape.name.sql)"], downHazards: [.dataLoss])
         for index in shape.indexes {
             self.add("create index \(index.name) on \(shape.name)", owner: table.owner, Phase.createIndex,
                      up: [DDL.createIndex(index, on: shape, concurrently: false)],
@@ -174,23 +186,36 @@ package struct MigrationPlanner {
 
     // MARK: - Existing tables
 
-    private mutating func diff(_ table: WantedSchema.Table, live: TableShape) async throws {
+    /// Compares one table; `catalogName` is its name in the catalog now (before a planned rename),
+    /// which is where the data questions are asked.
+    private mutating func diff(_ table: WantedSchema.Table, live: TableShape, catalogName: QualifiedName) async throws {
+        var live = live
         let want = table.shape
         let source = table.source
         let name = want.name
         let owner = table.owner
-        let declared = self.previousDeclaration(of: table, liveName: name)
+        var declared = self.previousDeclaration(of: table, liveName: catalogName)
+        if catalogName != name, var renamed = declared {
+            // Names the rename step carried over (`old_…` → `new_…`) are still the owner's.
+            func carry(_ names: [String]) -> [String] {
+                names.map { $0.hasPrefix(catalogName.name + "_") ? name.name + $0.dropFirst(catalogName.name.count) : $0 }
+            }
+            renamed.indexes = carry(renamed.indexes)
+            renamed.constraints = carry(renamed.constraints)
+            declared = renamed
+        }
         let alter = "ALTER TABLE \(name.sql)"
         var hasRows: Bool?
         func tableHasRows() async throws -> Bool {
             if let hasRows { return hasRows }
-            let answer = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(name.sql))")
+            let answer = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(catalogName.sql))")
             hasRows = answer
             return answer
         }
 
         // Columns.
         var unmatched = Set(live.columns.map(\.name))
+        var catalogColumn: [String: String] = [:]   // renamed column → its name in the catalog now
         for column in want.columns {
             var current = live.column(column.name)
             if current == nil, let old = table.columnRenames[column.name]?.first(where: { live.column($0) != nil && want.column($0) == nil && unmatched.contains($0) }) {
@@ -200,6 +225,8 @@ package struct MigrationPlanner {
                 current = live.column(old)
                 current?.name = column.name
                 unmatched.remove(old)
+                catalogColumn[column.name] = old
+                live = Self.renamingColumn(old, to: column.name, in: live)
             }
             unmatched.remove(column.name)
             guard let current else {
@@ -210,7 +237,7 @@ package struct MigrationPlanner {
                 self.add("add column \(name).\(column.name)", owner: owner, Phase.alterColumn,
                          up: ["\(alter) ADD COLUMN \(DDL.columnDefinition(source.column(column.name) ?? column))"],
                          down: ["\(alter) DROP COLUMN IF EXISTS \(DDL.q(column.name))"],
-                         hazards: Self.isVolatile(column.defaultExpression) ? [.tableRewrite] : [])
+                         hazards: Self.isVolatile(column.defaultExpression) ? [.tableRewrite] : [], downHazards: [.dataLoss])
                 continue
             }
             let col = "\(alter) ALTER COLUMN \(DDL.q(column.name))"
@@ -219,7 +246,8 @@ package struct MigrationPlanner {
                 self.add("change type of \(name).\(column.name) from \(current.type) to \(column.type)", owner: owner, Phase.alterColumn,
                          up: ["\(col) TYPE \(column.type) USING \(DDL.q(column.name))::\(column.type)"],
                          down: ["\(col) TYPE \(current.type) USING \(DDL.q(column.name))::\(current.type)"],
-                         hazards: Self.typeChangeHazards(from: current.type, to: column.type))
+                         hazards: Self.typeChangeHazards(from: current.type, to: column.type),
+                         downHazards: Self.typeChangeHazards(from: column.type, to: current.type))
             }
             if current.defaultExpression != column.defaultExpression {
                 let up = written.defaultExpression.map { "\(col) SET DEFAULT \($0)" } ?? "\(col) DROP DEFAULT"
@@ -230,7 +258,7 @@ package struct MigrationPlanner {
                 self.add("drop NOT NULL on \(name).\(column.name)", owner: owner, Phase.alterColumn,
                          up: ["\(col) DROP NOT NULL"], down: ["\(col) SET NOT NULL"])
             } else if !current.notNull && column.notNull {
-                let hasNulls = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(name.sql) WHERE \(DDL.q(column.name)) IS NULL)")
+                let hasNulls = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(catalogName.sql) WHERE \(DDL.q(catalogColumn[column.name] ?? column.name)) IS NULL)")
                 if hasNulls, let fill = written.defaultExpression {
                     self.add("set NOT NULL on \(name).\(column.name), filling NULLs with its default", owner: owner, Phase.alterColumn,
                              up: ["UPDATE \(name.sql) SET \(DDL.q(column.name)) = \(fill) WHERE \(DDL.q(column.name)) IS NULL", "\(col) SET NOT NULL"],
@@ -254,12 +282,22 @@ package struct MigrationPlanner {
             }
         }
 
-        // Unique constraints: attached to an index built concurrently.
+        // Unique constraints: attached to an index built concurrently. An index of that name left by
+        // an earlier attempt that failed half-way is attached when it is what we want, else rebuilt.
+        let uniqueNames = Set(want.uniques.map(\.name))
+        let leftovers = Dictionary(live.indexes.filter { uniqueNames.contains($0.name) }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.diffNamed(want.uniques, live.uniques, declared: declared?.constraints, what: "unique constraint", table: name, owner: owner,
             add: { key in
                 let index = IndexShape(name: key.name, method: "btree", isUnique: true, keys: key.columns, operatorClasses: key.columns.map { _ in nil })
-                return [MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false),
-                        MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE USING INDEX \(DDL.q(key.name))", transactional: false)]
+                let attach = MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE USING INDEX \(DDL.q(key.name))", transactional: false)
+                if let leftover = leftovers[key.name] {
+                    var usable = leftover
+                    usable.isValid = true
+                    if leftover.isValid && Self.sameIndex(usable, index) { return [attach] }
+                    return [MigrationStatement(DDL.dropIndex(key.name, schema: name.schema, concurrently: true), transactional: false),
+                            MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false), attach]
+                }
+                return [MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false), attach]
             },
             restore: { key in [MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE (\(key.columns.map(DDL.q).joined(separator: ", ")))")] },
             drop: { key in [MigrationStatement(DDL.dropConstraint(key.name, on: name))] })
@@ -288,12 +326,12 @@ package struct MigrationPlanner {
         }
 
         // Indexes: built concurrently; an invalid leftover of a failed build is rebuilt.
-        self.diffNamed(want.indexes, live.indexes.map { var i = $0; i.isValid = true; return i }, declared: declared?.indexes, what: "index", table: name, owner: owner,
+        self.diffNamed(want.indexes, live.indexes.filter { !uniqueNames.contains($0.name) }.map { var i = $0; i.isValid = true; return i }, declared: declared?.indexes, what: "index", table: name, owner: owner,
             add: { index in [MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == index.name } ?? index, on: source, concurrently: true), transactional: false)] },
             restore: { index in [MigrationStatement(DDL.createIndex(index, on: live, concurrently: false))] },
             drop: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: false))] },
             dropCreated: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false)] })
-        for index in live.indexes where !index.isValid {
+        for index in live.indexes where !index.isValid && !uniqueNames.contains(index.name) {
             if let wanted = want.indexes.first(where: { $0.name == index.name }), Self.sameIndex(wanted, index) {
                 self.add("rebuild invalid index \(index.name) on \(name)", owner: owner, Phase.createIndex,
                          up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false),
@@ -346,6 +384,19 @@ package struct MigrationPlanner {
                 self.notices.append("unknown \(what) \(object.objectName) on \(table): not declared by \(owner); left in place")
             }
         }
+    }
+
+    /// The live table as it will be once column `old` is renamed: key lists follow the column, so
+    /// indexes and constraints on it are not seen as changed (and their undo names the right column).
+    static func renamingColumn(_ old: String, to new: String, in table: TableShape) -> TableShape {
+        func rename(_ columns: [String]) -> [String] { columns.map { $0 == old ? new : $0 } }
+        var table = table
+        table.columns = table.columns.map { var column = $0; if column.name == old { column.name = new }; return column }
+        table.primaryKey = table.primaryKey.map { KeyShape(name: $0.name, columns: rename($0.columns)) }
+        table.uniques = table.uniques.map { KeyShape(name: $0.name, columns: rename($0.columns)) }
+        table.foreignKeys = table.foreignKeys.map { var key = $0; key.columns = rename(key.columns); return key }
+        table.indexes = table.indexes.map { var index = $0; index.keys = rename(index.keys); return index }
+        return table
     }
 
     // MARK: - Judgements

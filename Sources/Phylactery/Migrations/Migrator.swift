@@ -92,7 +92,8 @@ public struct Migrator: Sendable {
 
     // MARK: - Planning
 
-    /// What the database needs now so that it matches the federation. Changes nothing.
+    /// What the database needs now so that it matches the federation. Changes nothing in the
+    /// chambers; creates the core's registry and ledger tables in `public` if they are missing.
     public func plan() async throws -> MigrationPlan {
         try await self.client.withConnection { connection in
             try await self.bootstrap(connection)
@@ -128,7 +129,7 @@ public struct Migrator: Sendable {
             try await self.run("ROLLBACK", on: connection)
             return plan
         } catch {
-            try? await self.run("ROLLBACK", on: connection)
+            await self.rollback(connection)
             throw error
         }
     }
@@ -293,7 +294,7 @@ public struct Migrator: Sendable {
             } catch {
                 throw PhylacteryError(
                     .migrationFailed,
-                    "migration \(file.revision): the transactional part committed, but '\(block.summary)' failed outside the transaction: \(Self.serverMessage(error)). Run `migrate plan` to see what is left; applying again finishes it",
+                    "migration \(file.revision): the transactional part committed, but '\(block.summary)' failed outside the transaction: \(Self.serverMessage(error)). Run `migrate plan` to see what is left; `migrate auto` (or a new generated migration) finishes it",
                     underlying: error, sql: block.statement.sql)
             }
         }
@@ -305,7 +306,7 @@ public struct Migrator: Sendable {
             try await body()
             try await self.run("COMMIT", on: connection)
         } catch {
-            try? await self.run("ROLLBACK", on: connection)
+            await self.rollback(connection)
             throw error
         }
     }
@@ -341,18 +342,49 @@ public struct Migrator: Sendable {
     }
 
     /// Runs `body` holding the migration advisory lock on one connection.
+    ///
+    /// The lock is taken with `pg_try_advisory_lock` in a polling loop rather than a blocking
+    /// `pg_advisory_lock`: a session blocked in that call is a running statement with a snapshot,
+    /// and `CREATE INDEX CONCURRENTLY` in the holder waits for every such snapshot — the two would
+    /// deadlock. Polling leaves no statement in flight while waiting.
     private func withMigrationLock<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         try await self.client.withConnection { connection in
-            try await self.run("SELECT pg_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+            var pause = Duration.milliseconds(50)
+            while true {
+                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", logger: self.logger).collect()
+                if try rows.first?.decode(Bool.self) == true { break }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
+            }
             do {
                 try await self.bootstrap(connection)
                 let result = try await body(connection)
-                try await self.run("SELECT pg_advisory_unlock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+                try await self.unlock(connection)
                 return result
             } catch {
-                try? await self.run("SELECT pg_advisory_unlock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+                try? await self.unlock(connection)
                 throw error
             }
+        }
+    }
+
+    /// Releases the migration lock; a connection that cannot release it is closed, which releases it too,
+    /// rather than going back to the pool holding it.
+    private func unlock(_ connection: PostgresConnection) async throws {
+        do {
+            try await self.run("SELECT pg_advisory_unlock(\(MigrationBookkeeping.advisoryLockKey))", on: connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Rolls back; a connection that cannot roll back is closed rather than returned to the pool mid-transaction.
+    private func rollback(_ connection: PostgresConnection) async {
+        do {
+            try await self.run("ROLLBACK", on: connection)
+        } catch {
+            try? await connection.close()
         }
     }
 

@@ -40,6 +40,10 @@ public struct Federation: Sendable {
             guard seenSlugs.insert(slug).inserted else {
                 throw PhylacteryError(.federationConflict, "two extensions use the slug '\(slug)'")
             }
+            // `notes` and `notes_archive` would share the `notes_archive_` table prefix.
+            if let nested = seenSlugs.first(where: { $0 != Self.coreSlug && (slug.hasPrefix($0 + "_") || $0.hasPrefix(slug + "_")) }) {
+                throw PhylacteryError(.federationConflict, "extension slugs '\(nested)' and '\(slug)' overlap: tables of one could lie in the namespace of the other")
+            }
             let context = ExtensionContext(slug: slug)
             do {
                 try plugin.initialize(context)
@@ -148,6 +152,10 @@ public struct Federation: Sendable {
             guard names.insert(column.name).inserted else {
                 throw PhylacteryError(.invalidModel, "\(label): two properties map to column \(column.name)")
             }
+        }
+        let objectNames = schema.allIndexes.map { $0.name! } + schema.allUniqueConstraints.map { $0.name! } + schema.allChecks.map { $0.name! }
+        for object in objectNames where !Self.isPlainIdentifier(object) {
+            throw PhylacteryError(.invalidModel, "\(label): index or constraint name '\(object)' must be lowercase letters, digits and '_', at most 63 bytes (PostgreSQL would truncate it)")
         }
         for index in schema.allIndexes {
             for key in index.columns where !IndexDescription.isExpression(key) && !names.contains(key) {
