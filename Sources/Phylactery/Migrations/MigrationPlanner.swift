@@ -83,7 +83,8 @@ package struct MigrationPlanner {
             if live.name.schema == "public" && live.name.name.hasPrefix(MigrationBookkeeping.reservedPrefix) { continue }
             if let record = self.registry.first(where: { $0.tableName == live.name }) {
                 if self.wanted.owners.contains(record.owner) {
-                    self.drop(live, owner: record.owner)
+                    // As it will be after any renames (its foreign keys may point at a renamed table).
+                    self.drop(self.live[live.name] ?? live, owner: record.owner)
                 } else {
                     self.notices.append("orphaned table \(live.name): owner '\(record.owner)' (model \(record.model)) is no longer registered; left in place")
                 }
