@@ -262,7 +262,8 @@ import Testing
              ModelSchema.column("n", Int.self, type: "int8", default: "-1")],
             indexes: [IndexDescription(columns: ["(upper(code))"], predicate: "flag AND n > 0"),
                       IndexDescription(name: "notes_amount_idx", columns: ["amount"], operatorClass: "numeric_ops")],
-            checks: [CheckConstraint(expression: "code IN ('x', 'y')"), CheckConstraint(expression: "amount BETWEEN 0 AND 10")]
+            checks: [CheckConstraint(expression: "code IN ('x', 'y')"), CheckConstraint(expression: "amount BETWEEN 0 AND 10")],
+            storage: ["FILLFACTOR": "70", "autovacuum_enabled": "FALSE"]
         )
         try await TestDatabase.withFreshDatabase("spelling") { client in
             let migrator = try Self.migrator(client, [note])

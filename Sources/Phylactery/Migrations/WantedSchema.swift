@@ -3,9 +3,10 @@ import Foundation
 /// What the federation asks of the database, as ``TableShape``s in PostgreSQL's own spelling.
 ///
 /// Built in two steps: ``init(federation:)`` turns model descriptions into shapes, then
-/// ``canonicalize(in:)`` asks the server to spell whatever a model wrote as free SQL (explicit
-/// types, defaults, CHECK expressions, index expressions, predicates, operator classes) by
-/// creating look-alike temporary tables inside the planning transaction and reading them back.
+/// ``adoptSpelling(from:)`` takes the server's spelling of whatever a model wrote as free SQL
+/// (explicit types, defaults, CHECK expressions, index expressions, predicates, operator classes,
+/// storage parameters): ``canonicalizationSQL()`` creates look-alike temporary tables inside the
+/// planning transaction, and the catalog read of them is handed back here.
 /// The live catalog is read the same way, so a plan made twice never shows spelling differences.
 package struct WantedSchema: Sendable {
     /// One model's table with what the planner needs besides its shape.
@@ -52,7 +53,7 @@ package struct WantedSchema: Sendable {
             return ColumnShape(name: column.name, type: column.type.spelling, notNull: !column.isNullable, defaultExpression: column.defaultSQL)
         }
         let checks = schema.allChecks.map { CheckShape(name: $0.name!, definition: "CHECK (\($0.expression))") }
-        if !checks.isEmpty { needsCanon = true }
+        if !checks.isEmpty || !schema.storage.isEmpty { needsCanon = true }
         let indexes = schema.allIndexes.map { index -> IndexShape in
             if index.operatorClass != nil || index.predicate != nil || !index.parameters.isEmpty || index.columns.contains(where: IndexDescription.isExpression) {
                 needsCanon = true
@@ -105,7 +106,6 @@ package struct WantedSchema: Sendable {
             shape.name = QualifiedName("pg_temp", scratch)
             shape.primaryKey = nil
             shape.uniques = []
-            shape.storage = [:]
             shape.checks = shape.checks.enumerated().map { j, check in CheckShape(name: "\(scratch)_c\(j)", definition: check.definition) }
             statements.append(DDL.createTable(shape).replacingOccurrences(of: "CREATE TABLE", with: "CREATE TEMP TABLE") + " ON COMMIT DROP")
             for (j, index) in shape.indexes.enumerated() {
@@ -138,6 +138,7 @@ package struct WantedSchema: Sendable {
             shape.checks = originalChecks.enumerated().map { j, check in
                 CheckShape(name: check.name, definition: spelledChecks["\(name)_c\(j)"] ?? check.definition)
             }
+            shape.storage = spelled.storage
             let spelledIndexes = Dictionary(uniqueKeysWithValues: spelled.indexes.map { ($0.name, $0) })
             shape.indexes = self.tables[i].shape.indexes.enumerated().map { j, index in
                 guard let read = spelledIndexes["\(name)_i\(j)"] else { return index }
