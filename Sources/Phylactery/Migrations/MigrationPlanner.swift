@@ -228,6 +228,7 @@ package struct MigrationPlanner {
                 unmatched.remove(old)
                 catalogColumn[column.name] = old
                 live = Self.renamingColumn(old, to: column.name, in: live)
+                live = self.renameObjectsNamedAfterColumn(old, to: column.name, in: live, wanted: want, owner: owner)
             }
             unmatched.remove(column.name)
             guard let current else {
@@ -385,6 +386,32 @@ package struct MigrationPlanner {
                 self.notices.append("unknown \(what) \(object.objectName) on \(table): not declared by \(owner); left in place")
             }
         }
+    }
+
+    /// Indexes and constraints whose generated name follows a renamed column (`t_old_idx`) are
+    /// renamed too when the model wants the new name (`t_new_idx`): a rename, not a rebuild.
+    private mutating func renameObjectsNamedAfterColumn(_ old: String, to new: String, in table: TableShape, wanted: TableShape, owner: String) -> TableShape {
+        var table = table
+        let wantedNames = Set(wanted.indexes.map(\.name) + wanted.uniques.map(\.name) + wanted.checks.map(\.name) + wanted.foreignKeys.map(\.name))
+        for suffix in ["idx", "key", "fkey", "check"] {
+            let from = SQLNaming.constraintName(table: table.name.name, columns: [old], suffix: suffix)
+            let to = SQLNaming.constraintName(table: table.name.name, columns: [new], suffix: suffix)
+            guard wantedNames.contains(to) else { continue }
+            if let i = table.indexes.firstIndex(where: { $0.name == from }) {
+                table.indexes[i].name = to
+                self.add("rename index \(from) to \(to)", owner: owner, Phase.renameColumn,
+                         up: ["ALTER INDEX \(QualifiedName(table.name.schema, from).sql) RENAME TO \(DDL.q(to))"],
+                         down: ["ALTER INDEX \(QualifiedName(table.name.schema, to).sql) RENAME TO \(DDL.q(from))"])
+            } else if table.uniques.contains(where: { $0.name == from }) || table.checks.contains(where: { $0.name == from }) || table.foreignKeys.contains(where: { $0.name == from }) {
+                table.uniques = table.uniques.map { $0.name == from ? KeyShape(name: to, columns: $0.columns) : $0 }
+                table.checks = table.checks.map { var c = $0; if c.name == from { c.name = to }; return c }
+                table.foreignKeys = table.foreignKeys.map { var k = $0; if k.name == from { k.name = to }; return k }
+                self.add("rename constraint \(from) to \(to)", owner: owner, Phase.renameColumn,
+                         up: ["ALTER TABLE \(table.name.sql) RENAME CONSTRAINT \(DDL.q(from)) TO \(DDL.q(to))"],
+                         down: ["ALTER TABLE \(table.name.sql) RENAME CONSTRAINT \(DDL.q(to)) TO \(DDL.q(from))"])
+            }
+        }
+        return table
     }
 
     /// The live table as it will be once column `old` is renamed: key lists follow the column, so
