@@ -148,9 +148,7 @@ package struct MigrationPlanner {
         var down = ["ALTER TABLE \(new.sql) RENAME TO \(DDL.q(old.name))"]
         var renamed = live
         renamed.name = new
-        func newName(_ name: String) -> String? {
-            name.hasPrefix(old.name + "_") ? new.name + name.dropFirst(old.name.count) : nil
-        }
+        func newName(_ name: String) -> String? { Self.carriedName(name, from: old.name, to: new.name) }
         let constraints = ([live.primaryKey].compactMap { $0 }.map(\.name) + live.uniques.map(\.name) + live.checks.map(\.name) + live.foreignKeys.map(\.name))
         for name in constraints {
             guard let target = newName(name) else { continue }
@@ -199,7 +197,7 @@ package struct MigrationPlanner {
         if catalogName != name, var renamed = declared {
             // Names the rename step carried over (`old_…` → `new_…`) are still the owner's.
             func carry(_ names: [String]) -> [String] {
-                names.map { $0.hasPrefix(catalogName.name + "_") ? name.name + $0.dropFirst(catalogName.name.count) : $0 }
+                names.map { Self.carriedName($0, from: catalogName.name, to: name.name) ?? $0 }
             }
             renamed.indexes = carry(renamed.indexes)
             renamed.constraints = carry(renamed.constraints)
@@ -386,6 +384,12 @@ package struct MigrationPlanner {
                 self.notices.append("unknown \(what) \(object.objectName) on \(table): not declared by \(owner); left in place")
             }
         }
+    }
+
+    /// `old_pkey` → `new_pkey`: the name an index or constraint named after table `old` takes when the
+    /// table becomes `new`, or `nil` when it is not named after the table.
+    static func carriedName(_ name: String, from old: String, to new: String) -> String? {
+        name.hasPrefix(old + "_") ? new + name.dropFirst(old.count) : nil
     }
 
     /// Indexes and constraints whose generated name follows a renamed column (`t_old_idx`) are

@@ -43,14 +43,12 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
         self.revision = Self.fingerprint(of: shape)
     }
 
-    /// FNV-1a over a stable rendering of the shape: equal shapes, equal revisions, on any machine.
+    /// A stable hash of a rendering of the shape: equal shapes, equal revisions, on any machine.
     static func fingerprint(of shape: TableShape) -> String {
         var text = DDL.createTable(shape)
         for index in shape.indexes { text += "\n" + DDL.createIndex(index, on: shape, concurrently: false) }
         for key in shape.foreignKeys { text += "\n" + DDL.addForeignKey(key, on: shape.name, notValid: false) }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(hash, radix: 16)
+        let hex = String(SQLNaming.stableHash(text), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -67,7 +67,7 @@ package struct WantedSchema: Sendable {
         let foreignKeys = schema.columns.compactMap { column -> ForeignKeyShape? in
             guard let reference = column.references else { return nil }
             return ForeignKeyShape(
-                name: SQLNaming.constraintName(table: schema.table, columns: [column.name], suffix: "fkey"),
+                name: schema.foreignKeyName(for: column),
                 columns: [column.name], target: QualifiedName(reference.chamber.schema, reference.table),
                 targetColumns: [reference.column], onDelete: reference.onDelete.rawValue
             )

@@ -113,7 +113,7 @@ public struct Federation: Sendable {
                     try claim(&constraints, "\(chamber).\(check.name!)", owner: owner.slug, what: "\(what) (check)", kind: "constraint")
                 }
                 for column in schema.columns where column.references != nil {
-                    let name = SQLNaming.constraintName(table: schema.table, columns: [column.name], suffix: "fkey")
+                    let name = schema.foreignKeyName(for: column)
                     try claim(&constraints, "\(chamber).\(name)", owner: owner.slug, what: "\(what) (foreign key)", kind: "constraint")
                 }
             }

@@ -83,6 +83,11 @@ public struct ModelSchema: Sendable, Hashable {
         }
     }
 
+    /// The name of the foreign key from `column`: `<table>_<column>_fkey`, as PostgreSQL would name it.
+    public func foreignKeyName(for column: ColumnDescription) -> String {
+        SQLNaming.constraintName(table: self.table, columns: [column.name], suffix: "fkey")
+    }
+
     /// CHECK constraints: one per string-backed enum column, then the table-level ones.
     public var allChecks: [CheckConstraint] {
         var result = [CheckConstraint]()
@@ -321,14 +326,19 @@ public enum SQLNaming {
         return result
     }
 
+    /// FNV-1a over the UTF-8 bytes: the same on every run and machine, unlike `Hasher`, so names and
+    /// fingerprints derived from it can be stored and compared later.
+    static func stableHash(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+
     /// `<table>_<columns>_<suffix>`, shortened with a stable hash when longer than 63 bytes.
     public static func constraintName(table: String, columns: [String], suffix: String) -> String {
         let full = ([table] + columns + [suffix]).joined(separator: "_")
         guard full.utf8.count > maximumIdentifierLength else { return full }
-        // FNV-1a: stable across runs and platforms, unlike Hasher.
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in full.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let tag = String(hash, radix: 36).prefix(8)
+        let tag = String(stableHash(full), radix: 36).prefix(8)
         let keep = maximumIdentifierLength - tag.count - suffix.count - 2
         return String(full.utf8.prefix(keep))! + "_" + tag + "_" + suffix
     }
