@@ -5,18 +5,8 @@ import Testing
 
 /// Runs the built `phylactery` executable (it sits next to the test bundle) and reads its output.
 @Suite(.serialized) struct CLITests {
-    struct Run {
-        var status: Int32
-        var output: String
-    }
-
-    func phylactery(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let executable = ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery"
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(extra) { $1 }
-        let outcome = try Subprocess.run(executable, arguments, environment: environment)
-        return Run(status: outcome.status, output: outcome.output)
+    func phylactery(_ arguments: [String], environment extra: [String: String] = [:]) throws -> PhylacteryProcess {
+        try PhylacteryProcess.run(arguments, environment: extra)
     }
 
     @Test func startTwiceStatusAndStop() throws {

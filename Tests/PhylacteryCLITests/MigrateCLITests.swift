@@ -6,22 +6,12 @@ import Testing
 
 /// `phylactery migrate` end to end, as separate processes against a fresh database.
 @Suite struct MigrateCLITests {
-    struct Run: Sendable {
-        var status: Int32
-        var output: String
-    }
-
-    static func phylactery(_ arguments: [String], environment extra: [String: String]) throws -> Run {
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let executable = ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery"
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(extra) { $1 }
-        let outcome = try Subprocess.run(executable, arguments, environment: environment)
-        return Run(status: outcome.status, output: outcome.output)
+    static func phylactery(_ arguments: [String], environment: [String: String]) throws -> PhylacteryProcess {
+        try PhylacteryProcess.run(arguments, environment: environment)
     }
 
     /// Runs the command on its own thread, so two can run at once.
-    static func phylacteryInBackground(_ arguments: [String], environment: [String: String]) async throws -> Run {
+    static func phylacteryInBackground(_ arguments: [String], environment: [String: String]) async throws -> PhylacteryProcess {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Result { try phylactery(arguments, environment: environment) })
