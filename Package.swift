@@ -37,6 +37,7 @@ let package = Package(
             name: "Phylactery",
             dependencies: [
                 "PhylacteryMacros",
+                "PhylacteryNaming",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -46,10 +47,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Swift-to-SQL naming rules, shared by the library and the macro (which cannot import the library).
+        .target(name: "PhylacteryNaming", swiftSettings: swiftSettings),
         // The compiler plugin behind `@Model` and its property markers (`@Column`, `@Index`, …).
         .macro(
             name: "PhylacteryMacros",
             dependencies: [
+                "PhylacteryNaming",
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
                 .product(name: "SwiftDiagnostics", package: "swift-syntax"),
                 .product(name: "SwiftSyntax", package: "swift-syntax"),

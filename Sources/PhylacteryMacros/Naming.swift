@@ -1,25 +1,11 @@
+import PhylacteryNaming
+
 /// Swift names to SQL names, as the macro needs them at compile time.
 enum Naming {
-    /// `NotebookPage` → `notebook_page`, `HTTPServer` → `http_server`.
-    ///
-    /// The same rule as `SQLNaming.snakeCase` in the library, which derives column names at run
-    /// time; the macro cannot import the library, so the rule lives here a second time.
+    /// `NotebookPage` → `notebook_page`, `HTTPServer` → `http_server`: the rule the library uses
+    /// for column names, from the target both share.
     static func snakeCase(_ name: String) -> String {
-        let characters = Array(name)
-        var result = ""
-        for (index, character) in characters.enumerated() {
-            if character.isUppercase {
-                let previous = index > 0 ? characters[index - 1] : nil
-                let next = index + 1 < characters.count ? characters[index + 1] : nil
-                let startsWord = previous.map { $0.isLowercase || $0.isNumber } ?? false
-                let endsAcronym = (previous?.isUppercase ?? false) && (next?.isLowercase ?? false)
-                if index > 0 && (startsWord || endsAcronym) && !result.hasSuffix("_") { result.append("_") }
-                result.append(contentsOf: character.lowercased())
-            } else {
-                result.append(character)
-            }
-        }
-        return result
+        SnakeCase.convert(name)
     }
 
     /// A simple English plural: `page` → `pages`, `category` → `categories`, `box` → `boxes`.

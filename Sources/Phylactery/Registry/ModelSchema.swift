@@ -1,3 +1,5 @@
+import PhylacteryNaming
+
 /// What a model asks of the database: its table, columns, indexes and constraints.
 ///
 /// The `@Model` macro writes one for a struct; a model written by hand builds one the same way.
@@ -309,21 +311,7 @@ public enum SQLNaming {
 
     /// `workspaceID` → `workspace_id`, `createdAt` → `created_at`, `HTTPServer` → `http_server`.
     public static func snakeCase(_ name: String) -> String {
-        let characters = Array(name)
-        var result = ""
-        for (index, character) in characters.enumerated() {
-            if character.isUppercase {
-                let previous = index > 0 ? characters[index - 1] : nil
-                let next = index + 1 < characters.count ? characters[index + 1] : nil
-                let startsWord = previous.map { $0.isLowercase || $0.isNumber } ?? false
-                let endsAcronym = (previous?.isUppercase ?? false) && (next?.isLowercase ?? false)
-                if index > 0 && (startsWord || endsAcronym) && !result.hasSuffix("_") { result.append("_") }
-                result.append(contentsOf: character.lowercased())
-            } else {
-                result.append(character)
-            }
-        }
-        return result
+        SnakeCase.convert(name)
     }
 
     /// FNV-1a over the UTF-8 bytes: the same on every run and machine, unlike `Hasher`, so names and
