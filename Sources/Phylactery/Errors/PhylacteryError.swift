@@ -24,6 +24,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case migrationFailed
             case notFound
             case invalidArgument
+            case leaseLost
         }
 
         let base: Base
@@ -59,6 +60,9 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let notFound = Self(.notFound)
         /// An argument was refused before anything was sent to the server (an `orderBy` with `;`, a negative limit).
         public static let invalidArgument = Self(.invalidArgument)
+        /// A job's outcome was refused because its lease had passed to another attempt (the worker
+        /// was presumed dead); the other attempt's outcome stands and nothing was written.
+        public static let leaseLost = Self(.leaseLost)
 
         public var description: String { self.base.rawValue }
     }

@@ -1,0 +1,131 @@
+public import Foundation
+
+/// How failed attempts are spaced: exponential growth with jitter, capped.
+public struct RetryBackoff: Sendable, Hashable {
+    /// The delay after the first failure.
+    public var initial: Duration
+    /// Each further failure multiplies the delay by this.
+    public var multiplier: Double
+    /// No delay exceeds this.
+    public var maximum: Duration
+    /// A random fraction (±) applied to each delay, so failed jobs do not return in lockstep.
+    public var jitter: Double
+
+    /// A backoff policy.
+    public init(initial: Duration = .seconds(2), multiplier: Double = 2, maximum: Duration = .seconds(3600), jitter: Double = 0.25) {
+        self.initial = initial
+        self.multiplier = multiplier
+        self.maximum = maximum
+        self.jitter = jitter
+    }
+
+    /// The delay before attempt `attempt + 1`, in seconds, given a random number in 0…1.
+    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
+        let base = self.initial.seconds * pow(self.multiplier, Double(max(0, attempt - 1)))
+        let capped = min(base, self.maximum.seconds)
+        return max(0, capped * (1 + self.jitter * (2 * random - 1)))
+    }
+}
+
+/// How one queue is worked.
+public struct QueueConfiguration: Sendable, Hashable {
+    /// Handlers running at once in this process.
+    public var concurrency: Int
+    /// Handlers running at once across every process, or `nil` for no global limit.
+    public var globalConcurrency: Int?
+    /// Claims per interval across every process, or `nil`.
+    public var rateLimit: QueueRateLimit?
+    /// Jobs claimed per round trip; `nil` for the concurrency.
+    public var claimBatch: Int?
+
+    /// A queue's settings.
+    public init(concurrency: Int = 10, globalConcurrency: Int? = nil, rateLimit: QueueRateLimit? = nil, claimBatch: Int? = nil) {
+        self.concurrency = concurrency
+        self.globalConcurrency = globalConcurrency
+        self.rateLimit = rateLimit
+        self.claimBatch = claimBatch
+    }
+}
+
+/// Everything a ``Ghouls`` worker needs besides its client and handlers.
+public struct GhoulsConfiguration: Sendable {
+    /// The queues worked, with their settings.
+    public var queues: [String: QueueConfiguration]
+    /// How long a claim holds a job without a heartbeat. A worker that dies loses its jobs to the
+    /// rescuer this long after its last heartbeat.
+    public var lease: Duration
+    /// How often running jobs' leases are extended (must be well below ``lease``).
+    public var heartbeatInterval: Duration
+    /// How often each queue is polled when no notification arrives: the fallback when LISTEN is
+    /// unavailable (a transaction-pooling proxy, a dropped connection) and for scheduled jobs.
+    public var pollInterval: Duration
+    /// Whether to LISTEN for enqueues (needs a direct, not transaction-pooled, connection).
+    public var listens: Bool
+    /// How often expired leases are looked for.
+    public var rescueInterval: Duration
+    /// After SIGTERM (graceful shutdown): how long running handlers may take before they are
+    /// cancelled and their jobs given back to the queue.
+    public var shutdownGracePeriod: Duration
+    /// Outcomes are written together once this many are waiting…
+    public var completionBatchSize: Int
+    /// …or once the oldest waited this long.
+    public var completionFlushInterval: Duration
+    /// Failed attempts wait this long before the next.
+    public var backoff: RetryBackoff
+    /// Finished jobs older than this are deleted; `nil` keeps them.
+    public var retention: Duration?
+    /// How often the pruner runs.
+    public var pruneInterval: Duration
+    /// Jobs enqueued on a schedule by exactly one process at a time.
+    public var periodicJobs: [PeriodicJob]
+    /// This worker's name in `queue.jobs.worker` (host and pid by default).
+    public var workerName: String
+
+    /// A configuration; every queue listed is worked.
+    public init(
+        queues: [String: QueueConfiguration] = [JobOptions.defaultQueue: QueueConfiguration()],
+        lease: Duration = .seconds(30),
+        heartbeatInterval: Duration? = nil,
+        pollInterval: Duration = .seconds(1),
+        listens: Bool = true,
+        rescueInterval: Duration? = nil,
+        shutdownGracePeriod: Duration = .seconds(10),
+        completionBatchSize: Int = 500,
+        completionFlushInterval: Duration = .milliseconds(2),
+        backoff: RetryBackoff = RetryBackoff(),
+        retention: Duration? = .seconds(7 * 24 * 3600),
+        pruneInterval: Duration = .seconds(60),
+        periodicJobs: [PeriodicJob] = [],
+        workerName: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    ) {
+        self.queues = queues
+        self.lease = lease
+        self.heartbeatInterval = heartbeatInterval ?? lease / 3
+        self.pollInterval = pollInterval
+        self.listens = listens
+        self.rescueInterval = rescueInterval ?? lease / 2
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.completionBatchSize = completionBatchSize
+        self.completionFlushInterval = completionFlushInterval
+        self.backoff = backoff
+        self.retention = retention
+        self.pruneInterval = pruneInterval
+        self.periodicJobs = periodicJobs
+        self.workerName = workerName
+    }
+
+    func validate() throws {
+        guard !self.queues.isEmpty else { throw PhylacteryError(.invalidArgument, "ghouls need at least one queue to work") }
+        for (name, queue) in self.queues {
+            try PendingJob.checkName(name, what: "queue name")
+            guard queue.concurrency >= 1 else { throw PhylacteryError(.invalidArgument, "queue '\(name)': concurrency must be at least 1") }
+            if let global = queue.globalConcurrency, global < 1 { throw PhylacteryError(.invalidArgument, "queue '\(name)': globalConcurrency must be at least 1") }
+            if let rate = queue.rateLimit, rate.jobs < 1 || rate.interval <= .zero {
+                throw PhylacteryError(.invalidArgument, "queue '\(name)': a rate limit needs at least 1 job per positive interval")
+            }
+        }
+        guard self.heartbeatInterval < self.lease, self.heartbeatInterval > .zero else {
+            throw PhylacteryError(.invalidArgument, "the heartbeat interval (\(self.heartbeatInterval)) must be positive and shorter than the lease (\(self.lease))")
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import PostgresNIO
+
+/// Enqueues periodic jobs from exactly one process at a time.
+///
+/// Leadership is a session advisory lock held on one pooled connection: whoever holds it schedules;
+/// the others try again every few seconds. If the leader dies its session ends and the lock with it.
+/// Each fire is enqueued with the unique key `periodic:<name>:<epoch>` (kept "ever"), so even two
+/// processes that both believed they led could not enqueue one fire twice.
+struct PeriodicScheduler {
+    let ghouls: Ghouls
+    static let leaderLockKey: Int64 = 0x7068_796c_6163_7402  // "phylact" + 2
+    static let retryInterval: Duration = .seconds(5)
+
+    func run() async {
+        while !Task.isCancelled {
+            do {
+                try await self.ghouls.client.postgres.withConnection { connection in
+                    let leads = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: self.ghouls.logger)
+                        .collect().first?.decode(Bool.self, context: .default) ?? false
+                    guard leads else { return }
+                    self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
+                    do {
+                        try await self.lead(on: connection)
+                    } catch {
+                        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: self.ghouls.logger).collect()
+                        throw error
+                    }
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: self.ghouls.logger).collect()
+                }
+            } catch {
+                if Task.isCancelled { return }
+                self.ghouls.logger.warning("periodic scheduler lost its connection; retrying", metadata: ["error": "\(error)"])
+            }
+            do { try await Task.sleep(for: Self.retryInterval) } catch { return }
+        }
+    }
+
+    private func lead(on connection: PostgresConnection) async throws {
+        let jobs = self.ghouls.configuration.periodicJobs
+        var next = jobs.map { $0.schedule.next(after: Date()) }
+        while !Task.isCancelled {
+            guard let soonest = next.compactMap({ $0 }).min() else { return }
+            let wait = soonest.timeIntervalSinceNow
+            if wait > 0 {
+                // Sleep in short steps, checking that the leadership session is still alive.
+                try await Task.sleep(for: .milliseconds(Int64(min(wait, 5) * 1000)))
+                _ = try await connection.query("SELECT 1", logger: self.ghouls.logger).collect()
+                continue
+            }
+            for index in jobs.indices {
+                guard let fire = next[index], fire <= Date() else { continue }
+                let pending = try jobs[index].make(fire)
+                let enqueued = try await self.ghouls.client.transaction { try await $0.enqueue(contentsOf: [pending]) }
+                self.ghouls.logger.info("periodic job enqueued", metadata: [
+                    "name": "\(jobs[index].name)", "fire": "\(fire)", "duplicate": "\(enqueued.first?.isDuplicate ?? false)",
+                ])
+                next[index] = jobs[index].schedule.next(after: fire)
+            }
+        }
+    }
+}

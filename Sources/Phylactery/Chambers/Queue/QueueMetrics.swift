@@ -1,0 +1,59 @@
+import CoreMetrics
+import Foundation
+import Synchronization
+
+/// The queue's figures through swift-metrics (whatever backend the daemon bootstraps):
+///
+/// - `phylactery_queue_jobs_total{queue, outcome}` — attempts ended: `completed`, `retried`,
+///   `discarded`, `cancelled`, `snoozed`, `released`, `refused` (fenced off), `lease_lost`;
+/// - `phylactery_queue_rescued_total` — jobs whose lease expired and were returned;
+/// - `phylactery_queue_wait_seconds{queue}` — from the time a job was due to the start of its run.
+final class QueueMetrics: Sendable {
+    private let counters = Mutex<[String: Counter]>([:])
+    private let waits = Mutex<[String: CoreMetrics.Timer]>([:])
+    private let rescuedCounter = Counter(label: "phylactery_queue_rescued_total")
+
+    private func counter(queue: String, outcome: String) -> Counter {
+        let key = queue + "\u{0}" + outcome
+        return self.counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "phylactery_queue_jobs_total", dimensions: [("queue", queue), ("outcome", outcome)])
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    func started(_ job: ClaimedJob) {
+        let timer = self.waits.withLock { waits in
+            if let timer = waits[job.queue] { return timer }
+            let timer = CoreMetrics.Timer(label: "phylactery_queue_wait_seconds", dimensions: [("queue", job.queue)])
+            waits[job.queue] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(job.scheduledAt)) * 1e9))
+    }
+
+    func finished(_ job: ClaimedJob, outcome: String) {
+        self.counter(queue: job.queue, outcome: outcome).increment()
+    }
+
+    func recorded(_ batch: [(job: ClaimedJob, outcome: JobOutcome)], refused: Set<UUID>) {
+        for (job, outcome) in batch {
+            let name: String
+            if refused.contains(job.id) {
+                name = "refused"
+            } else {
+                switch outcome {
+                case .completed: name = "completed"
+                case .failed(_, _, _, let discard): name = discard || job.attempt >= job.maxAttempts ? "discarded" : "retried"
+                case .cancelled: name = "cancelled"
+                case .snoozed: name = "snoozed"
+                case .released: name = "released"
+                }
+            }
+            self.counter(queue: job.queue, outcome: name).increment()
+        }
+    }
+
+    func rescued(_ count: Int) { self.rescuedCounter.increment(by: count) }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import PostgresNIO
+
+/// A job a worker holds under a lease.
+struct ClaimedJob: Sendable {
+    let id: UUID
+    let kind: String
+    let queue: String
+    let args: RawJSONB
+    /// The attempt this claim runs (1 for the first).
+    let attempt: Int
+    let maxAttempts: Int
+    /// The fencing token: the job's claim count when this claim was made.
+    let token: Int64
+    let scheduledAt: Date
+}
+
+/// How one attempt ended, as the worker reports it.
+enum JobOutcome: Sendable {
+    /// Done; the optional result is JSON text.
+    case completed(result: String?)
+    /// Failed: retried after `retryIn` unless the attempts are used up, or discarded at once.
+    case failed(message: String, reason: String, retryIn: Double, discard: Bool)
+    /// Put back until `after` seconds from now without counting the attempt.
+    case snoozed(after: Double)
+    /// Cancelled while running (the handler observed it).
+    case cancelled(message: String)
+    /// Given back untouched (shutdown): the attempt does not count.
+    case released
+}
+
+/// The SQL of the queue's life cycle: claim, heartbeat, outcomes, rescue, prune.
+///
+/// Every outcome is fenced: it applies only while the job is still `running` under the token the
+/// claim returned, so a worker that lost its lease cannot overwrite the attempt that replaced it.
+struct QueueStore: Sendable {
+    let client: PhylacteryClient
+
+    init(client: PhylacteryClient) { self.client = client }
+
+    private static let claimedColumns = "j.id, j.kind, j.queue, j.args, j.attempt, j.max_attempts, j.claims, j.scheduled_at"
+
+    private static func claimSQL(queue: String, limit: Int, lease: Double, worker: String) -> PostgresQuery {
+        """
+        WITH picked AS (
+            SELECT id FROM queue.jobs
+            WHERE state = 'available' AND queue = \(queue) AND scheduled_at <= now()
+            ORDER BY priority, scheduled_at, id
+            LIMIT \(limit)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE queue.jobs j
+        SET state = 'running', attempt = j.attempt + 1, claims = j.claims + 1, attempted_at = now(),
+            lease_expires_at = now() + make_interval(secs => \(lease)), worker = \(worker), updated_at = now()
+        FROM picked WHERE j.id = picked.id
+        RETURNING \(unescaped: claimedColumns)
+        """
+    }
+
+    private static func decodeClaimed(_ rows: [PostgresRow]) throws -> [ClaimedJob] {
+        try rows.map { row in
+            let (id, kind, queue, args, attempt, maxAttempts, token, scheduledAt) = try row.decode(
+                (UUID, String, String, RawJSONB, Int32, Int32, Int64, Date).self, context: .default)
+            return ClaimedJob(id: id, kind: kind, queue: queue, args: args, attempt: Int(attempt), maxAttempts: Int(maxAttempts), token: token, scheduledAt: scheduledAt)
+        }
+    }
+
+    /// Claims up to `limit` available jobs of `queue`, skipping rows other workers hold.
+    func claim(queue: String, limit: Int, lease: Duration, worker: String) async throws -> [ClaimedJob] {
+        guard limit > 0 else { return [] }
+        let rows = try await self.client.query(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker)).collect()
+        return try Self.decodeClaimed(rows)
+    }
+
+    /// Claims under the queue's global limits: at most `concurrency` running across all processes
+    /// and at most `rate.jobs` claims per `rate.interval`. Claimers of the queue take turns on the
+    /// queue's window row, so the counts they read cannot race. Returns the jobs and, when the rate
+    /// limit held some back, how long until the window reopens.
+    func claimLimited(
+        queue: String, limit: Int, lease: Duration, worker: String, globalConcurrency: Int?, rate: QueueRateLimit?
+    ) async throws -> (jobs: [ClaimedJob], retryAfter: Duration?) {
+        try await self.client.transaction { tx in
+            try await tx.execute("""
+                INSERT INTO queue.windows (id, queue, window_started_at, claimed) VALUES (\(UUID.v7()), \(queue), now(), 0)
+                ON CONFLICT (queue) DO NOTHING
+                """)
+            let window = try await tx.query("""
+                SELECT extract(epoch FROM now() - window_started_at)::float8, claimed FROM queue.windows WHERE queue = \(queue) FOR UPDATE
+                """).collect()
+            var allowed = limit
+            var retryAfter: Duration?
+            var windowReset = false
+            if let rate, let row = window.first {
+                let (age, claimed) = try row.decode((Double, Int64).self, context: .default)
+                let windowSeconds = rate.interval.seconds
+                windowReset = age >= windowSeconds
+                let used = windowReset ? 0 : Int(claimed)
+                allowed = min(allowed, max(0, rate.jobs - used))
+                if allowed == 0 { retryAfter = .milliseconds(Int64(max(1, (windowSeconds - age) * 1000))) }
+            }
+            if let globalConcurrency, allowed > 0 {
+                let running = try await tx.query("SELECT count(*) FROM queue.jobs WHERE queue = \(queue) AND state = 'running'")
+                    .collect().first?.decode(Int64.self, context: .default) ?? 0
+                allowed = min(allowed, max(0, globalConcurrency - Int(running)))
+            }
+            guard allowed > 0 else { return ([], retryAfter) }
+            let jobs = try Self.decodeClaimed(try await tx.query(Self.claimSQL(queue: queue, limit: allowed, lease: lease.seconds, worker: worker)).collect())
+            if rate != nil {
+                try await tx.execute("""
+                    UPDATE queue.windows SET
+                        window_started_at = CASE WHEN \(windowReset) THEN now() ELSE window_started_at END,
+                        claimed = CASE WHEN \(windowReset) THEN 0 ELSE claimed END + \(Int64(jobs.count)),
+                        updated_at = now()
+                    WHERE queue = \(queue)
+                    """)
+            }
+            return (jobs, nil)
+        }
+    }
+
+    /// Extends the leases of running jobs still held under these tokens. Returns the ids whose lease
+    /// was extended and, among them, those whose cancellation was requested. Jobs whose row is locked
+    /// (a handler's own transaction holds it) are skipped: nobody can rescue them meanwhile.
+    func heartbeat(_ held: [(id: UUID, token: Int64)], lease: Duration) async throws -> (extended: Set<UUID>, cancelRequested: Set<UUID>) {
+        guard !held.isEmpty else { return ([], []) }
+        let rows = try await self.client.query("""
+            WITH held AS (
+                SELECT j.id FROM queue.jobs j JOIN unnest(\(held.map(\.id))::uuid[], \(held.map(\.token))::int8[]) AS u(id, token)
+                    ON j.id = u.id AND j.claims = u.token
+                WHERE j.state = 'running'
+                FOR NO KEY UPDATE OF j SKIP LOCKED
+            )
+            UPDATE queue.jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            FROM held WHERE j.id = held.id
+            RETURNING j.id, j.cancel_requested
+            """).collect()
+        var extended = Set<UUID>(), cancelled = Set<UUID>()
+        for row in rows {
+            let (id, cancel) = try row.decode((UUID, Bool).self, context: .default)
+            extended.insert(id)
+            if cancel { cancelled.insert(id) }
+        }
+        return (extended, cancelled)
+    }
+
+    /// Records outcomes in as few statements as there are kinds of outcome. Returns the ids whose
+    /// outcome was refused because the lease had passed on (their token no longer matches).
+    func record(_ outcomes: [(job: ClaimedJob, outcome: JobOutcome)]) async throws -> Set<UUID> {
+        var completeIDs = [UUID](), completeTokens = [Int64](), completeResults = [String]()
+        var failIDs = [UUID](), failTokens = [Int64](), failMessages = [String](), failReasons = [String](), failDelays = [Double](), failDiscard = [Bool]()
+        var snoozeIDs = [UUID](), snoozeTokens = [Int64](), snoozeDelays = [Double]()
+        var releaseIDs = [UUID](), releaseTokens = [Int64]()
+        for (job, outcome) in outcomes {
+            switch outcome {
+            case .completed(let result):
+                completeIDs.append(job.id); completeTokens.append(job.token); completeResults.append(result ?? "")
+            case .failed(let message, let reason, let delay, let discard):
+                failIDs.append(job.id); failTokens.append(job.token); failMessages.append(message); failReasons.append(reason)
+                failDelays.append(delay); failDiscard.append(discard)
+            case .cancelled(let message):
+                failIDs.append(job.id); failTokens.append(job.token); failMessages.append(message); failReasons.append("cancelled")
+                failDelays.append(0); failDiscard.append(true)
+            case .snoozed(let delay):
+                snoozeIDs.append(job.id); snoozeTokens.append(job.token); snoozeDelays.append(delay)
+            case .released:
+                releaseIDs.append(job.id); releaseTokens.append(job.token)
+            }
+        }
+        var applied = Set<UUID>()
+        func collect(_ rows: PostgresRowSequence) async throws {
+            for try await row in rows { applied.insert(try row.decode(UUID.self, context: .default)) }
+        }
+        if !completeIDs.isEmpty {
+            try await collect(self.client.query("""
+                UPDATE queue.jobs j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL,
+                    result = NULLIF(u.result, '')::jsonb, updated_at = now()
+                FROM unnest(\(completeIDs)::uuid[], \(completeTokens)::int8[], \(completeResults)::text[]) AS u(id, token, result)
+                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
+                RETURNING j.id
+                """))
+        }
+        if !failIDs.isEmpty {
+            try await collect(self.client.query("""
+                UPDATE queue.jobs j SET
+                    state = CASE WHEN u.discard THEN (CASE WHEN u.reason = 'cancelled' THEN 'cancelled' ELSE 'discarded' END)
+                                 WHEN j.attempt >= j.max_attempts THEN 'discarded'
+                                 WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded'
+                                 ELSE 'available' END,
+                    scheduled_at = CASE WHEN u.discard OR j.attempt >= j.max_attempts THEN j.scheduled_at
+                                        ELSE now() + make_interval(secs => u.delay) END,
+                    finalized_at = CASE WHEN u.discard OR j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
+                    lease_expires_at = NULL,
+                    errors = j.errors || jsonb_build_array(jsonb_build_object(
+                        'attempt', j.attempt, 'at', now(), 'message', u.message,
+                        'reason', CASE WHEN \(unescaped: Self.waitingDuplicateExists) AND NOT u.discard AND j.attempt < j.max_attempts
+                                       THEN 'superseded' ELSE u.reason END)),
+                    updated_at = now()
+                FROM unnest(\(failIDs)::uuid[], \(failTokens)::int8[], \(failMessages)::text[], \(failReasons)::text[],
+                            \(failDelays)::float8[], \(failDiscard)::bool[]) AS u(id, token, message, reason, delay, discard)
+                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
+                RETURNING j.id
+                """))
+        }
+        if !snoozeIDs.isEmpty || !releaseIDs.isEmpty {
+            // Neither counts: the attempt is given back. A release runs again at once.
+            let ids = snoozeIDs + releaseIDs, tokens = snoozeTokens + releaseTokens
+            let delays = snoozeDelays + [Double](repeating: 0, count: releaseIDs.count)
+            try await collect(self.client.query("""
+                UPDATE queue.jobs j SET
+                    state = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
+                    finalized_at = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN now() END,
+                    attempt = j.attempt - 1, scheduled_at = now() + make_interval(secs => u.delay),
+                    lease_expires_at = NULL, updated_at = now()
+                FROM unnest(\(ids)::uuid[], \(tokens)::int8[], \(delays)::float8[]) AS u(id, token, delay)
+                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
+                RETURNING j.id
+                """))
+        }
+        return Set(outcomes.map(\.job.id)).subtracting(applied)
+    }
+
+    /// A job unique "while waiting" that goes back to waiting would collide with a duplicate enqueued
+    /// while it ran; the waiting duplicate does the same work, so this one is discarded instead.
+    static let waitingDuplicateExists = """
+        (j.uniqueness = 'waiting' AND EXISTS (SELECT 1 FROM queue.jobs d WHERE d.kind = j.kind AND d.unique_key = j.unique_key \
+        AND d.state = 'available' AND d.id <> j.id))
+        """
+
+    /// Returns running jobs whose lease ran out (their worker died or stalled) to the queue, counting
+    /// the attempt (or discarding the job when it was the last), at most `limit` at a time.
+    func rescue(limit: Int = 1000) async throws -> [(id: UUID, state: JobState)] {
+        let rows = try await self.client.query("""
+            WITH expired AS (
+                SELECT id FROM queue.jobs
+                WHERE state = 'running' AND lease_expires_at < now()
+                LIMIT \(limit)
+                FOR NO KEY UPDATE SKIP LOCKED
+            )
+            UPDATE queue.jobs j SET
+                state = CASE WHEN j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
+                finalized_at = CASE WHEN j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
+                scheduled_at = CASE WHEN j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
+                errors = j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempt, 'at', now(), 'reason', 'lease_expired',
+                    'message', 'the lease of worker ' || coalesce(j.worker, '?') || ' expired at ' || j.lease_expires_at::text || ' (worker presumed dead)')),
+                lease_expires_at = NULL, updated_at = now()
+            FROM expired WHERE j.id = expired.id
+            RETURNING j.id, j.state
+            """).collect()
+        return try rows.map { row in
+            let (id, state) = try row.decode((UUID, String).self, context: .default)
+            return (id, JobState(rawValue: state) ?? .available)
+        }
+    }
+
+    /// Deletes finished jobs older than `retention`, `batchSize` rows per statement, so no statement
+    /// holds locks for long. Returns the number deleted.
+    func prune(olderThan retention: Duration, batchSize: Int = 5000) async throws -> Int {
+        var total = 0
+        while true {
+            let rows = try await self.client.query("""
+                WITH old AS (
+                    SELECT id FROM queue.jobs
+                    WHERE finalized_at IS NOT NULL AND finalized_at < now() - make_interval(secs => \(retention.seconds))
+                    ORDER BY finalized_at LIMIT \(batchSize)
+                    FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM queue.jobs j USING old WHERE j.id = old.id RETURNING 1
+                """).collect()
+            total += rows.count
+            if rows.count < batchSize { return total }
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,155 @@
+public import Foundation
+import PostgresNIO
+
+/// The channel every enqueue notifies (payload: the queue name) and idle workers listen on.
+enum QueueChannel {
+    static let wake = "phylactery_queue"
+    static let cancel = "phylactery_queue_cancel"
+}
+
+extension Transaction {
+    /// Enqueues one job in this transaction: it exists, and workers are woken, only once the
+    /// transaction commits.
+    ///
+    /// With a unique key, an existing job of the same kind holding that key (in the states
+    /// ``JobUniqueness`` names) is returned instead, with ``EnqueuedJob/isDuplicate`` set.
+    @discardableResult
+    public func enqueue<J: Job>(_ job: J, options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> EnqueuedJob {
+        try await self.enqueue(contentsOf: [PendingJob(job, options: options)], file: file, line: line)[0]
+    }
+
+    /// Enqueues many jobs of one type with the same options, in one round trip.
+    ///
+    /// Large batches without unique keys are streamed with COPY (the arguments encoded straight into
+    /// the stream); the others go in one multi-row insert. Results come back in input order.
+    @discardableResult
+    public func enqueue<J: Job>(contentsOf jobs: [J], options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> [EnqueuedJob] {
+        if options.uniqueKey == nil, jobs.count >= Self.copyThreshold {
+            return try await self.copyJobs(jobs, options: options, file: file, line: line)
+        }
+        let now = Date()
+        return try await self.enqueue(contentsOf: jobs.map { try PendingJob($0, options: options, now: now) }, file: file, line: line)
+    }
+
+    /// Enqueues prepared jobs (of any kinds, each with its own options) in one statement.
+    @discardableResult
+    public func enqueue(contentsOf jobs: [PendingJob], file: String = #fileID, line: Int = #line) async throws -> [EnqueuedJob] {
+        guard !jobs.isEmpty else { return [] }
+        var ids = [UUID](), kinds = [String](), queues = [String](), priorities = [Int16](), arguments = [String]()
+        var attempts = [Int32](), schedules = [Double](), keys = [String](), scopes = [String]()
+        for job in jobs {
+            ids.append(job.id); kinds.append(job.kind); queues.append(job.queue); priorities.append(job.priority)
+            arguments.append(job.argumentsJSON); attempts.append(job.maxAttempts)
+            schedules.append(job.scheduledAt?.timeIntervalSince1970 ?? -1)
+            keys.append(job.uniqueKey ?? ""); scopes.append(job.uniqueness?.rawValue ?? "")
+        }
+        // '' and -1 stand for NULL: arrays of optionals do not bind, and neither value is valid input.
+        let rows = try await self.query("""
+            WITH input AS (
+                SELECT * FROM unnest(\(ids)::uuid[], \(kinds)::text[], \(queues)::text[], \(priorities)::int2[],
+                                     \(arguments)::text[], \(attempts)::int4[], \(schedules)::float8[], \(keys)::text[], \(scopes)::text[])
+                    AS t(id, kind, queue, priority, args, max_attempts, scheduled, unique_key, uniqueness)
+            ), inserted AS (
+                INSERT INTO queue.jobs (id, kind, queue, priority, args, max_attempts, scheduled_at, unique_key, uniqueness)
+                SELECT id, kind, queue, priority, args::jsonb, max_attempts,
+                       CASE WHEN scheduled < 0 THEN now() ELSE to_timestamp(scheduled) END,
+                       NULLIF(unique_key, ''), NULLIF(uniqueness, '')
+                FROM input
+                ON CONFLICT (kind, unique_key) WHERE \(unescaped: JobRecord.uniquePredicate) DO NOTHING
+                RETURNING id, queue, scheduled_at
+            ), woken AS (
+                SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE scheduled_at <= now()) q
+            )
+            SELECT id, (SELECT count(*) FROM woken) FROM inserted
+            """, file: file, line: line).collect()
+        let inserted = Set(try rows.map { try $0.decode(UUID.self, context: .default) })
+        var results = [EnqueuedJob]()
+        results.reserveCapacity(jobs.count)
+        var duplicates = [Int]()
+        for (index, job) in jobs.enumerated() {
+            if inserted.contains(job.id) {
+                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: false))
+            } else {
+                duplicates.append(index)
+                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: true))
+            }
+        }
+        for index in duplicates {
+            let job = jobs[index]
+            guard let key = job.uniqueKey else {
+                throw PhylacteryError(.queryFailed, "job '\(job.kind)' was not inserted and has no unique key", file: file, line: line)
+            }
+            // The holder committed before our insert looked (the insert waits for in-flight ones).
+            let existing = try await self.query("""
+                SELECT id FROM queue.jobs WHERE kind = \(job.kind) AND unique_key = \(key) AND \(unescaped: JobRecord.uniquePredicate)
+                ORDER BY id LIMIT 1
+                """, file: file, line: line).collect()
+            if let row = existing.first {
+                results[index].id = try row.decode(UUID.self, context: .default)
+            } else if let earlier = jobs[..<index].firstIndex(where: { $0.kind == job.kind && $0.uniqueKey == key }) {
+                results[index].id = results[earlier].id  // the same key twice in this batch
+            } else {
+                throw PhylacteryError(.queryFailed, "job '\(job.kind)' with unique key '\(key)' conflicted with a job that finished meanwhile; enqueue it again", file: file, line: line)
+            }
+        }
+        return results
+    }
+
+    /// Batches at least this large (and without unique keys) go through COPY.
+    static var copyThreshold: Int { 256 }
+
+    private func copyJobs<J: Job>(_ jobs: [J], options: JobOptions, file: String, line: Int) async throws -> [EnqueuedJob] {
+        // Options are checked once, on the first job (they are the same for all).
+        let probe = try PendingJob(jobs[0], options: options)
+        var columns = ["id", "kind", "queue", "priority", "args", "max_attempts"]
+        let scheduled = probe.scheduledAt.map { ISO8601DateFormatter.phylacteryFractional.string(from: $0) }
+        if scheduled != nil { columns.append("scheduled_at") }
+        var results = [EnqueuedJob]()
+        results.reserveCapacity(jobs.count)
+        try await self.copy(into: JobRecord.schema.table, schema: Chamber.queue.schema, columns: columns, file: file, line: line) { rows in
+            for job in jobs {
+                let id = UUID.v7()
+                rows.field(id.uuidString)
+                rows.field(probe.kind)
+                rows.field(probe.queue)
+                rows.field(probe.priority)
+                do {
+                    try rows.field(json: job)
+                } catch {
+                    throw PhylacteryError(.invalidArgument, "job '\(probe.kind)': its arguments cannot be encoded as JSON: \(error)", underlying: error)
+                }
+                rows.field(probe.maxAttempts)
+                if let scheduled { rows.field(scheduled) }
+                try await rows.endRow()
+                results.append(EnqueuedJob(id: id, kind: probe.kind, isDuplicate: false))
+            }
+        }
+        if probe.scheduledAt.map({ $0 <= Date() }) ?? true {
+            try await self.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', \(probe.queue))", file: file, line: line)
+        }
+        return results
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// Microsecond-precision timestamps for COPY's text format.
+    nonisolated(unsafe) static let phylacteryFractional: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}
+
+extension PhylacteryClient {
+    /// Enqueues one job in a transaction of its own (or in the task's current transaction, as a savepoint).
+    @discardableResult
+    public func enqueue<J: Job>(_ job: J, options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> EnqueuedJob {
+        try await self.transaction(file: file, line: line) { try await $0.enqueue(job, options: options, file: file, line: line) }
+    }
+
+    /// Enqueues many jobs in one transaction (see ``Transaction/enqueue(contentsOf:options:file:line:)``).
+    @discardableResult
+    public func enqueue<J: Job>(contentsOf jobs: [J], options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> [EnqueuedJob] {
+        try await self.transaction(file: file, line: line) { try await $0.enqueue(contentsOf: jobs, options: options, file: file, line: line) }
+    }
+}
