@@ -17,6 +17,15 @@ public struct Federation: Sendable {
         public var version: String
         /// The owner's models, in registration order.
         public var models: [ModelRegistration]
+        /// The job handlers the owner registered (``ExtensionContext/handle(_:_:)``).
+        public var jobHandlers: [AnyJobHandler] = []
+    }
+
+    /// Every owner's job handlers, for the workers of a daemon hosting them.
+    public var jobHandlers: JobHandlers {
+        var handlers = JobHandlers()
+        for owner in self.owners { for handler in owner.jobHandlers { handlers.register(handler) } }
+        return handlers
     }
 
     /// The version recorded for core models.
@@ -50,7 +59,7 @@ public struct Federation: Sendable {
             } catch {
                 throw PhylacteryError(.invalidModel, "extension '\(slug)' failed to initialise: \(error)", underlying: error)
             }
-            owners.append(Owner(slug: slug, version: plugin.version, models: context.registrations))
+            owners.append(Owner(slug: slug, version: plugin.version, models: context.registrations, jobHandlers: context.jobHandlers))
         }
         try self.init(owners: owners)
     }
@@ -58,6 +67,14 @@ public struct Federation: Sendable {
     /// Assembles a federation from owners given directly (tests, benchmarks, tools).
     public init(owners: [Owner]) throws {
         try Self.check(owners)
+        var handlerOwners = [String: String]()
+        for owner in owners {
+            for handler in owner.jobHandlers {
+                if let other = handlerOwners.updateValue(owner.slug, forKey: handler.kind) {
+                    throw PhylacteryError(.federationConflict, "job kind '\(handler.kind)' is handled by both '\(other)' and '\(owner.slug)'")
+                }
+            }
+        }
         self.owners = try Self.dependencyOrder(owners)
     }
 

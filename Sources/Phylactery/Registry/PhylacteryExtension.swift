@@ -24,7 +24,7 @@ public protocol PhylacteryExtension: Sendable {
     func initialize(_ context: ExtensionContext) throws
 }
 
-/// What an extension sees while it initialises: the place to register its models.
+/// What an extension sees while it initialises: the place to register its models and job handlers.
 public final class ExtensionContext: Sendable {
     /// The slug of the extension being initialised.
     public let slug: String
@@ -43,6 +43,16 @@ public final class ExtensionContext: Sendable {
     }
 
     var registrations: [ModelRegistration] { self.registered.withLock { $0 } }
+
+    private let handlers = Mutex<[AnyJobHandler]>([])
+
+    /// Declares the handler of one kind of job; `phylactery worker` runs it for every job of that kind.
+    /// Job kinds should start with the extension's slug (`tasks.remind`) so two extensions never share one.
+    public func handle<J: Job>(_ type: J.Type, _ handler: @escaping JobHandlerFunction<J>) {
+        self.handlers.withLock { $0.append(AnyJobHandler(type, handler)) }
+    }
+
+    var jobHandlers: [AnyJobHandler] { self.handlers.withLock { $0 } }
 }
 
 /// A registered model: its schema and its Swift type.

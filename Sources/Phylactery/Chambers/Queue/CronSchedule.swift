@@ -119,25 +119,48 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A job enqueued on a cron schedule by whichever worker process currently leads (holds the
+/// When a periodic job fires: on a cron schedule, or every fixed interval (aligned to the Unix
+/// epoch, so every process computes the same fire times).
+public enum PeriodicSchedule: Sendable, Hashable {
+    case cron(CronSchedule)
+    case every(Duration)
+
+    /// The first fire time strictly after `date`.
+    public func next(after date: Date) -> Date? {
+        switch self {
+        case .cron(let cron):
+            return cron.next(after: date)
+        case .every(let interval):
+            let seconds = max(interval.seconds, 0.001)
+            return Date(timeIntervalSince1970: (floor(date.timeIntervalSince1970 / seconds) + 1) * seconds)
+        }
+    }
+}
+
+/// A job enqueued on a schedule by whichever worker process currently leads (holds the
 /// scheduler's advisory lock); fire times missed while no process led are not made up.
 public struct PeriodicJob: Sendable {
     /// A stable name; it keys the unique key of each fire, so two leaders can never enqueue one fire twice.
     public let name: String
     /// When it fires.
-    public let schedule: CronSchedule
+    public let schedule: PeriodicSchedule
     let make: @Sendable (_ fireTime: Date) throws -> PendingJob
 
     /// Enqueues `job()` at every fire time of `schedule`, with `options` (its unique key is set per fire).
-    public init<J: Job>(name: String, schedule: CronSchedule, options: JobOptions = .default, job: @escaping @Sendable () -> J) {
+    public init<J: Job>(name: String, schedule: PeriodicSchedule, options: JobOptions = .default, job: @escaping @Sendable () -> J) {
         self.name = name
         self.schedule = schedule
         self.make = { fireTime in
             var options = options
-            options.uniqueKey = "periodic:\(name):\(Int(fireTime.timeIntervalSince1970))"
+            options.uniqueKey = "periodic:\(name):\(Int64((fireTime.timeIntervalSince1970 * 1000).rounded()))"
             options.uniqueness = .ever
             options.scheduledAt = nil
             return try PendingJob(job(), options: options)
         }
+    }
+
+    /// Enqueues `job()` on a cron expression (see ``CronSchedule``).
+    public init<J: Job>(name: String, cron: String, options: JobOptions = .default, job: @escaping @Sendable () -> J) throws {
+        self.init(name: name, schedule: .cron(try CronSchedule(cron)), options: options, job: job)
     }
 }

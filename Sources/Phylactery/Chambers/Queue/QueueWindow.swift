@@ -1,5 +1,5 @@
 public import Foundation
-public import PostgresNIO
+import PostgresNIO
 
 /// One row per rate-limited or globally limited queue: the claim window's start and count.
 ///

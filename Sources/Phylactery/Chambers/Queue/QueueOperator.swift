@@ -1,0 +1,170 @@
+public import Foundation
+import PostgresNIO
+
+extension PhylacteryClient {
+    /// The operator's view of the queue: stats, listing, retry, cancel, prune.
+    public var jobs: QueueOperator { QueueOperator(client: self) }
+}
+
+/// Looks at and steers jobs from outside the workers (the `phylactery queue` commands).
+///
+/// Listing and stats read the `kind` column and never decode arguments.
+public struct QueueOperator: Sendable {
+    let client: PhylacteryClient
+
+    /// One line of ``stats()``: how many jobs of one queue are in one state.
+    public struct StateCount: Sendable, Hashable {
+        /// The queue.
+        public var queue: String
+        /// A ``JobState`` raw value, or `scheduled` for available jobs not yet due.
+        public var state: String
+        /// Jobs in it.
+        public var count: Int
+    }
+
+    /// Per-queue figures.
+    public struct QueueFigures: Sendable, Hashable {
+        /// The queue.
+        public var queue: String
+        /// Seconds the oldest due, unclaimed job has waited (0 when none waits).
+        public var oldestAvailableAge: Double
+        /// Jobs completed in the last minute.
+        public var completedLastMinute: Int
+    }
+
+    /// What ``stats()`` returns.
+    public struct Stats: Sendable, Hashable {
+        /// Counts by queue and state.
+        public var counts: [StateCount]
+        /// Figures by queue.
+        public var queues: [QueueFigures]
+    }
+
+    /// Counts by queue and state, the oldest due job's age and last minute's throughput per queue.
+    public func stats() async throws -> Stats {
+        let rows = try await self.client.query("""
+            SELECT queue, CASE WHEN state = 'available' AND scheduled_at > now() THEN 'scheduled' ELSE state END, count(*)
+            FROM queue.jobs GROUP BY 1, 2 ORDER BY 1, 2
+            """).collect()
+        let counts = try rows.map { row in
+            let (queue, state, count) = try row.decode((String, String, Int64).self, context: .default)
+            return StateCount(queue: queue, state: state, count: Int(count))
+        }
+        let figures = try await self.client.query("""
+            SELECT q.queue,
+                   coalesce((SELECT extract(epoch FROM now() - min(scheduled_at))::float8 FROM queue.jobs
+                             WHERE queue = q.queue AND state = 'available' AND scheduled_at <= now()), 0),
+                   (SELECT count(*) FROM queue.jobs WHERE queue = q.queue AND state = 'completed' AND finalized_at > now() - interval '1 minute')
+            FROM (SELECT DISTINCT queue FROM queue.jobs) q ORDER BY 1
+            """).collect()
+        return Stats(counts: counts, queues: try figures.map { row in
+            let (queue, age, completed) = try row.decode((String, Double, Int64).self, context: .default)
+            return QueueFigures(queue: queue, oldestAvailableAge: age, completedLastMinute: Int(completed))
+        })
+    }
+
+    /// A job as listings show it (no arguments).
+    public struct Summary: Sendable, Hashable {
+        public var id: UUID
+        public var kind: String
+        public var queue: String
+        public var state: JobState
+        public var priority: Int
+        public var attempt: Int
+        public var maxAttempts: Int
+        public var scheduledAt: Date
+        public var finalizedAt: Date?
+        /// The last error's message, if any attempt failed.
+        public var lastError: String?
+    }
+
+    /// Jobs, newest first, filtered by state, queue and kind.
+    public func list(state: JobState? = nil, queue: String? = nil, kind: String? = nil, limit: Int = 50) async throws -> [Summary] {
+        guard limit > 0 else { throw PhylacteryError(.invalidArgument, "limit must be positive (got \(limit))") }
+        let rows = try await self.client.query("""
+            SELECT id, kind, queue, state, priority, attempt, max_attempts, scheduled_at, finalized_at, errors -> -1 ->> 'message'
+            FROM queue.jobs
+            WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+              AND (\(queue)::text IS NULL OR queue = \(queue))
+              AND (\(kind)::text IS NULL OR kind = \(kind))
+            ORDER BY id DESC LIMIT \(limit)
+            """).collect()
+        return try rows.map { row in
+            let (id, kind, queue, state, priority, attempt, maxAttempts, scheduledAt, finalizedAt, lastError) = try row.decode(
+                (UUID, String, String, String, Int16, Int32, Int32, Date, Date?, String?).self, context: .default)
+            return Summary(id: id, kind: kind, queue: queue, state: JobState(rawValue: state) ?? .available, priority: Int(priority),
+                           attempt: Int(attempt), maxAttempts: Int(maxAttempts), scheduledAt: scheduledAt, finalizedAt: finalizedAt, lastError: lastError)
+        }
+    }
+
+    /// One job with everything stored about it; ``PhylacteryError/Code/notFound`` if there is none.
+    public func job(_ id: UUID) async throws -> JobRecord {
+        guard let record = try await self.client.find(JobRecord.self, id: id) else {
+            throw PhylacteryError(.notFound, "no job has the id \(id)")
+        }
+        return record
+    }
+
+    /// Puts a finished job (completed, cancelled or discarded) back in its queue to run now, with one
+    /// more attempt allowed if it had used them all. A waiting job is made due now. Refused for a
+    /// running job (cancel it first).
+    @discardableResult
+    public func retry(_ id: UUID) async throws -> JobRecord {
+        try await self.client.transaction { tx in
+            let rows = try await tx.query("SELECT state FROM queue.jobs WHERE id = \(id) FOR UPDATE").collect()
+            guard let row = rows.first else { throw PhylacteryError(.notFound, "no job has the id \(id)") }
+            let state = try row.decode(String.self, context: .default)
+            guard state != JobState.running.rawValue else {
+                throw PhylacteryError(.invalidArgument, "job \(id) is running; cancel it first, or let it finish")
+            }
+            try await tx.execute("""
+                UPDATE queue.jobs SET state = 'available', scheduled_at = now(), finalized_at = NULL, cancel_requested = false,
+                    max_attempts = greatest(max_attempts, attempt + 1), updated_at = now()
+                WHERE id = \(id)
+                """)
+            try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM queue.jobs WHERE id = \(id)")
+        }
+        return try await self.job(id)
+    }
+
+    /// What ``cancel(_:)`` did.
+    public enum CancelResult: String, Sendable, Hashable {
+        /// The job was waiting; it is now `cancelled` and will not run.
+        case cancelled
+        /// The job is running; its worker was asked to cancel the handler's task (it ends `cancelled`).
+        case requested
+        /// The job had already finished; nothing changed.
+        case alreadyFinished
+    }
+
+    /// Cancels a job: at once if it waits, by asking its worker if it runs.
+    @discardableResult
+    public func cancel(_ id: UUID) async throws -> CancelResult {
+        try await self.client.transaction { tx in
+            let rows = try await tx.query("SELECT state FROM queue.jobs WHERE id = \(id) FOR UPDATE").collect()
+            guard let row = rows.first else { throw PhylacteryError(.notFound, "no job has the id \(id)") }
+            switch JobState(rawValue: try row.decode(String.self, context: .default)) {
+            case .available?:
+                try await tx.execute("""
+                    UPDATE queue.jobs SET state = 'cancelled', finalized_at = now(), updated_at = now(),
+                        errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'reason', 'cancelled', 'message', 'cancelled before it ran'))
+                    WHERE id = \(id)
+                    """)
+                return .cancelled
+            case .running?:
+                try await tx.execute("UPDATE queue.jobs SET cancel_requested = true, updated_at = now() WHERE id = \(id)")
+                try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.cancel)', \(id.uuidString))")
+                return .requested
+            default:
+                return .alreadyFinished
+            }
+        }
+    }
+
+    /// Deletes finished jobs older than `age`, in bounded batches; returns how many.
+    @discardableResult
+    public func prune(olderThan age: Duration) async throws -> Int {
+        guard age >= .zero else { throw PhylacteryError(.invalidArgument, "the age to prune must not be negative") }
+        return try await QueueStore(client: self.client).prune(olderThan: age)
+    }
+}
