@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
+        .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -85,6 +86,21 @@ let package = Package(
         // Example extensions the `phylactery` binary hosts: a jsonb document model, a foreign key to a core model.
         .target(name: "NotebookExtension", dependencies: ["Phylactery"], path: "Examples/Notebook", swiftSettings: swiftSettings),
         .target(name: "TasksExtension", dependencies: ["Phylactery"], path: "Examples/Tasks", swiftSettings: swiftSettings),
+        // The queue's crash test (SIGKILLed workers, a server restart); the test command runs it.
+        .executableTarget(
+            name: "PhylacteryChaos",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                "PhylacteryTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `phylactery` command: argument parsing and printing over the library.
         .executableTarget(
             name: "PhylacteryCLI",
@@ -96,6 +112,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

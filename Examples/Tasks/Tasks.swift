@@ -11,6 +11,7 @@ public struct Tasks: PhylacteryExtension {
 
     public func initialize(_ context: ExtensionContext) throws {
         context.register(TaskItem.self)
+        context.handle(CloseTask.self, CloseTask.handle)
     }
 }
 

@@ -115,6 +115,28 @@ public final class PhylacteryClient: Service, Sendable {
         }
     }
 
+    /// Runs one statement on a pooled connection and returns all its rows.
+    ///
+    /// Unlike ``query(_:file:line:)`` it leases the connection itself, so when the statement fails in a
+    /// way that ends the session (a server restart, an administrator's termination) the connection is
+    /// closed at once and the pool never hands it out again. Long-running loops (the queue's workers)
+    /// use it so a server restart cannot leave them waiting on a dead connection.
+    package func rows(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
+        try await self.prepare(file: file, line: line)
+        do {
+            return try await self.postgres.withConnection { connection in
+                do {
+                    return try await connection.query(query, logger: self.logger, file: file, line: line).collect()
+                } catch {
+                    if PhylacteryError.endsSession(error) { try? await connection.close() }
+                    throw error
+                }
+            }
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+        }
+    }
+
     /// Runs one statement and discards its rows.
     public func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws {
         let rows = try await self.query(query, file: file, line: line)

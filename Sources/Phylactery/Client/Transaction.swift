@@ -32,10 +32,12 @@ public struct Transaction: Sendable {
     /// failure is expected and the outer work should continue.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
+        try self.checkSession(file: file, line: line)
         do {
             return try await self.connection.query(query, logger: self.logger, file: file, line: line)
         } catch {
             self.state.markAborted()
+            if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
             throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
         }
     }
@@ -47,6 +49,7 @@ public struct Transaction: Sendable {
             for try await _ in rows {}
         } catch {
             self.state.markAborted()
+            if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
             throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
         }
     }
@@ -86,10 +89,20 @@ public struct Transaction: Sendable {
 
     /// Runs a transaction-control statement (fixed SQL, no user values).
     func control(_ sql: String, phase: PhylacteryError.TransactionPhase, file: String, line: Int) async throws {
+        try self.checkSession(file: file, line: line)
         do {
             _ = try await self.connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger, file: file, line: line).collect()
         } catch {
+            if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
             throw PhylacteryError.wrapping(error, doing: "\(sql)", phase: phase, file: file, line: line)
+        }
+    }
+
+    /// Refuses to send anything on a connection whose session has ended.
+    func checkSession(file: String, line: Int) throws {
+        if self.state.isSessionLost || self.connection.isClosed {
+            self.state.markSessionLost()
+            throw PhylacteryError(.connectionFailed, "The connection to the server was lost during the transaction; nothing of it was committed", phase: .body, file: file, line: line)
         }
     }
 }
@@ -99,6 +112,7 @@ final class TransactionState: Sendable {
     private struct Inner {
         var savepoints = 0
         var aborted = false
+        var sessionLost = false
     }
     private let inner = Mutex(Inner())
 
@@ -106,6 +120,9 @@ final class TransactionState: Sendable {
     func markAborted() { self.inner.withLock { $0.aborted = true } }
     func clearAborted() { self.inner.withLock { $0.aborted = false } }
     var isAborted: Bool { self.inner.withLock { $0.aborted } }
+    /// A statement failed in a way that ends the session: nothing more may be sent (see ``PhylacteryError/endsSession(_:)``).
+    func markSessionLost() { self.inner.withLock { $0.sessionLost = true; $0.aborted = true } }
+    var isSessionLost: Bool { self.inner.withLock { $0.sessionLost } }
 }
 
 /// How a top-level transaction begins.
@@ -242,6 +259,7 @@ extension PhylacteryClient {
         do {
             try await transaction.control("COMMIT", phase: .commit, file: file, line: line)
         } catch var error as PhylacteryError {
+            if transaction.state.isSessionLost { try? await transaction.connection.close() }
             error.attempts = attempt
             throw error
         }
@@ -251,6 +269,12 @@ extension PhylacteryClient {
     /// Rolls back after a failed body. If even ROLLBACK fails, the connection is closed so the pool never
     /// hands out a connection stuck inside a transaction.
     private func rollback(_ transaction: Transaction, after bodyError: (any Error)?, file: String, line: Int) async throws {
+        if transaction.state.isSessionLost || transaction.connection.isClosed || bodyError.map(PhylacteryError.endsSession) == true {
+            // The server already ended the session, and with it the transaction. Sending ROLLBACK
+            // could wait forever behind the failed statement; closing makes the pool drop the connection.
+            try? await transaction.connection.close()
+            return
+        }
         do {
             try await transaction.control("ROLLBACK", phase: .rollback, file: file, line: line)
         } catch {

@@ -112,6 +112,28 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         self.line = line
     }
 
+    /// Whether `error` (or the error it wraps) means the session is gone: the server ended it
+    /// (a FATAL error, an administrator's termination or shutdown) or the connection broke.
+    ///
+    /// Nothing more may be sent on such a connection: PostgresNIO 1.33 can leave a statement queued
+    /// behind a query that failed with FATAL waiting forever, so callers close the connection instead.
+    static func endsSession(_ error: any Error) -> Bool {
+        if let error = error as? PhylacteryError {
+            if error.sqlState.map({ $0.hasPrefix("57P") || $0.hasPrefix("08") }) == true { return true }
+            return error.underlying.map(endsSession) ?? false
+        }
+        guard let psql = error as? PSQLError else { return false }
+        switch psql.code {
+        case .serverClosedConnection, .uncleanShutdown, .connectionError, .clientClosedConnection, .messageDecodingFailure, .unexpectedBackendMessage:
+            return true
+        default:
+            break
+        }
+        if let severity = psql.serverInfo?[.severity], severity == "FATAL" || severity == "PANIC" { return true }
+        if let state = psql.serverInfo?[.sqlState], state.hasPrefix("57P") || state.hasPrefix("08") { return true }
+        return false
+    }
+
     /// True for the errors a transaction retries: serialization failure (40001) and deadlock (40P01).
     public var isTransient: Bool {
         self.sqlState == "40001" || self.sqlState == "40P01"

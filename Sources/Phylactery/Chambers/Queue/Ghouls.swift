@@ -81,15 +81,21 @@ public final class Ghouls: Service, Sendable {
         ])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { background in
-                background.addTask { await self.outcomes.run() }
-                background.addTask { await self.every(self.configuration.heartbeatInterval) { try await self.heartbeat() } }
-                background.addTask { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
-                if let retention = self.configuration.retention {
-                    background.addTask { await self.every(self.configuration.pruneInterval) { _ = try await self.store.prune(olderThan: retention) } }
+                func start(_ name: String, _ body: @escaping @Sendable () async -> Void) {
+                    background.addTask {
+                        await body()
+                        self.logger.debug("ghouls: \(name) stopped")
+                    }
                 }
-                if self.configuration.listens { background.addTask { await self.listen() } }
+                start("outcome writer") { await self.outcomes.run() }
+                start("heartbeat") { await self.every(self.configuration.heartbeatInterval) { try await self.heartbeat() } }
+                start("rescuer") { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
+                if let retention = self.configuration.retention {
+                    start("pruner") { await self.every(self.configuration.pruneInterval) { _ = try await self.store.prune(olderThan: retention) } }
+                }
+                if self.configuration.listens { start("listener") { await self.listen() } }
                 if !self.configuration.periodicJobs.isEmpty {
-                    background.addTask { await PeriodicScheduler(ghouls: self).run() }
+                    start("periodic scheduler") { await PeriodicScheduler(ghouls: self).run() }
                 }
                 await withDiscardingTaskGroup { loops in
                     for runner in self.runners.values {
@@ -97,6 +103,7 @@ public final class Ghouls: Service, Sendable {
                     }
                 }
                 // Every handler has ended and reported: write what is still waiting, then stop.
+                self.logger.debug("ghouls: claim loops stopped; writing the last outcomes")
                 await self.outcomes.drain()
                 background.cancelAll()
             }
@@ -163,7 +170,7 @@ public final class Ghouls: Service, Sendable {
         case .success(let value):
             guard flag.isSet else { return .completed(result: value) }
             if let value {
-                _ = try? await self.client.execute("""
+                _ = try? await self.client.rows("""
                     UPDATE queue.jobs SET result = \(value)::jsonb WHERE id = \(job.id) AND claims = \(job.token) AND state = 'completed'
                     """)
             }

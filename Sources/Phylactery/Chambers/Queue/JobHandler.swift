@@ -18,12 +18,15 @@ public typealias JobHandlerFunction<J: Job> = @Sendable (J, JobContext) async th
 public struct AnyJobHandler: Sendable {
     /// The kind it runs.
     public let kind: String
+    /// The queue its jobs go to by default (``Job/queue``), which a worker hosting it should work.
+    public let queue: String
     /// Decodes the arguments (throwing when they no longer decode) and returns the run itself.
     let prepare: @Sendable (RawJSONB) throws -> @Sendable (JobContext) async throws -> String?
 
     /// Wraps a handler of `J`.
     public init<J: Job>(_ type: J.Type, _ handler: @escaping JobHandlerFunction<J>) {
         self.kind = J.kind
+        self.queue = J.queue
         self.prepare = { args in
             let job = try args.decode(J.self)
             return { context in
@@ -36,6 +39,7 @@ public struct AnyJobHandler: Sendable {
     /// Wraps a handler of `J` that returns a result, stored as jsonb with the completed job.
     public init<J: Job, R: Encodable & Sendable>(_ type: J.Type, returning: R.Type = R.self, _ handler: @escaping @Sendable (J, JobContext) async throws -> R) {
         self.kind = J.kind
+        self.queue = J.queue
         self.prepare = { args in
             let job = try args.decode(J.self)
             return { context in
@@ -65,6 +69,9 @@ public struct JobHandlers: Sendable {
 
     /// The kinds handled.
     public var kinds: [String] { self.byKind.keys.sorted() }
+
+    /// The default queues of the handled kinds.
+    public var queues: Set<String> { Set(self.byKind.values.map(\.queue)) }
 
     /// The handler of `kind`, if any.
     public subscript(kind: String) -> AnyJobHandler? { self.byKind[kind] }

@@ -68,7 +68,7 @@ struct QueueStore: Sendable {
     /// Claims up to `limit` available jobs of `queue`, skipping rows other workers hold.
     func claim(queue: String, limit: Int, lease: Duration, worker: String) async throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
-        let rows = try await self.client.query(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker)).collect()
+        let rows = try await self.client.rows(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker))
         return try Self.decodeClaimed(rows)
     }
 
@@ -123,7 +123,7 @@ struct QueueStore: Sendable {
     /// (a handler's own transaction holds it) are skipped: nobody can rescue them meanwhile.
     func heartbeat(_ held: [(id: UUID, token: Int64)], lease: Duration) async throws -> (extended: Set<UUID>, cancelRequested: Set<UUID>) {
         guard !held.isEmpty else { return ([], []) }
-        let rows = try await self.client.query("""
+        let rows = try await self.client.rows("""
             WITH held AS (
                 SELECT j.id FROM queue.jobs j JOIN unnest(\(held.map(\.id))::uuid[], \(held.map(\.token))::int8[]) AS u(id, token)
                     ON j.id = u.id AND j.claims = u.token
@@ -133,7 +133,7 @@ struct QueueStore: Sendable {
             UPDATE queue.jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
             FROM held WHERE j.id = held.id
             RETURNING j.id, j.cancel_requested
-            """).collect()
+            """)
         var extended = Set<UUID>(), cancelled = Set<UUID>()
         for row in rows {
             let (id, cancel) = try row.decode((UUID, Bool).self, context: .default)
@@ -167,11 +167,11 @@ struct QueueStore: Sendable {
             }
         }
         var applied = Set<UUID>()
-        func collect(_ rows: PostgresRowSequence) async throws {
-            for try await row in rows { applied.insert(try row.decode(UUID.self, context: .default)) }
+        func collect(_ rows: [PostgresRow]) throws {
+            for row in rows { applied.insert(try row.decode(UUID.self, context: .default)) }
         }
         if !completeIDs.isEmpty {
-            try await collect(self.client.query("""
+            try collect(await self.client.rows("""
                 UPDATE queue.jobs j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL,
                     result = NULLIF(u.result, '')::jsonb, updated_at = now()
                 FROM unnest(\(completeIDs)::uuid[], \(completeTokens)::int8[], \(completeResults)::text[]) AS u(id, token, result)
@@ -180,7 +180,7 @@ struct QueueStore: Sendable {
                 """))
         }
         if !failIDs.isEmpty {
-            try await collect(self.client.query("""
+            try collect(await self.client.rows("""
                 UPDATE queue.jobs j SET
                     state = CASE WHEN u.discard THEN (CASE WHEN u.reason = 'cancelled' THEN 'cancelled' ELSE 'discarded' END)
                                  WHEN j.attempt >= j.max_attempts THEN 'discarded'
@@ -205,7 +205,7 @@ struct QueueStore: Sendable {
             // Neither counts: the attempt is given back. A release runs again at once.
             let ids = snoozeIDs + releaseIDs, tokens = snoozeTokens + releaseTokens
             let delays = snoozeDelays + [Double](repeating: 0, count: releaseIDs.count)
-            try await collect(self.client.query("""
+            try collect(await self.client.rows("""
                 UPDATE queue.jobs j SET
                     state = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
                     finalized_at = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN now() END,
@@ -229,7 +229,7 @@ struct QueueStore: Sendable {
     /// Returns running jobs whose lease ran out (their worker died or stalled) to the queue, counting
     /// the attempt (or discarding the job when it was the last), at most `limit` at a time.
     func rescue(limit: Int = 1000) async throws -> [(id: UUID, state: JobState)] {
-        let rows = try await self.client.query("""
+        let rows = try await self.client.rows("""
             WITH expired AS (
                 SELECT id FROM queue.jobs
                 WHERE state = 'running' AND lease_expires_at < now()
@@ -246,7 +246,7 @@ struct QueueStore: Sendable {
                 lease_expires_at = NULL, updated_at = now()
             FROM expired WHERE j.id = expired.id
             RETURNING j.id, j.state
-            """).collect()
+            """)
         return try rows.map { row in
             let (id, state) = try row.decode((UUID, String).self, context: .default)
             return (id, JobState(rawValue: state) ?? .available)
@@ -258,7 +258,7 @@ struct QueueStore: Sendable {
     func prune(olderThan retention: Duration, batchSize: Int = 5000) async throws -> Int {
         var total = 0
         while true {
-            let rows = try await self.client.query("""
+            let rows = try await self.client.rows("""
                 WITH old AS (
                     SELECT id FROM queue.jobs
                     WHERE finalized_at IS NOT NULL AND finalized_at < now() - make_interval(secs => \(retention.seconds))
@@ -266,7 +266,7 @@ struct QueueStore: Sendable {
                     FOR UPDATE SKIP LOCKED
                 )
                 DELETE FROM queue.jobs j USING old WHERE j.id = old.id RETURNING 1
-                """).collect()
+                """)
             total += rows.count
             if rows.count < batchSize { return total }
         }

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Phylactery
+import PhylacteryEmbedded
+import ServiceLifecycle
+import UnixSignals
+
+/// `phylactery worker`: runs ghouls for the jobs of every hosted extension until SIGTERM or SIGINT.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run queue workers (ghouls) for the registered extensions' jobs until SIGTERM.",
+        discussion: """
+            Applies hazard-free migrations first (the core's and the extensions' tables), then works \
+            the queues the handled job kinds use, plus `default`. SIGTERM or SIGINT stops claiming, \
+            lets running jobs finish within --grace seconds and gives the rest back to the queue.
+            """)
+
+    @Option(name: .long, parsing: .singleValue, help: "A queue to work, as NAME or NAME=CONCURRENCY (repeatable; default: the handlers' queues).")
+    var queue: [String] = []
+    @Option(name: .long, help: "Handlers running at once per queue, unless the queue says otherwise.")
+    var concurrency: Int = 10
+    @Option(name: .long, help: "Seconds a claim holds a job without a heartbeat.")
+    var lease: Double = 30
+    @Option(name: .long, help: "Seconds running jobs get to finish after SIGTERM.")
+    var grace: Double = 10
+    @Option(name: .long, help: "Seconds between polls when no notification arrives.")
+    var poll: Double = 1
+    @Option(name: .long, help: "Delete finished jobs older than this many hours (0 keeps them).")
+    var retentionHours: Double = 24 * 7
+    @Flag(name: .long, help: "Do not LISTEN for enqueues (for a transaction-pooling proxy); poll only.")
+    var noListen = false
+    @Flag(name: .long, help: "Do not apply migrations at start.")
+    var noMigrate = false
+
+    func validate() throws {
+        guard self.concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
+        guard self.lease > 0, self.grace >= 0, self.poll > 0, self.retentionHours >= 0 else {
+            throw ValidationError("--lease and --poll must be positive; --grace and --retention-hours must not be negative.")
+        }
+        for spec in self.queue { _ = try Self.parseQueue(spec, defaultConcurrency: self.concurrency) }
+    }
+
+    static func parseQueue(_ spec: String, defaultConcurrency: Int) throws -> (String, Int) {
+        let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+        guard let name = parts.first, !name.isEmpty else { throw ValidationError("--queue '\(spec)': expected NAME or NAME=CONCURRENCY.") }
+        guard parts.count == 2 else { return (name, defaultConcurrency) }
+        guard let concurrency = Int(parts[1]), concurrency >= 1 else {
+            throw ValidationError("--queue '\(spec)': the concurrency must be a whole number of at least 1.")
+        }
+        return (name, concurrency)
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let federation = try Extensions.federation()
+            let handlers = federation.jobHandlers
+            var queues = [String: QueueConfiguration]()
+            if self.queue.isEmpty {
+                for name in handlers.queues.union([JobOptions.defaultQueue]) { queues[name] = QueueConfiguration(concurrency: self.concurrency) }
+            } else {
+                for spec in self.queue {
+                    let (name, concurrency) = try Self.parseQueue(spec, defaultConcurrency: self.concurrency)
+                    queues[name] = QueueConfiguration(concurrency: concurrency)
+                }
+            }
+            let configuration = GhoulsConfiguration(
+                queues: queues, lease: .milliseconds(Int64(self.lease * 1000)), pollInterval: .milliseconds(Int64(self.poll * 1000)),
+                listens: !self.noListen, shutdownGracePeriod: .milliseconds(Int64(self.grace * 1000)),
+                retention: self.retentionHours > 0 ? .seconds(self.retentionHours * 3600) : nil)
+            let url = try EmbeddedServer.resolveDatabaseURL()
+            let logger = Logger(label: "phylactery.worker")
+            let client = PhylacteryClient(configuration: .init(url: url), logger: logger)
+            let ghouls = Ghouls(client: client, handlers: handlers, configuration: configuration, logger: Logger(label: "phylactery.ghouls"))
+            let migrate = !self.noMigrate
+            // The client runs as a service; the workers start once migrations are in place.
+            let worker = WorkerService(client: client, ghouls: ghouls, federation: federation, migrate: migrate)
+            let group = ServiceGroup(configuration: .init(
+                services: [
+                    .init(service: client),
+                    .init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            print("phylactery worker \(ProcessInfo.processInfo.processIdentifier): queues \(queues.keys.sorted().joined(separator: ", ")); kinds \(handlers.kinds.joined(separator: ", "))")
+            try await group.run()
+            print("phylactery worker stopped")
+        }
+    }
+}
+
+/// Migrates, then runs the ghouls in the same task so SIGTERM reaches them as a graceful shutdown.
+struct WorkerService: Service {
+    let client: PhylacteryClient
+    let ghouls: Ghouls
+    let federation: Federation
+    let migrate: Bool
+
+    func run() async throws {
+        if self.migrate {
+            if let applied = try await Migrator(client: self.client, federation: self.federation).auto() {
+                print("applied migration \(applied.revision) (\(applied.up.count) statements)")
+            }
+        }
+        try await self.ghouls.run()
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Phylactery
+import PhylacteryTestSupport
+import PostgresNIO
+import Testing
+
+@Suite struct DeadConnectionTests {
+    @Test("a transaction whose backend is terminated fails promptly and the client keeps working")
+    func terminatedBackend() async throws {
+        try await TestDatabase.withFreshDatabase("dead_conn") { client in
+            let started = ContinuousClock.now
+            await #expect(throws: (any Error).self) {
+                try await client.transaction { tx in
+                    let pid = try await tx.query("SELECT pg_backend_pid()").collect().first!.decode(Int32.self)
+                    let other = Task { try await client.execute("SELECT pg_terminate_backend(\(pid))") }
+                    try await other.value
+                    try await tx.execute("SELECT 1")
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            // Terminated in the middle of a running statement.
+            let midQuery = ContinuousClock.now
+            await #expect(throws: (any Error).self) {
+                try await client.transaction { tx in
+                    let pid = try await tx.query("SELECT pg_backend_pid()").collect().first!.decode(Int32.self)
+                    let other = Task {
+                        try await Task.sleep(for: .milliseconds(300))
+                        try await client.execute("SELECT pg_terminate_backend(\(pid))")
+                    }
+                    try await tx.execute("SELECT pg_sleep(3)")
+                    try await other.value
+                }
+            }
+            #expect(ContinuousClock.now - midQuery < .seconds(2))
+            for _ in 0..<10 {
+                try await client.transaction { tx in try await tx.execute("SELECT 1") }
+            }
+        }
+    }
+}
