@@ -16,14 +16,14 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue.")
     var suite: String
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate.") }
+        guard ["jsonb", "migrate", "queue"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue.") }
     }
 
     func run() async throws {
@@ -75,6 +75,10 @@ struct PhylacteryBench: AsyncParsableCommand {
         do {
             results = try await PhylacteryClient.withClient(configuration: .init(url: url.with(database: name), options: options), logger: logger) { client in
             switch suite {
+            case "queue":
+                var benchmark = QueueBenchmark(url: url.with(database: name), logger: logger)
+                try await benchmark.run()
+                return benchmark.results
             case "migrate":
                 var benchmark = MigrateBenchmark(client: client, logger: logger)
                 try await benchmark.run()
