@@ -73,6 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await self.snapshot(client)
         try await self.federation(client)
+        try await self.queue(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
     }
 
@@ -146,6 +147,67 @@ struct DemoCommand: AsyncParsableCommand {
             return (workspace, open, page)
         }
         print("7. One transaction through typed models: workspace \(workspace.name) (id \(workspace.id)), \(tasks.count) open tasks (\(tasks.map(\.title).joined(separator: ", "))), page \"\(page.title)\" with \(page.document.wordCount) words as jsonb")
+    }
+
+    /// Fails its first attempt, then succeeds.
+    struct FlakyJob: Job {
+        static let kind = "demo.flaky"
+        static let queue = "demo"
+    }
+
+    /// Always fails: discarded after its two attempts, both errors kept.
+    struct DoomedJob: Job {
+        static let kind = "demo.doomed"
+        static let queue = "demo"
+        static let maxAttempts = 2
+    }
+
+    struct DemoFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The queue: jobs enqueued in the same transaction as a state change, then run by ghouls in
+    /// this process — one retried after a failure, one discarded after its attempts.
+    func queue(_ client: PhylacteryClient) async throws {
+        let (task, jobs) = try await client.transaction { tx in
+            let workspace = try await tx.insert(Workspace(name: "demo-queue-\(Int.random(in: 1000...9999))"))
+            let task = try await tx.insert(TaskItem(workspaceID: workspace.id, title: "close me in the background", status: .open, priority: 1, dueAt: nil))
+            let close = try await tx.enqueue(CloseTask(taskID: task.id))
+            let flaky = try await tx.enqueue(FlakyJob())
+            let doomed = try await tx.enqueue(DoomedJob())
+            return (task, [close, flaky, doomed])
+        }
+        print("8. Queue: one transaction created task \"\(task.title)\" and enqueued \(jobs.map(\.kind).joined(separator: ", ")); ghouls run them:")
+        var handlers = try Extensions.federation().jobHandlers
+        handlers.register(FlakyJob.self) { _, context in
+            if context.attempt == 1 { throw DemoFailure(description: "the network blinked (attempt \(context.attempt))") }
+        }
+        handlers.register(DoomedJob.self) { _, context in
+            throw DemoFailure(description: "the file is not there (attempt \(context.attempt))")
+        }
+        let ghouls = Ghouls(client: client, handlers: handlers, configuration: GhoulsConfiguration(
+            queues: [JobOptions.defaultQueue: QueueConfiguration(concurrency: 4), "demo": QueueConfiguration(concurrency: 4)],
+            pollInterval: .milliseconds(200), backoff: RetryBackoff(initial: .milliseconds(200), maximum: .seconds(1)), retention: nil,
+            workerName: "demo"))
+        let running = Task { try await ghouls.run() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        var records = [JobRecord]()
+        while ContinuousClock.now < deadline {
+            records = []
+            for job in jobs { records.append(try await client.jobs.job(job.id)) }
+            if records.allSatisfy(\.state.isFinal) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        ghouls.beginShutdown()
+        try await running.value
+        for record in records {
+            let errors = record.errors.map { "attempt \($0.attempt): \($0.message)" }.joined(separator: "; ")
+            print("   · \(record.kind): \(record.state.rawValue) after \(record.attempt) attempt\(record.attempt == 1 ? "" : "s")\(errors.isEmpty ? "" : " — errors kept: " + errors)")
+        }
+        guard let closed = try await client.find(TaskItem.self, id: task.id), closed.status == .done else {
+            throw PhylacteryError(.queryFailed, "The task was not closed by its job.")
+        }
+        print("   The task is \(closed.status.rawValue): its job's effect and completion committed together. See them with: phylactery queue list")
     }
 
     /// (visits, events) row counts.
