@@ -13,7 +13,11 @@ struct QueueCommand: AsyncParsableCommand {
 
     static func withOperator<R: Sendable>(_ body: (QueueOperator) async throws -> R) async throws -> R {
         let url = try EmbeddedServer.resolveDatabaseURL()
-        return try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in try await body(client.jobs) }
+        do {
+            return try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in try await body(client.jobs) }
+        } catch let error as PhylacteryError where error.sqlState == "42P01" {
+            throw PhylacteryError(.notFound, "the queue's tables do not exist in this database yet; run `phylactery migrate auto` (or start `phylactery worker`, which migrates first)")
+        }
     }
 
     static func parseID(_ text: String) throws -> UUID {

@@ -5,6 +5,10 @@ import PostgresNIO
 enum QueueChannel {
     static let wake = "phylactery_queue"
     static let cancel = "phylactery_queue_cancel"
+    /// NOTIFY fails the committing transaction when the server's notification queue is full (a
+    /// session that LISTENs inside a long transaction holds it back). Past half full, enqueues stop
+    /// notifying: the job still commits, and workers find it at their next poll.
+    static let notifyRoom = "pg_notification_queue_usage() < 0.5"
 }
 
 extension Transaction {
@@ -34,65 +38,7 @@ extension Transaction {
     /// Enqueues prepared jobs (of any kinds, each with its own options) in one statement.
     @discardableResult
     public func enqueue(contentsOf jobs: [PendingJob], file: String = #fileID, line: Int = #line) async throws -> [EnqueuedJob] {
-        guard !jobs.isEmpty else { return [] }
-        var ids = [UUID](), kinds = [String](), queues = [String](), priorities = [Int16](), arguments = [String]()
-        var attempts = [Int32](), schedules = [Double](), keys = [String](), scopes = [String]()
-        for job in jobs {
-            ids.append(job.id); kinds.append(job.kind); queues.append(job.queue); priorities.append(job.priority)
-            arguments.append(job.argumentsJSON); attempts.append(job.maxAttempts)
-            schedules.append(job.scheduledAt?.timeIntervalSince1970 ?? -1)
-            keys.append(job.uniqueKey ?? ""); scopes.append(job.uniqueness?.rawValue ?? "")
-        }
-        // '' and -1 stand for NULL: arrays of optionals do not bind, and neither value is valid input.
-        let rows = try await self.query("""
-            WITH input AS (
-                SELECT * FROM unnest(\(ids)::uuid[], \(kinds)::text[], \(queues)::text[], \(priorities)::int2[],
-                                     \(arguments)::text[], \(attempts)::int4[], \(schedules)::float8[], \(keys)::text[], \(scopes)::text[])
-                    AS t(id, kind, queue, priority, args, max_attempts, scheduled, unique_key, uniqueness)
-            ), inserted AS (
-                INSERT INTO queue.jobs (id, kind, queue, priority, args, max_attempts, scheduled_at, unique_key, uniqueness)
-                SELECT id, kind, queue, priority, args::jsonb, max_attempts,
-                       CASE WHEN scheduled < 0 THEN now() ELSE to_timestamp(scheduled) END,
-                       NULLIF(unique_key, ''), NULLIF(uniqueness, '')
-                FROM input
-                ON CONFLICT (kind, unique_key) WHERE \(unescaped: JobRecord.uniquePredicate) DO NOTHING
-                RETURNING id, queue, scheduled_at
-            ), woken AS (
-                SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE scheduled_at <= now()) q
-            )
-            SELECT id, (SELECT count(*) FROM woken) FROM inserted
-            """, file: file, line: line).collect()
-        let inserted = Set(try rows.map { try $0.decode(UUID.self, context: .default) })
-        var results = [EnqueuedJob]()
-        results.reserveCapacity(jobs.count)
-        var duplicates = [Int]()
-        for (index, job) in jobs.enumerated() {
-            if inserted.contains(job.id) {
-                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: false))
-            } else {
-                duplicates.append(index)
-                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: true))
-            }
-        }
-        for index in duplicates {
-            let job = jobs[index]
-            guard let key = job.uniqueKey else {
-                throw PhylacteryError(.queryFailed, "job '\(job.kind)' was not inserted and has no unique key", file: file, line: line)
-            }
-            // The holder committed before our insert looked (the insert waits for in-flight ones).
-            let existing = try await self.query("""
-                SELECT id FROM queue.jobs WHERE kind = \(job.kind) AND unique_key = \(key) AND \(unescaped: JobRecord.uniquePredicate)
-                ORDER BY id LIMIT 1
-                """, file: file, line: line).collect()
-            if let row = existing.first {
-                results[index].id = try row.decode(UUID.self, context: .default)
-            } else if let earlier = jobs[..<index].firstIndex(where: { $0.kind == job.kind && $0.uniqueKey == key }) {
-                results[index].id = results[earlier].id  // the same key twice in this batch
-            } else {
-                throw PhylacteryError(.queryFailed, "job '\(job.kind)' with unique key '\(key)' conflicted with a job that finished meanwhile; enqueue it again", file: file, line: line)
-            }
-        }
-        return results
+        try await PendingJob.insert(jobs, file: file, line: line) { query in try await self.query(query, file: file, line: line).collect() }
     }
 
     /// Batches at least this large (and without unique keys) go through COPY.
@@ -125,10 +71,79 @@ extension Transaction {
             }
         }
         if probe.scheduledAt.map({ $0 <= Date() }) ?? true {
-            try await self.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', \(probe.queue))", file: file, line: line)
+            try await self.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', \(probe.queue)) WHERE \(unescaped: QueueChannel.notifyRoom)", file: file, line: line)
         }
         return results
     }
+}
+
+extension PendingJob {
+    /// Inserts `jobs` with one statement (plus a look-up per duplicate unique key), through `run`:
+    /// a transaction's connection, or a pooled one in autocommit.
+    static func insert(_ jobs: [PendingJob], file: String, line: Int, run: (PostgresQuery) async throws -> [PostgresRow]) async throws -> [EnqueuedJob] {
+        guard !jobs.isEmpty else { return [] }
+        var ids = [UUID](), kinds = [String](), queues = [String](), priorities = [Int16](), arguments = [String]()
+        var attempts = [Int32](), schedules = [Double](), keys = [String](), scopes = [String]()
+        for job in jobs {
+            ids.append(job.id); kinds.append(job.kind); queues.append(job.queue); priorities.append(job.priority)
+            arguments.append(job.argumentsJSON); attempts.append(job.maxAttempts)
+            schedules.append(job.scheduledAt?.timeIntervalSince1970 ?? -1)
+            keys.append(job.uniqueKey ?? ""); scopes.append(job.uniqueness?.rawValue ?? "")
+        }
+        // '' and -1 stand for NULL: arrays of optionals do not bind, and neither value is valid input.
+        let rows = try await run("""
+            WITH input AS (
+                SELECT * FROM unnest(\(ids)::uuid[], \(kinds)::text[], \(queues)::text[], \(priorities)::int2[],
+                                     \(arguments)::text[], \(attempts)::int4[], \(schedules)::float8[], \(keys)::text[], \(scopes)::text[])
+                    AS t(id, kind, queue, priority, args, max_attempts, scheduled, unique_key, uniqueness)
+            ), inserted AS (
+                INSERT INTO queue.jobs (id, kind, queue, priority, args, max_attempts, scheduled_at, unique_key, uniqueness)
+                SELECT id, kind, queue, priority, args::jsonb, max_attempts,
+                       CASE WHEN scheduled < 0 THEN now() ELSE to_timestamp(scheduled) END,
+                       NULLIF(unique_key, ''), NULLIF(uniqueness, '')
+                FROM input
+                ON CONFLICT (kind, unique_key) WHERE \(unescaped: JobRecord.uniquePredicate) DO NOTHING
+                RETURNING id, queue, scheduled_at
+            ), woken AS (
+                SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE scheduled_at <= now()) q
+                WHERE \(unescaped: QueueChannel.notifyRoom)
+            )
+            SELECT id, (SELECT count(*) FROM woken) FROM inserted
+            """)
+        let inserted = Set(try rows.map { try $0.decode(UUID.self, context: .default) })
+        var results = [EnqueuedJob]()
+        results.reserveCapacity(jobs.count)
+        var duplicates = [Int]()
+        for (index, job) in jobs.enumerated() {
+            if inserted.contains(job.id) {
+                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: false))
+            } else {
+                duplicates.append(index)
+                results.append(EnqueuedJob(id: job.id, kind: job.kind, isDuplicate: true))
+            }
+        }
+        for index in duplicates {
+            let job = jobs[index]
+            guard let key = job.uniqueKey else {
+                throw PhylacteryError(.queryFailed, "job '\(job.kind)' was not inserted and has no unique key", file: file, line: line)
+            }
+            // The holder committed before our insert looked (the insert waits for in-flight ones).
+            let existing = try await run("""
+                SELECT id FROM queue.jobs WHERE kind = \(job.kind) AND unique_key = \(key) AND \(unescaped: JobRecord.uniquePredicate)
+                ORDER BY id LIMIT 1
+                """)
+            if let row = existing.first {
+                results[index].id = try row.decode(UUID.self, context: .default)
+            } else if let earlier = jobs[..<index].firstIndex(where: { $0.kind == job.kind && $0.uniqueKey == key }) {
+                results[index].id = results[earlier].id  // the same key twice in this batch
+            } else {
+                throw PhylacteryError(.queryFailed, "job '\(job.kind)' with unique key '\(key)' conflicted with a job that finished meanwhile; enqueue it again", file: file, line: line)
+            }
+        }
+        return results
+    }
+
+
 }
 
 extension ISO8601DateFormatter {
@@ -141,10 +156,16 @@ extension ISO8601DateFormatter {
 }
 
 extension PhylacteryClient {
-    /// Enqueues one job in a transaction of its own (or in the task's current transaction, as a savepoint).
+    /// Enqueues one job: inside the task's current transaction of this client if there is one (it
+    /// then exists only if that transaction commits), else as one autocommitted statement.
     @discardableResult
     public func enqueue<J: Job>(_ job: J, options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> EnqueuedJob {
-        try await self.transaction(file: file, line: line) { try await $0.enqueue(job, options: options, file: file, line: line) }
+        if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self), outer.task == CurrentTransaction.currentTask {
+            return try await outer.transaction.enqueue(job, options: options, file: file, line: line)
+        }
+        let pending = try PendingJob(job, options: options)
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        return try await PendingJob.insert([pending], file: file, line: line) { query in try await self.rows(query, file: file, line: line) }[0]
     }
 
     /// Enqueues many jobs in one transaction (see ``Transaction/enqueue(contentsOf:options:file:line:)``).
