@@ -3,6 +3,7 @@ public import Logging
 import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The queue's workers: a `Service` that claims jobs and runs their handlers.
 ///
@@ -136,13 +137,28 @@ public final class Ghouls: Service, Sendable {
 
     // MARK: - Running one job
 
+    /// Runs one claimed job and hands its outcome to the batcher. Through the bootstrapped tracer
+    /// the job leaves a trace: `job <kind>` with children `queue.claim`, `queue.handler` (the
+    /// handler's own spans nest under it) and `queue.complete` (until the outcome is written).
     func execute(_ job: ClaimedJob) async {
         self.metrics.started(job)
-        let outcome = await self.outcome(of: job)
-        if let outcome { self.outcomes.submit(job, outcome) }
+        let root = startSpan("job \(job.kind)", context: .topLevel, ofKind: .consumer, at: job.claimStarted)
+        root.attributes["phylactery.job.id"] = job.id.uuidString
+        root.attributes["phylactery.job.kind"] = job.kind
+        root.attributes["phylactery.job.queue"] = job.queue
+        root.attributes["phylactery.job.attempt"] = job.attempt
+        let claim = startSpan("queue.claim", context: root.context, at: job.claimStarted)
+        claim.end(at: job.claimEnded)
+        let outcome = await self.outcome(of: job, trace: root.context)
+        if let outcome {
+            let complete = startSpan("queue.complete", context: root.context)
+            self.outcomes.submit(job, outcome, spans: JobSpans(root: root, complete: complete))
+        } else {
+            root.end()
+        }
     }
 
-    private func outcome(of job: ClaimedJob) async -> JobOutcome? {
+    private func outcome(of job: ClaimedJob, trace: ServiceContext) async -> JobOutcome? {
         guard let handler = self.handlers[job.kind] else {
             let delay = self.configuration.backoff.delay(afterAttempt: job.attempt)
             self.logger.error("no handler for job kind", metadata: ["kind": "\(job.kind)", "job": "\(job.id)"])
@@ -162,7 +178,9 @@ public final class Ghouls: Service, Sendable {
         let flag = CompletionFlag()
         let context = JobContext(id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
                                  client: self.client, logger: logger, token: job.token, completedInTransaction: flag)
-        let task = Task { try await prepared(context) }
+        let task = Task {
+            try await withSpan("queue.handler", context: trace) { _ in try await prepared(context) }
+        }
         self.running.withLock { $0[job.id] = RunningJob(job: job, task: task, cancelledBy: nil) }
         let result = await task.result
         let cancelledBy = self.running.withLock { $0.removeValue(forKey: job.id)?.cancelledBy }

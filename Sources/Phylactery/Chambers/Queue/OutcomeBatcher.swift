@@ -1,5 +1,27 @@
+import Foundation
 import Logging
 import Synchronization
+import Tracing
+
+/// The spans a job's completion closes once its outcome is written.
+struct JobSpans: Sendable {
+    let root: any Span
+    let complete: any Span
+
+    func end(_ outcome: JobOutcome, refused: Bool) {
+        switch outcome {
+        case .failed(let message, let reason, _, _):
+            self.root.setStatus(SpanStatus(code: .error, message: "\(reason): \(message)"))
+        case .cancelled(let message):
+            self.root.setStatus(SpanStatus(code: .error, message: message))
+        default:
+            break
+        }
+        if refused { self.complete.setStatus(SpanStatus(code: .error, message: "refused: the lease had passed to another attempt")) }
+        self.complete.end()
+        self.root.end()
+    }
+}
 
 /// Gathers attempts' outcomes and writes them together: one statement per kind of outcome for up
 /// to a batch, instead of one round trip per job.
@@ -13,6 +35,7 @@ final class OutcomeBatcher: Sendable {
     private let logger: Logger
     private let metrics: QueueMetrics
     private let pending = Mutex<[(job: ClaimedJob, outcome: JobOutcome)]>([])
+    private let spans = Mutex<[UUID: JobSpans]>([:])
     private let wake = WakeSignal()
 
     init(store: QueueStore, batchSize: Int, flushInterval: Duration, logger: Logger, metrics: QueueMetrics) {
@@ -23,7 +46,8 @@ final class OutcomeBatcher: Sendable {
         self.metrics = metrics
     }
 
-    func submit(_ job: ClaimedJob, _ outcome: JobOutcome) {
+    func submit(_ job: ClaimedJob, _ outcome: JobOutcome, spans: JobSpans? = nil) {
+        if let spans { self.spans.withLock { $0[job.id] = spans } }
         let count = self.pending.withLock { pending in
             pending.append((job, outcome))
             return pending.count
@@ -61,6 +85,8 @@ final class OutcomeBatcher: Sendable {
                 let refused = try await self.store.record(batch)
                 failures = 0
                 self.metrics.recorded(batch, refused: refused)
+                let ended = self.spans.withLock { spans in batch.compactMap { item in spans.removeValue(forKey: item.job.id).map { (item, $0) } } }
+                for (item, spans) in ended { spans.end(item.outcome, refused: refused.contains(item.job.id)) }
                 if !refused.isEmpty {
                     self.logger.warning("outcomes refused: the lease had passed to another attempt", metadata: ["jobs": "\(refused.count)"])
                 }

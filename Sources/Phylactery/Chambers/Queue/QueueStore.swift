@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Tracing
 
 /// A job a worker holds under a lease.
 struct ClaimedJob: Sendable {
@@ -13,6 +14,9 @@ struct ClaimedJob: Sendable {
     /// The fencing token: the job's claim count when this claim was made.
     let token: Int64
     let scheduledAt: Date
+    /// When the claim statement was sent and when it returned (the job's `queue.claim` span).
+    var claimStarted = DefaultTracerClock.now
+    var claimEnded = DefaultTracerClock.now
 }
 
 /// How one attempt ended, as the worker reports it.
@@ -68,8 +72,19 @@ struct QueueStore: Sendable {
     /// Claims up to `limit` available jobs of `queue`, skipping rows other workers hold.
     func claim(queue: String, limit: Int, lease: Duration, worker: String) async throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
+        let started = DefaultTracerClock.now
         let rows = try await self.client.rows(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker))
-        return try Self.decodeClaimed(rows)
+        return Self.stamped(try Self.decodeClaimed(rows), started: started)
+    }
+
+    private static func stamped(_ jobs: [ClaimedJob], started: DefaultTracerClock.Instant) -> [ClaimedJob] {
+        let ended = DefaultTracerClock.now
+        return jobs.map { job in
+            var job = job
+            job.claimStarted = started
+            job.claimEnded = ended
+            return job
+        }
     }
 
     /// Claims under the queue's global limits: at most `concurrency` running across all processes
@@ -79,7 +94,8 @@ struct QueueStore: Sendable {
     func claimLimited(
         queue: String, limit: Int, lease: Duration, worker: String, globalConcurrency: Int?, rate: QueueRateLimit?
     ) async throws -> (jobs: [ClaimedJob], retryAfter: Duration?) {
-        try await self.client.transaction { tx in
+        let started = DefaultTracerClock.now
+        return try await self.client.transaction { tx in
             try await tx.execute("""
                 INSERT INTO queue.windows (id, queue, window_started_at, claimed) VALUES (\(UUID.v7()), \(queue), now(), 0)
                 ON CONFLICT (queue) DO NOTHING
@@ -114,7 +130,7 @@ struct QueueStore: Sendable {
                     WHERE queue = \(queue)
                     """)
             }
-            return (jobs, nil)
+            return (Self.stamped(jobs, started: started), nil)
         }
     }
 
