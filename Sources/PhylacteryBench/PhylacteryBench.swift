@@ -16,14 +16,14 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate.")
+    @Argument(help: "The suite to run: jsonb, migrate, traces.")
     var suite: String
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate.") }
+        guard ["jsonb", "migrate", "traces"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, traces.") }
     }
 
     func run() async throws {
@@ -77,6 +77,10 @@ struct PhylacteryBench: AsyncParsableCommand {
             switch suite {
             case "migrate":
                 var benchmark = MigrateBenchmark(client: client, logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            case "traces":
+                var benchmark = TracesBenchmark(client: client, logger: logger)
                 try await benchmark.run()
                 return benchmark.results
             default:

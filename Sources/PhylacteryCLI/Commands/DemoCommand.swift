@@ -5,6 +5,7 @@ import NotebookExtension
 import PhylacteryEmbedded
 import PostgresNIO
 import TasksExtension
+import Tracing
 
 /// `phylactery demo`: the tour a newcomer runs first.
 struct DemoCommand: AsyncParsableCommand {
@@ -73,6 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await self.snapshot(client)
         try await self.federation(client)
+        try await self.tracedJob(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
     }
 
@@ -146,6 +148,47 @@ struct DemoCommand: AsyncParsableCommand {
             return (workspace, open, page)
         }
         print("7. One transaction through typed models: workspace \(workspace.name) (id \(workspace.id)), \(tasks.count) open tasks (\(tasks.map(\.title).joined(separator: ", "))), page \"\(page.title)\" with \(page.document.wordCount) words as jsonb")
+    }
+
+    /// Thrown on purpose inside one span of the traced job.
+    struct RecallTimedOut: Error, CustomStringConvertible {
+        var description: String { "vector recall did not answer within 5 ms" }
+    }
+
+    /// A small traced operation (a stand-in for a queue job until the queue lands): nested spans,
+    /// one failing, written through the tracer into `traces.spans` and read back as a tree.
+    func tracedJob(_ client: PhylacteryClient) async throws {
+        let tracer = PhylacteryTracer(client: client, configuration: .init(service: "phylactery-demo"))
+        let traceID = try await tracer.withSpan("demo.job", ofKind: .consumer) { job in
+            job.attributes["job.queue"] = "demo"
+            job.attributes["job.attempt"] = 1
+            try await tracer.withSpan("queue.claim") { span in
+                span.attributes["queue.lock"] = "FOR UPDATE SKIP LOCKED"
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try await tracer.withSpan("handler") { handler in
+                try await tracer.withSpan("state.read", ofKind: .client) { span in
+                    let count = try await client.query("SELECT count(*) FROM public.workspaces").collect().first!.decode(Int.self)
+                    span.attributes["db.rows"] = count
+                }
+                do {
+                    try await tracer.withSpan("recall.vectors") { _ in
+                        try await Task.sleep(for: .milliseconds(5))
+                        throw RecallTimedOut()
+                    }
+                } catch is RecallTimedOut {
+                    handler.addEvent("fell back to verbatim recall")
+                }
+                try await tracer.withSpan("recall.verbatim") { _ in try await Task.sleep(for: .milliseconds(1)) }
+            }
+            try await tracer.withSpan("queue.complete") { _ in try await Task.sleep(for: .milliseconds(1)) }
+            return job.spanContext.traceID
+        }
+        let written = try await tracer.flush()
+        let trace = try await client.traces.trace(traceID)
+        print("8. Traced a job: \(written) spans flushed through the tracer into traces.spans (partitioned by day), read back as a tree:")
+        for line in TraceTimeline.render(trace).split(separator: "\n") { print("   \(line)") }
+        print("   See it again with: phylactery traces show \(traceID)")
     }
 
     /// (visits, events) row counts.
