@@ -225,8 +225,9 @@ import Tracing
                     }
                     let elapsed = clock.now - start
                     try await Task.sleep(for: .milliseconds(300))
-                    #expect(elapsed < .seconds(2), "5000 spans took \(elapsed) while the database was down")
-                    #expect(slowest < .milliseconds(100), "one span took \(slowest) while the database was down")
+                    // A tracer that waited for the database would never get here (it stays down until we link
+                    // the socket below); one that merely slowed down would show in the slowest span.
+                    #expect(slowest < .milliseconds(250), "one span took \(slowest) while the database was down (all: \(elapsed))")
                     #expect(tracer.storedSpans == 0)
                     #expect(tracer.bufferedSpans <= 1000)
                     #expect(tracer.droppedSpans >= 4000, "dropped \(tracer.droppedSpans)")
@@ -236,7 +237,8 @@ import Tracing
                     // Back: the socket appears, the writer's next attempt goes through, the buffer drains.
                     try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: socket)
                     let deadline = clock.now + .seconds(30)
-                    while tracer.bufferedSpans > 0, clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+                    while tracer.storedSpans + tracer.droppedSpans < 5000, clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+                    #expect(tracer.bufferedSpans == 0)
                     #expect(tracer.storedSpans == 1000, "stored \(tracer.storedSpans) after recovery")
                     // And it keeps working.
                     for i in 0..<100 { await tracer.withSpan("after recovery") { span in span.attributes["i"] = i } }

@@ -64,8 +64,8 @@ import Tracing
 
     @Test func partitionsAreNamedAfterTheirUTCDay() {
         #expect(TraceStore.partitionName(day: 0) == "spans_p19700101")
-        #expect(TraceStore.partitionName(day: 20_463) == "spans_p20260112")
-        #expect(TraceStore.day(ofPartition: "spans_p20260112") == 20_463)
+        #expect(TraceStore.partitionName(day: 20_463) == "spans_p20260110")
+        #expect(TraceStore.day(ofPartition: "spans_p20260112") == 20_465)
         #expect(TraceStore.day(ofPartition: "spans_p2026011") == nil)
         #expect(TraceStore.day(ofPartition: "other_p20260112") == nil)
         for day in [-800, -1, 0, 1, 59, 60, 365, 10_957, 20_463, 40_000] as [Int64] {
