@@ -224,7 +224,10 @@ import Tracing
                         if i % 1000 == 0 { try await Task.sleep(for: .milliseconds(30)) }  // let the writer try and fail meanwhile
                     }
                     let elapsed = clock.now - start
-                    try await Task.sleep(for: .milliseconds(300))
+                    // Let the batch the writer may be failing to send right now come back to the buffer.
+                    let settle = clock.now + .seconds(10)
+                    repeat { try await Task.sleep(for: .milliseconds(100)) }
+                    while (tracer.droppedSpans + tracer.bufferedSpans != 5000 || metrics.value("phylactery_traces_spans_dropped") != tracer.droppedSpans) && clock.now < settle
                     // A tracer that waited for the database would never get here (it stays down until we link
                     // the socket below); one that merely slowed down would show in the slowest span.
                     #expect(slowest < .milliseconds(250), "one span took \(slowest) while the database was down (all: \(elapsed))")
