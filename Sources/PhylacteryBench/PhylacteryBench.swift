@@ -16,14 +16,14 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate, queue.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue, traces.")
     var suite: String
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate", "queue"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue.") }
+        guard ["jsonb", "migrate", "queue", "traces"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces.") }
     }
 
     func run() async throws {
@@ -81,6 +81,10 @@ struct PhylacteryBench: AsyncParsableCommand {
                 return benchmark.results
             case "migrate":
                 var benchmark = MigrateBenchmark(client: client, logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            case "traces":
+                var benchmark = TracesBenchmark(client: client, logger: logger)
                 try await benchmark.run()
                 return benchmark.results
             default:

@@ -170,6 +170,8 @@ import Testing
             #expect(shape.tables.map(\.name.description) == ["public.events", "public.marks"])
             let events = try #require(shape[QualifiedName("public", "events")])
             #expect(events.primaryKey == KeyShape(name: "events_pkey", columns: ["id", "at"]))
+            #expect(events.partitioning == "RANGE (at)")
+            #expect(shape[QualifiedName("public", "marks")]?.partitioning == nil)
             #expect(events.indexes == [IndexShape(name: "events_at", method: "btree", isUnique: false, keys: ["at"], operatorClasses: [nil])])
             let marks = try #require(shape[QualifiedName("public", "marks")])
             #expect(marks.foreignKeys == [

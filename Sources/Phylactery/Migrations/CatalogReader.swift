@@ -11,6 +11,7 @@ package import PostgresNIO
 /// What is read:
 /// - tables of kind `r` and `p` (partitioned parents; partitions themselves are skipped), with their
 ///   `reloptions` as ``TableShape/storage`` and `reltuples` as ``TableShape/estimatedRows``;
+/// - a partitioned parent's key (`pg_get_partkeydef`) as ``TableShape/partitioning``;
 /// - columns (`format_type`, `attnotnull`, the `pg_get_expr` default; generated columns report their
 ///   generation expression there too, identity columns no default);
 /// - PRIMARY KEY, UNIQUE, CHECK and FOREIGN KEY constraints (NOT NULL constraints are nullability,
@@ -92,9 +93,10 @@ package struct CatalogReader {
         var builders: [Int64: TableBuilder] = [:]
         var order: [Int64] = []
         for row in try await fetch(Self.tablesSQL, binding: schemas) {
-            let (oid, schema, name, options, tuples, names, types, notNulls, defaults) =
-                try row.decode((Int64, String, String, [String]?, Double, [String], [String], [Bool], [String]).self)
+            let (oid, schema, name, options, tuples, names, types, notNulls, defaults, partitionKey) =
+                try row.decode((Int64, String, String, [String]?, Double, [String], [String], [Bool], [String], String?).self)
             var builder = TableBuilder(name: QualifiedName(schema, name), storage: Self.options(options), estimatedRows: tuples)
+            builder.partitioning = partitionKey
             for index in names.indices {
                 builder.columns.append(ColumnShape(
                     name: names[index], type: types[index], notNull: notNulls[index],
@@ -155,12 +157,15 @@ package struct CatalogReader {
         var checks: [CheckShape] = []
         var foreignKeys: [ForeignKeyShape] = []
         var indexes: [IndexShape] = []
+        var partitioning: String?
 
         var shape: TableShape {
-            TableShape(
+            var shape = TableShape(
                 name: self.name, columns: self.columns, primaryKey: self.primaryKey, uniques: self.uniques,
                 checks: self.checks, foreignKeys: self.foreignKeys, indexes: self.indexes,
                 storage: self.storage, estimatedRows: self.estimatedRows)
+            shape.partitioning = self.partitioning
+            return shape
         }
     }
 
@@ -214,7 +219,8 @@ package struct CatalogReader {
             SELECT pg_my_temp_schema(), 'pg_temp' WHERE pg_my_temp_schema() <> 0 AND 'pg_temp' = ANY($1::text[])
         )
         SELECT c.oid::int8, w.name, c.relname::text, c.reloptions::text[], c.reltuples::float8,
-               COALESCE(col.names, '{}'), COALESCE(col.types, '{}'), COALESCE(col.not_nulls, '{}'), COALESCE(col.defaults, '{}')
+               COALESCE(col.names, '{}'), COALESCE(col.types, '{}'), COALESCE(col.not_nulls, '{}'), COALESCE(col.defaults, '{}'),
+               CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
         FROM pg_class c
         JOIN wanted w ON w.oid = c.relnamespace
         CROSS JOIN LATERAL (

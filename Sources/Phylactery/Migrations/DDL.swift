@@ -23,6 +23,7 @@ package enum DDL {
             parts.append("    CONSTRAINT \(q(check.name)) \(check.definition)")
         }
         var sql = "CREATE TABLE \(table.name.sql) (\n\(parts.joined(separator: ",\n"))\n)"
+        if let partitioning = table.partitioning { sql += " PARTITION BY \(partitioning)" }
         if !table.storage.isEmpty { sql += " WITH (\(storageList(table.storage)))" }
         return sql
     }

@@ -203,6 +203,12 @@ package struct MigrationPlanner {
             renamed.constraints = carry(renamed.constraints)
             declared = renamed
         }
+        if live.partitioning != want.partitioning {
+            self.refusals.append(Self.partitioningRefusal(name, from: live.partitioning, to: want.partitioning))
+            return
+        }
+        // A partitioned table's indexes cannot be built CONCURRENTLY: they are built in the transaction.
+        let online = live.partitioning == nil
         let alter = "ALTER TABLE \(name.sql)"
         var hasRows: Bool?
         func tableHasRows() async throws -> Bool {
@@ -327,10 +333,10 @@ package struct MigrationPlanner {
 
         // Indexes: built concurrently; an invalid leftover of a failed build is rebuilt.
         self.diffNamed(want.indexes, live.indexes.filter { !uniqueNames.contains($0.name) }.map { var i = $0; i.isValid = true; return i }, declared: declared?.indexes, what: "index", table: name, owner: owner,
-            add: { index in [MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == index.name } ?? index, on: source, concurrently: true), transactional: false)] },
+            add: { index in [MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == index.name } ?? index, on: source, concurrently: online), transactional: !online)] },
             restore: { index in [MigrationStatement(DDL.createIndex(index, on: live, concurrently: false))] },
             drop: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: false))] },
-            dropCreated: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false)] })
+            dropCreated: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online)] })
         for index in live.indexes where !index.isValid && !uniqueNames.contains(index.name) {
             if let wanted = want.indexes.first(where: { $0.name == index.name }), Self.sameIndex(wanted, index) {
                 self.add("rebuild invalid index \(index.name) on \(name)", owner: owner, Phase.createIndex,
@@ -432,6 +438,12 @@ package struct MigrationPlanner {
     }
 
     // MARK: - Judgements
+
+    /// Why a table's partitioning is not migrated: PostgreSQL cannot partition, unpartition or
+    /// re-key an existing table in place; it takes a new table and a copy of the rows.
+    static func partitioningRefusal(_ name: QualifiedName, from live: String?, to wanted: String?) -> String {
+        "cannot change the partitioning of \(name) from \(live.map { "PARTITION BY \($0)" } ?? "none") to \(wanted.map { "PARTITION BY \($0)" } ?? "none"): PostgreSQL cannot re-partition an existing table; create a new table (rename the model's table) and copy the rows"
+    }
 
     static func isVolatile(_ expression: String?) -> Bool {
         guard let expression else { return false }

@@ -1,6 +1,7 @@
 public import Foundation
 import Logging
 import PostgresNIO
+import Tracing
 
 /// Plans, generates, applies and undoes migrations for a federation.
 ///
@@ -104,6 +105,15 @@ public struct Migrator: Sendable {
     /// Plans on `connection` inside a transaction that is rolled back (the scratch tables that
     /// give free SQL the server's spelling go with it).
     func plan(on connection: PostgresConnection) async throws -> MigrationPlan {
+        try await Self.traced("phylactery.migrate.plan") { span in
+            let plan = try await self.planUntraced(on: connection)
+            span.attributes["phylactery.migrate.steps"] = plan.steps.count
+            span.attributes["phylactery.migrate.refusals"] = plan.refusals.count
+            return plan
+        }
+    }
+
+    private func planUntraced(on connection: PostgresConnection) async throws -> MigrationPlan {
         var wanted = WantedSchema(federation: self.federation)
         // One snapshot for every catalog query, so a concurrent change is seen whole or not at all.
         try await self.run("BEGIN ISOLATION LEVEL REPEATABLE READ", on: connection)
@@ -275,6 +285,14 @@ public struct Migrator: Sendable {
 
     /// Applies `file` (parsed from `text`) and records `text` with its checksum in the ledger.
     private func apply(_ file: MigrationFile, text: String, source: String, on connection: PostgresConnection) async throws {
+        try await Self.traced("phylactery.migrate.apply_revision") { span in
+            span.attributes["phylactery.migrate.revision"] = file.revision
+            span.attributes["phylactery.migrate.statements"] = file.up.count
+            try await self.applyUntraced(file, text: text, source: source, on: connection)
+        }
+    }
+
+    private func applyUntraced(_ file: MigrationFile, text: String, source: String, on connection: PostgresConnection) async throws {
         try await self.inTransaction(on: connection) {
             for block in file.up where block.statement.transactional {
                 try await self.runStatement(block.statement.sql, on: connection)
@@ -347,23 +365,25 @@ public struct Migrator: Sendable {
     /// `pg_advisory_lock`: a session blocked in that call is a running statement with a snapshot,
     /// and `CREATE INDEX CONCURRENTLY` in the holder waits for every such snapshot — the two would
     /// deadlock. Polling leaves no statement in flight while waiting.
-    private func withMigrationLock<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        try await self.client.withConnection { connection in
-            var pause = Duration.milliseconds(50)
-            while true {
-                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", logger: self.logger).collect()
-                if try rows.first?.decode(Bool.self) == true { break }
-                try await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(500))
-            }
-            do {
-                try await self.bootstrap(connection)
-                let result = try await body(connection)
-                try await self.unlock(connection)
-                return result
-            } catch {
-                try? await self.unlock(connection)
-                throw error
+    private func withMigrationLock<R: Sendable>(function: String = #function, _ body: (PostgresConnection) async throws -> R) async throws -> R {
+        try await Self.traced(Self.operationName(function)) { _ in
+            try await self.client.withConnection { connection in
+                var pause = Duration.milliseconds(50)
+                while true {
+                    let rows = try await connection.query("SELECT pg_try_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", logger: self.logger).collect()
+                    if try rows.first?.decode(Bool.self) == true { break }
+                    try await Task.sleep(for: pause)
+                    pause = min(pause * 2, .milliseconds(500))
+                }
+                do {
+                    try await self.bootstrap(connection)
+                    let result = try await body(connection)
+                    try await self.unlock(connection)
+                    return result
+                } catch {
+                    try? await self.unlock(connection)
+                    throw error
+                }
             }
         }
     }

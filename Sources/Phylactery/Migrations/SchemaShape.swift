@@ -62,6 +62,8 @@ package struct TableShape: Sendable, Hashable {
     package var storage: [String: String]
     /// `pg_class.reltuples`: an estimate, −1 when never analysed. Not compared.
     package var estimatedRows: Double
+    /// The partition key as `pg_get_partkeydef` prints it (`RANGE (start_us)`), or `nil` for a plain table.
+    package var partitioning: String? = nil
 
     package init(
         name: QualifiedName, columns: [ColumnShape], primaryKey: KeyShape? = nil, uniques: [KeyShape] = [],

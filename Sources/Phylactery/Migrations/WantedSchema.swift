@@ -72,12 +72,13 @@ package struct WantedSchema: Sendable {
                 targetColumns: [reference.column], onDelete: reference.onDelete.rawValue
             )
         }
-        let shape = TableShape(
+        var shape = TableShape(
             name: name, columns: columns,
-            primaryKey: KeyShape(name: "\(schema.table)_pkey", columns: ["id"]),
+            primaryKey: KeyShape(name: "\(schema.table)_pkey", columns: TablePartitioning.primaryKeyColumns(for: schema)),
             uniques: schema.allUniqueConstraints.map { KeyShape(name: $0.name!, columns: $0.columns) },
             checks: checks, foreignKeys: foreignKeys, indexes: indexes, storage: schema.storage
         )
+        shape.partitioning = schema.partitioning?.definition
         var renames: [String: [String]] = [:]
         for column in schema.columns where !column.renamedFrom.isEmpty { renames[column.name] = column.renamedFrom }
         return Table(shape: shape, source: shape, owner: owner, ownerVersion: version, model: schema.modelName, renamedFrom: schema.renamedFrom, columnRenames: renames, needsCanonicalSpelling: needsCanon)
@@ -105,6 +106,7 @@ package struct WantedSchema: Sendable {
             var shape = table.shape
             shape.name = QualifiedName("pg_temp", scratch)
             shape.primaryKey = nil
+            shape.partitioning = nil  // spelling does not depend on it, and a plain scratch table is simpler
             shape.uniques = []
             shape.checks = shape.checks.enumerated().map { j, check in CheckShape(name: "\(scratch)_c\(j)", definition: check.definition) }
             statements.append(DDL.createTable(shape).replacingOccurrences(of: "CREATE TABLE", with: "CREATE TEMP TABLE") + " ON COMMIT DROP")
@@ -153,6 +155,7 @@ package struct WantedSchema: Sendable {
                 name: shape.name, columns: shape.columns, primaryKey: shape.primaryKey, uniques: shape.uniques,
                 checks: shape.checks, foreignKeys: shape.foreignKeys, indexes: shape.indexes, storage: shape.storage
             )
+            self.tables[i].shape.partitioning = shape.partitioning
         }
     }
 }

@@ -155,6 +155,7 @@ public struct Federation: Sendable {
         guard Self.isPlainIdentifier(schema.table) else {
             throw PhylacteryError(.invalidModel, "\(label): table name '\(schema.table)' must be lowercase letters, digits and '_', at most 63 bytes")
         }
+        try schema.partitioning?.validate(in: schema, label: label)
         if owner != coreSlug && !schema.table.hasPrefix(owner + "_") {
             throw PhylacteryError(.federationConflict, "\(label): table \(schema.table) lies outside the namespace of owner '\(owner)'; extension tables must start with '\(owner)_'")
         }

@@ -24,6 +24,8 @@ public struct ModelSchema: Sendable, Hashable {
     public var checks: [CheckConstraint]
     /// Storage parameters (`fillfactor`, `autovacuum_vacuum_scale_factor`, …) as `WITH (…)` takes them.
     public var storage: [String: String]
+    /// Native partitioning of the table (`PARTITION BY …`), or `nil` for a plain table; see ``TablePartitioning``.
+    public var partitioning: TablePartitioning? = nil
 
     /// Describes a model's table.
     public init(

@@ -47,7 +47,7 @@ public struct Workspace: PersistentModel, Hashable {
 extension Federation {
     /// The models the core itself owns.
     public static var coreModels: [ModelRegistration] {
-        [ModelRegistration(Workspace.self), ModelRegistration(JobRecord.self), ModelRegistration(QueueWindow.self)]
+        [ModelRegistration(Workspace.self), ModelRegistration(JobRecord.self), ModelRegistration(QueueWindow.self), ModelRegistration(SpanRecord.self)]
     }
 
     /// The core's models plus the given extensions': what a daemon migrates.

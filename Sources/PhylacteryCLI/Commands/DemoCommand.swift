@@ -5,6 +5,7 @@ import NotebookExtension
 import PhylacteryEmbedded
 import PostgresNIO
 import TasksExtension
+import Tracing
 
 /// `phylactery demo`: the tour a newcomer runs first.
 struct DemoCommand: AsyncParsableCommand {
@@ -185,6 +186,9 @@ struct DemoCommand: AsyncParsableCommand {
         handlers.register(DoomedJob.self) { _, context in
             throw DemoFailure(description: "the file is not there (attempt \(context.attempt))")
         }
+        // Every job leaves a trace through the process's tracer (swift-distributed-tracing).
+        let tracer = PhylacteryTracer(client: client, configuration: .init(service: "phylactery-demo"))
+        InstrumentationSystem.bootstrap(tracer)
         let ghouls = Ghouls(client: client, handlers: handlers, configuration: GhoulsConfiguration(
             queues: [JobOptions.defaultQueue: QueueConfiguration(concurrency: 4), "demo": QueueConfiguration(concurrency: 4)],
             pollInterval: .milliseconds(200), backoff: RetryBackoff(initial: .milliseconds(200), maximum: .seconds(1)), retention: nil,
@@ -208,6 +212,25 @@ struct DemoCommand: AsyncParsableCommand {
             throw PhylacteryError(.queryFailed, "The task was not closed by its job.")
         }
         print("   The task is \(closed.status.rawValue): its job's effect and completion committed together. See them with: phylactery queue list")
+        try await self.tracedJob(client, tracer: tracer, job: jobs[1])
+    }
+
+    /// The trace one job left: the ghouls ran under this process's tracer, which writes spans
+    /// into `traces.spans`; the job's root span carries its id.
+    func tracedJob(_ client: PhylacteryClient, tracer: PhylacteryTracer, job: EnqueuedJob) async throws {
+        let written = try await tracer.flush()
+        let rows = try await client.query("""
+            SELECT trace_id FROM traces.spans WHERE parent_span_id IS NULL AND attributes ->> 'phylactery.job.id' = \(job.id.uuidString)
+            ORDER BY start_us DESC LIMIT 1
+            """).collect()
+        guard let traceUUID = try rows.first?.decode(UUID.self) else {
+            throw PhylacteryError(.notFound, "the trace of job \(job.id) was not stored")
+        }
+        let traceID = TraceID(uuid: traceUUID)
+        let trace = try await client.traces.trace(traceID)
+        print("9. Traces: the ghouls ran under the tracer; \(written) spans flushed into traces.spans (partitioned by day). The last attempt of \(job.kind), read back as a tree:")
+        for line in TraceTimeline.render(trace).split(separator: "\n") { print("   \(line)") }
+        print("   All traces: phylactery traces list; this one again: phylactery traces show \(traceID)")
     }
 
     /// (visits, events) row counts.
