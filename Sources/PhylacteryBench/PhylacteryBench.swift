@@ -16,14 +16,18 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate.")
+    @Argument(help: "The suite to run: jsonb, migrate, vectors.")
     var suite: String
+
+    @Option(help: "vectors: how many rows to load (default 100000).")
+    var rows = 100_000
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate.") }
+        guard ["jsonb", "migrate", "vectors"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, vectors.") }
+        guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
     }
 
     func run() async throws {
@@ -75,6 +79,10 @@ struct PhylacteryBench: AsyncParsableCommand {
         do {
             results = try await PhylacteryClient.withClient(configuration: .init(url: url.with(database: name), options: options), logger: logger) { client in
             switch suite {
+            case "vectors":
+                var benchmark = VectorsBenchmark(client: client, logger: logger, rows: rows)
+                try await benchmark.run()
+                return benchmark.results
             case "migrate":
                 var benchmark = MigrateBenchmark(client: client, logger: logger)
                 try await benchmark.run()

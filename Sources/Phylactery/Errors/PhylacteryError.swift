@@ -24,6 +24,11 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case migrationFailed
             case notFound
             case invalidArgument
+            case invalidVector
+            case dimensionMismatch
+            case immutableFact
+            case factExists
+            case staleFact
         }
 
         let base: Base
@@ -59,6 +64,16 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let notFound = Self(.notFound)
         /// An argument was refused before anything was sent to the server (an `orderBy` with `;`, a negative limit).
         public static let invalidArgument = Self(.invalidArgument)
+        /// A vector was refused before it was sent: NaN or infinite elements, none, or too many.
+        public static let invalidVector = Self(.invalidVector)
+        /// A vector's dimension differs from the column's or the embedding space's; the message names both.
+        public static let dimensionMismatch = Self(.dimensionMismatch)
+        /// Something tried to change or delete a recorded fact; the database refused it. Use `supersede`.
+        public static let immutableFact = Self(.immutableFact)
+        /// `put` found the fact already recorded; facts are never overwritten (use `supersede`).
+        public static let factExists = Self(.factExists)
+        /// `supersede` was asked to replace a version that is no longer the current one.
+        public static let staleFact = Self(.staleFact)
 
         public var description: String { self.base.rawValue }
     }

@@ -62,11 +62,13 @@ package struct TableShape: Sendable, Hashable {
     package var storage: [String: String]
     /// `pg_class.reltuples`: an estimate, −1 when never analysed. Not compared.
     package var estimatedRows: Double
+    /// User triggers with their functions, sorted by name.
+    package var triggers: [TriggerShape]
 
     package init(
         name: QualifiedName, columns: [ColumnShape], primaryKey: KeyShape? = nil, uniques: [KeyShape] = [],
         checks: [CheckShape] = [], foreignKeys: [ForeignKeyShape] = [], indexes: [IndexShape] = [],
-        storage: [String: String] = [:], estimatedRows: Double = -1
+        storage: [String: String] = [:], estimatedRows: Double = -1, triggers: [TriggerShape] = []
     ) {
         self.name = name
         self.columns = columns
@@ -77,6 +79,7 @@ package struct TableShape: Sendable, Hashable {
         self.indexes = indexes.sorted { $0.name < $1.name }
         self.storage = storage
         self.estimatedRows = estimatedRows
+        self.triggers = triggers.sorted { $0.name < $1.name }
     }
 
     package func column(_ name: String) -> ColumnShape? { self.columns.first { $0.name == name } }

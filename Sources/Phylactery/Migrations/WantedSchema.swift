@@ -76,7 +76,8 @@ package struct WantedSchema: Sendable {
             name: name, columns: columns,
             primaryKey: KeyShape(name: "\(schema.table)_pkey", columns: ["id"]),
             uniques: schema.allUniqueConstraints.map { KeyShape(name: $0.name!, columns: $0.columns) },
-            checks: checks, foreignKeys: foreignKeys, indexes: indexes, storage: schema.storage
+            checks: checks, foreignKeys: foreignKeys, indexes: indexes, storage: schema.storage,
+            triggers: schema.triggers.map { TriggerShape($0, table: name) }
         )
         var renames: [String: [String]] = [:]
         for column in schema.columns where !column.renamedFrom.isEmpty { renames[column.name] = column.renamedFrom }
@@ -151,7 +152,8 @@ package struct WantedSchema: Sendable {
             }
             self.tables[i].shape = TableShape(
                 name: shape.name, columns: shape.columns, primaryKey: shape.primaryKey, uniques: shape.uniques,
-                checks: shape.checks, foreignKeys: shape.foreignKeys, indexes: shape.indexes, storage: shape.storage
+                checks: shape.checks, foreignKeys: shape.foreignKeys, indexes: shape.indexes, storage: shape.storage,
+                triggers: shape.triggers
             )
         }
     }

@@ -24,6 +24,8 @@ public struct ModelSchema: Sendable, Hashable {
     public var checks: [CheckConstraint]
     /// Storage parameters (`fillfactor`, `autovacuum_vacuum_scale_factor`, …) as `WITH (…)` takes them.
     public var storage: [String: String]
+    /// Triggers on the table, each with its PL/pgSQL function (the verbatim chamber's immutability).
+    public var triggers: [TriggerDescription]
 
     /// Describes a model's table.
     public init(
@@ -35,7 +37,8 @@ public struct ModelSchema: Sendable, Hashable {
         indexes: [IndexDescription] = [],
         uniqueConstraints: [UniqueConstraint] = [],
         checks: [CheckConstraint] = [],
-        storage: [String: String] = [:]
+        storage: [String: String] = [:],
+        triggers: [TriggerDescription] = []
     ) {
         self.modelName = modelName
         self.table = table
@@ -46,6 +49,7 @@ public struct ModelSchema: Sendable, Hashable {
         self.uniqueConstraints = uniqueConstraints
         self.checks = checks
         self.storage = storage
+        self.triggers = triggers
     }
 
     /// The `id`, `created_at` and `updated_at` columns every model has, ahead of its own.

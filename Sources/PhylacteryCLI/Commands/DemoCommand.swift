@@ -73,6 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await self.snapshot(client)
         try await self.federation(client)
+        try await self.chambers(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
     }
 
