@@ -68,7 +68,8 @@ struct PhylacteryBench: AsyncParsableCommand {
         }
         // A database of its own, created afresh, so runs do not disturb each other's data.
         let admin = PhylacteryClient(configuration: .init(url: url), logger: logger)
-        let name = "phylactery_bench"
+        // One per suite: two suites running at once (two engineers, one server) must not drop each other's.
+        let name = suite == "jsonb" ? "phylactery_bench" : "phylactery_bench_\(suite)"
         try await admin.withDirectConnection { connection in
             _ = try await connection.query(.init(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
             _ = try await connection.query(.init(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger).collect()
