@@ -244,6 +244,25 @@ import Testing
         }
     }
 
+    @Model(table: "half_notes", chamber: .vectors)
+    struct HalfNote {
+        @Column(type: "halfvec(3)") var embedding: HalfVector
+    }
+
+    @Test func halfVectorsRoundTripInBinary() async throws {
+        try await Self.migrated("halfvec", extra: [ModelRegistration(HalfNote.self)]) { client in
+            let value = try HalfVector([1, -0.5, 0.1])
+            #expect(value.elements[2] == Float(Float16(0.1)))
+            let stored = try await client.insert(HalfNote(embedding: value))
+            #expect(stored.embedding == value)
+            let distance = try await client.query("SELECT (embedding <-> \(try HalfVector([1, -0.5, 1])))::float8 FROM vectors.half_notes").collect().first?.decode(Double.self)
+            #expect(abs((distance ?? 0) - Double(1 - Float(Float16(0.1)))) < 1e-3)
+            let wrong = await #expect(throws: PhylacteryError.self) { try await client.insert(HalfNote(embedding: try HalfVector([1, 2]))) }
+            #expect(wrong?.code == .dimensionMismatch)
+            #expect(throws: PhylacteryError.self) { try HalfVector([70_000]) }
+        }
+    }
+
     // MARK: - Recall
 
     @Test func recallReturnsTheFactEvenWhenACloserVectorExists() async throws {
