@@ -16,14 +16,18 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate, queue, traces.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors.")
     var suite: String
+
+    @Option(help: "vectors: how many rows to load (default 100000).")
+    var rows = 100_000
 
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate", "queue", "traces"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces.") }
+        guard ["jsonb", "migrate", "queue", "traces", "vectors"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors.") }
+        guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
     }
 
     func run() async throws {
@@ -64,7 +68,8 @@ struct PhylacteryBench: AsyncParsableCommand {
         }
         // A database of its own, created afresh, so runs do not disturb each other's data.
         let admin = PhylacteryClient(configuration: .init(url: url), logger: logger)
-        let name = "phylactery_bench"
+        // One per suite: two suites running at once (two engineers, one server) must not drop each other's.
+        let name = suite == "jsonb" ? "phylactery_bench" : "phylactery_bench_\(suite)"
         try await admin.withDirectConnection { connection in
             _ = try await connection.query(.init(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
             _ = try await connection.query(.init(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger).collect()
@@ -77,6 +82,10 @@ struct PhylacteryBench: AsyncParsableCommand {
             switch suite {
             case "queue":
                 var benchmark = QueueBenchmark(url: url.with(database: name), logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            case "vectors":
+                var benchmark = VectorsBenchmark(client: client, logger: logger, rows: rows)
                 try await benchmark.run()
                 return benchmark.results
             case "migrate":

@@ -23,7 +23,7 @@ import Testing
             let environment = ["PHYLACTERY_DATABASE_URL": client.configuration.url.unredacted]
             let demo = try PhylacteryProcess.run(["demo"], environment: environment)
             #expect(demo.status == 0, "\(demo.output)")
-            #expect(demo.output.contains("9. Traces: the ghouls ran under the tracer;"), "\(demo.output)")
+            #expect(demo.output.contains("10. Traces: the ghouls ran under the tracer;"), "\(demo.output)")
             #expect(demo.output.contains("├─ queue.claim") && demo.output.contains("├─ queue.handler") && demo.output.contains("└─ queue.complete"), "\(demo.output)")
             let line = try #require(demo.output.split(separator: "\n").first { $0.contains("phylactery traces show ") })
             let traceID = String(line.split(separator: " ").last!)

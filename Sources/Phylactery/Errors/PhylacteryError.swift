@@ -25,6 +25,11 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case notFound
             case invalidArgument
             case leaseLost
+            case invalidVector
+            case dimensionMismatch
+            case immutableFact
+            case factExists
+            case staleFact
         }
 
         let base: Base
@@ -63,6 +68,16 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// A job's outcome was refused because its lease had passed to another attempt (the worker
         /// was presumed dead); the other attempt's outcome stands and nothing was written.
         public static let leaseLost = Self(.leaseLost)
+        /// A vector was refused before it was sent: NaN or infinite elements, none, or too many.
+        public static let invalidVector = Self(.invalidVector)
+        /// A vector's dimension differs from the column's or the embedding space's; the message names both.
+        public static let dimensionMismatch = Self(.dimensionMismatch)
+        /// Something tried to change or delete a recorded fact; the database refused it. Use `supersede`.
+        public static let immutableFact = Self(.immutableFact)
+        /// `put` found the fact already recorded; facts are never overwritten (use `supersede`).
+        public static let factExists = Self(.factExists)
+        /// `supersede` was asked to replace a version that is no longer the current one.
+        public static let staleFact = Self(.staleFact)
 
         public var description: String { self.base.rawValue }
     }

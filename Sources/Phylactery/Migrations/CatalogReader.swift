@@ -16,10 +16,11 @@ package import PostgresNIO
 ///   generation expression there too, identity columns no default);
 /// - PRIMARY KEY, UNIQUE, CHECK and FOREIGN KEY constraints (NOT NULL constraints are nullability,
 ///   already on ``ColumnShape/notNull``);
-/// - indexes that do not back a primary key, unique or exclusion constraint.
+/// - indexes that do not back a primary key, unique or exclusion constraint;
+/// - user triggers, with their function's name and source (a fifth query).
 ///
 /// Not read: key ordering (`DESC`, `NULLS FIRST`), collations and `INCLUDE` columns of indexes, FK
-/// `ON UPDATE` and match type, exclusion constraints, triggers, policies and privileges.
+/// `ON UPDATE` and match type, exclusion constraints, policies and privileges.
 ///
 /// The queries are separate statements, each with its own snapshot under READ COMMITTED, so a
 /// concurrent DDL can fall between them: constraints and indexes are only read for the tables the
@@ -27,7 +28,7 @@ package import PostgresNIO
 /// a REPEATABLE READ transaction when that matters.
 package struct CatalogReader {
     /// How many queries every read issues.
-    package static let queryCount = 4
+    package static let queryCount = 5
 
     /// The name that stands for the session's own temporary schema (`pg_my_temp_schema()`).
     package static let temporarySchema = "pg_temp"
@@ -139,6 +140,12 @@ package struct CatalogReader {
                 predicate: predicate, parameters: Self.options(options), isValid: isValid))
         }
 
+        // 5. Triggers and their functions.
+        for row in try await fetch(Self.triggersSQL, binding: order) {
+            let (oid, name, bits, functionSchema, functionName, body) = try row.decode((Int64, String, Int16, String, String, String).self)
+            builders[oid]?.triggers.append(TriggerShape(name: name, typeBits: bits, function: QualifiedName(functionSchema, functionName), body: body))
+        }
+
         shape.tables = order.compactMap { builders[$0]?.shape }.sorted { $0.name < $1.name }
         logger.debug("read catalog", metadata: [
             "schemas": "\(schemas)", "tables": "\(shape.tables.count)", "queries": "\(queries)",
@@ -158,12 +165,13 @@ package struct CatalogReader {
         var foreignKeys: [ForeignKeyShape] = []
         var indexes: [IndexShape] = []
         var partitioning: String?
+        var triggers: [TriggerShape] = []
 
         var shape: TableShape {
             var shape = TableShape(
                 name: self.name, columns: self.columns, primaryKey: self.primaryKey, uniques: self.uniques,
                 checks: self.checks, foreignKeys: self.foreignKeys, indexes: self.indexes,
-                storage: self.storage, estimatedRows: self.estimatedRows)
+                storage: self.storage, estimatedRows: self.estimatedRows, triggers: self.triggers)
             shape.partitioning = self.partitioning
             return shape
         }

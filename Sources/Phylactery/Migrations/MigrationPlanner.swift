@@ -17,7 +17,7 @@ package struct MigrationPlanner {
     private var live: [QualifiedName: TableShape]
 
     private var steps: [MigrationStep] = []
-    private var notices: [String] = []
+    var notices: [String] = []
     private var refusals: [String] = []
 
     // Step phases, in apply order.
@@ -110,7 +110,7 @@ package struct MigrationPlanner {
         self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards, downHazards: downHazards))
     }
 
-    private mutating func add(_ summary: String, owner: String, _ phase: Int, up: [String], down: [String], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []) {
+    mutating func add(_ summary: String, owner: String, _ phase: Int, up: [String], down: [String], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []) {
         self.add(summary, owner: owner, phase, up: up.map { MigrationStatement($0) }, down: down.map { MigrationStatement($0) }, hazards: hazards, downHazards: downHazards)
     }
 
@@ -128,6 +128,7 @@ package struct MigrationPlanner {
             self.add("add foreign key \(key.name) on \(shape.name) → \(key.target)", owner: table.owner, Phase.addConstraint,
                      up: [DDL.addForeignKey(key, on: shape.name, notValid: false)], down: [DDL.dropConstraint(key.name, on: shape.name)])
         }
+        self.createTriggers(of: shape, owner: table.owner)
     }
 
     private mutating func drop(_ live: TableShape, owner: String) {
@@ -137,8 +138,9 @@ package struct MigrationPlanner {
         }
         var restore = [DDL.createTable(live)]
         restore += live.indexes.map { DDL.createIndex($0, on: live, concurrently: false) }
+        restore += live.triggers.flatMap { [DDL.createTriggerFunction($0), DDL.createTrigger($0, on: live.name)] }
         self.add("drop table \(live.name)", owner: owner, Phase.dropTable,
-                 up: ["DROP TABLE \(live.name.sql)"], down: restore, hazards: [.dataLoss])
+                 up: ["DROP TABLE \(live.name.sql)"] + live.triggers.map(DDL.dropTriggerFunction), down: restore, hazards: [.dataLoss])
     }
 
     /// Renames the table and the constraints and indexes named after it; returns the live shape as it will be.
@@ -345,6 +347,8 @@ package struct MigrationPlanner {
                          down: [])
             }
         }
+
+        self.diffTriggers(want: want, live: live, declared: declared?.triggers, owner: owner)
 
         // Storage parameters the owner declares (or declared last time).
         var set: [String: String] = [:], setBack: [String: String] = [:], reset: [String] = []

@@ -23,6 +23,8 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
         package var indexes: [String]
         package var constraints: [String]
         package var storage: [String]
+        /// Trigger names; absent (not empty) when the model has none, so older records still compare equal.
+        package var triggers: [String]? = nil
     }
 
     package var tableName: QualifiedName { QualifiedName(self.schema, self.table) }
@@ -38,7 +40,8 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
             columns: shape.columns.map(\.name),
             indexes: shape.indexes.map(\.name),
             constraints: (shape.uniques.map(\.name) + shape.checks.map(\.name) + shape.foreignKeys.map(\.name)).sorted(),
-            storage: shape.storage.keys.sorted()
+            storage: shape.storage.keys.sorted(),
+            triggers: shape.triggers.isEmpty ? nil : shape.triggers.map(\.name)
         )
         self.revision = Self.fingerprint(of: shape)
     }
@@ -48,6 +51,7 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
         var text = DDL.createTable(shape)
         for index in shape.indexes { text += "\n" + DDL.createIndex(index, on: shape, concurrently: false) }
         for key in shape.foreignKeys { text += "\n" + DDL.addForeignKey(key, on: shape.name, notValid: false) }
+        for trigger in shape.triggers { text += "\n" + DDL.createTriggerFunction(trigger) + "\n" + DDL.createTrigger(trigger, on: shape.name) }
         let hex = String(SQLNaming.stableHash(text), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }

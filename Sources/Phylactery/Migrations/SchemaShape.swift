@@ -64,11 +64,13 @@ package struct TableShape: Sendable, Hashable {
     package var estimatedRows: Double
     /// The partition key as `pg_get_partkeydef` prints it (`RANGE (start_us)`), or `nil` for a plain table.
     package var partitioning: String? = nil
+    /// User triggers with their functions, sorted by name.
+    package var triggers: [TriggerShape]
 
     package init(
         name: QualifiedName, columns: [ColumnShape], primaryKey: KeyShape? = nil, uniques: [KeyShape] = [],
         checks: [CheckShape] = [], foreignKeys: [ForeignKeyShape] = [], indexes: [IndexShape] = [],
-        storage: [String: String] = [:], estimatedRows: Double = -1
+        storage: [String: String] = [:], estimatedRows: Double = -1, triggers: [TriggerShape] = []
     ) {
         self.name = name
         self.columns = columns
@@ -79,6 +81,7 @@ package struct TableShape: Sendable, Hashable {
         self.indexes = indexes.sorted { $0.name < $1.name }
         self.storage = storage
         self.estimatedRows = estimatedRows
+        self.triggers = triggers.sorted { $0.name < $1.name }
     }
 
     package func column(_ name: String) -> ColumnShape? { self.columns.first { $0.name == name } }

@@ -76,7 +76,8 @@ package struct WantedSchema: Sendable {
             name: name, columns: columns,
             primaryKey: KeyShape(name: "\(schema.table)_pkey", columns: TablePartitioning.primaryKeyColumns(for: schema)),
             uniques: schema.allUniqueConstraints.map { KeyShape(name: $0.name!, columns: $0.columns) },
-            checks: checks, foreignKeys: foreignKeys, indexes: indexes, storage: schema.storage
+            checks: checks, foreignKeys: foreignKeys, indexes: indexes, storage: schema.storage,
+            triggers: schema.triggers.map { TriggerShape($0, table: name) }
         )
         shape.partitioning = schema.partitioning?.definition
         var renames: [String: [String]] = [:]
@@ -153,7 +154,8 @@ package struct WantedSchema: Sendable {
             }
             self.tables[i].shape = TableShape(
                 name: shape.name, columns: shape.columns, primaryKey: shape.primaryKey, uniques: shape.uniques,
-                checks: shape.checks, foreignKeys: shape.foreignKeys, indexes: shape.indexes, storage: shape.storage
+                checks: shape.checks, foreignKeys: shape.foreignKeys, indexes: shape.indexes, storage: shape.storage,
+                triggers: shape.triggers
             )
             self.tables[i].shape.partitioning = shape.partitioning
         }

@@ -18,11 +18,15 @@ public protocol ColumnCodable: Sendable {
     func bindColumn(to bindings: inout PostgresBindings) throws
     /// Reads a value from one cell of a result row.
     static func decodeColumn(from cell: PostgresCell) throws -> Self
+    /// Checks the value against the column it is about to be bound to (a ``Vector`` against the
+    /// column's `vector(n)`); throws before anything is sent. The default accepts every value.
+    func validate(for column: ColumnDescription) throws
 }
 
 extension ColumnCodable {
     public static var isNullable: Bool { false }
     public static var allowedValues: [String]? { nil }
+    public func validate(for column: ColumnDescription) throws {}
 }
 
 /// The PostgresNIO codecs already do the work for the plain scalar types.
@@ -45,6 +49,8 @@ extension UUID: ScalarColumnCodable { public static var sqlType: SQLType { .uuid
 extension Date: ScalarColumnCodable { public static var sqlType: SQLType { .timestamptz } }
 extension Data: ScalarColumnCodable { public static var sqlType: SQLType { .bytea } }
 extension Decimal: ScalarColumnCodable { public static var sqlType: SQLType { .numeric } }
+/// Already-serialized JSON is a `jsonb` column of its own, stored and read without decoding.
+extension RawJSONB: ScalarColumnCodable { public static var sqlType: SQLType { .jsonb } }
 
 extension Array: ColumnCodable where Element == UInt8 {
     public static var sqlType: SQLType { .bytea }
@@ -61,6 +67,7 @@ extension Optional: ColumnCodable where Wrapped: ColumnCodable {
     public static var sqlType: SQLType { Wrapped.sqlType }
     public static var isNullable: Bool { true }
     public static var allowedValues: [String]? { Wrapped.allowedValues }
+    public func validate(for column: ColumnDescription) throws { try self?.validate(for: column) }
     public func bindColumn(to bindings: inout PostgresBindings) throws {
         switch self {
         case .some(let value): try value.bindColumn(to: &bindings)

@@ -26,6 +26,8 @@ public struct ModelSchema: Sendable, Hashable {
     public var storage: [String: String]
     /// Native partitioning of the table (`PARTITION BY …`), or `nil` for a plain table; see ``TablePartitioning``.
     public var partitioning: TablePartitioning? = nil
+    /// Triggers on the table, each with its PL/pgSQL function (the verbatim chamber's immutability).
+    public var triggers: [TriggerDescription]
 
     /// Describes a model's table.
     public init(
@@ -37,7 +39,8 @@ public struct ModelSchema: Sendable, Hashable {
         indexes: [IndexDescription] = [],
         uniqueConstraints: [UniqueConstraint] = [],
         checks: [CheckConstraint] = [],
-        storage: [String: String] = [:]
+        storage: [String: String] = [:],
+        triggers: [TriggerDescription] = []
     ) {
         self.modelName = modelName
         self.table = table
@@ -48,6 +51,7 @@ public struct ModelSchema: Sendable, Hashable {
         self.uniqueConstraints = uniqueConstraints
         self.checks = checks
         self.storage = storage
+        self.triggers = triggers
     }
 
     /// The `id`, `created_at` and `updated_at` columns every model has, ahead of its own.

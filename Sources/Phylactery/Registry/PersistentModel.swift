@@ -50,6 +50,10 @@ public struct ModelRowWriter {
     /// The parameters gathered so far.
     public internal(set) var bindings: PostgresBindings
     let encoder: JSONBEncoder
+    /// The model's own columns and the binding count where they start, when known: each value is
+    /// checked against its column (``ColumnCodable/validate(for:)``) before it is bound.
+    var columns: [ColumnDescription] = []
+    var columnsStart = 0
 
     init(bindings: PostgresBindings = PostgresBindings(), encoder: JSONBEncoder = JSONBEncoder()) {
         self.bindings = bindings
@@ -58,6 +62,8 @@ public struct ModelRowWriter {
 
     /// Binds a value stored in its own SQL type.
     public mutating func write<Value: ColumnCodable>(_ value: Value) throws {
+        let position = self.bindings.count - self.columnsStart
+        if position >= 0, position < self.columns.count { try value.validate(for: self.columns[position]) }
         try value.bindColumn(to: &self.bindings)
     }
 

@@ -357,6 +357,8 @@ enum ModelSQL {
     /// Binds the model's own columns, checking it bound one value per column of its schema.
     static func bindOwnColumns<M: PersistentModel>(_ model: M, columnCount: Int, into writer: inout ModelRowWriter) throws {
         let before = writer.bindings.count
+        if writer.columns.isEmpty { writer.columns = M.schema.columns }
+        writer.columnsStart = before
         try model.bindColumns(to: &writer)
         let bound = writer.bindings.count - before
         guard bound == columnCount else {

@@ -47,7 +47,14 @@ public struct Workspace: PersistentModel, Hashable {
 extension Federation {
     /// The models the core itself owns.
     public static var coreModels: [ModelRegistration] {
-        [ModelRegistration(Workspace.self), ModelRegistration(JobRecord.self), ModelRegistration(QueueWindow.self), ModelRegistration(SpanRecord.self)]
+        [
+            ModelRegistration(Workspace.self),
+            ModelRegistration(JobRecord.self),
+            ModelRegistration(QueueWindow.self),
+            ModelRegistration(SpanRecord.self),
+            ModelRegistration(Memory.self),
+            ModelRegistration(Fact.self),
+        ]
     }
 
     /// The core's models plus the given extensions': what a daemon migrates.

@@ -74,6 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try await self.snapshot(client)
         try await self.federation(client)
+        try await self.chambers(client)
         try await self.queue(client)
         print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
     }
@@ -178,7 +179,7 @@ struct DemoCommand: AsyncParsableCommand {
             let doomed = try await tx.enqueue(DoomedJob())
             return (task, [close, flaky, doomed])
         }
-        print("8. Queue: one transaction created task \"\(task.title)\" and enqueued \(jobs.map(\.kind).joined(separator: ", ")); ghouls run them:")
+        print("9. Queue: one transaction created task \"\(task.title)\" and enqueued \(jobs.map(\.kind).joined(separator: ", ")); ghouls run them:")
         var handlers = try Extensions.federation().jobHandlers
         handlers.register(FlakyJob.self) { _, context in
             if context.attempt == 1 { throw DemoFailure(description: "the network blinked (attempt \(context.attempt))") }
@@ -228,7 +229,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let traceID = TraceID(uuid: traceUUID)
         let trace = try await client.traces.trace(traceID)
-        print("9. Traces: the ghouls ran under the tracer; \(written) spans flushed into traces.spans (partitioned by day). The last attempt of \(job.kind), read back as a tree:")
+        print("10. Traces: the ghouls ran under the tracer; \(written) spans flushed into traces.spans (partitioned by day). The last attempt of \(job.kind), read back as a tree:")
         for line in TraceTimeline.render(trace).split(separator: "\n") { print("   \(line)") }
         print("   All traces: phylactery traces list; this one again: phylactery traces show \(traceID)")
     }

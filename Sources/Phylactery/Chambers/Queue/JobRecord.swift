@@ -191,6 +191,3 @@ public struct JobRecord: PersistentModel, Hashable {
 
 extension JobUniqueness: PersistentEnum {}
 
-extension RawJSONB: ScalarColumnCodable {
-    public static var sqlType: SQLType { .jsonb }
-}

@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import Phylactery
+import PostgresNIO
+
+/// `phylactery-bench vectors`: vector memory at 100,000 × 384 (or `--rows`).
+///
+/// Data: seeded clustered vectors (see ``Clustered``), 10% consecrated. Figures:
+/// - bulk insert rate through ``VectorMemory/remember(contentsOf:)`` (binary vectors) against the
+///   same rows in the same multi-row statements with each vector sent as a text literal
+///   (`$n::vector`), chunk by chunk in alternation into two tables of identical shape, so both see
+///   the same machine noise;
+/// - the HNSW index build (the model's own index: m = 16, ef_construction = 64) after the load;
+/// - recall@10 of the index search against exact search, and queries per second, without a filter
+///   and with a 10% status filter (iterative index scan, relaxed order).
+struct VectorsBenchmark {
+    let client: PhylacteryClient
+    let logger: Logger
+    let rows: Int
+    var results: [String: Double] = [:]
+
+    static let dimensions = 384
+    static let clusters = 50
+    static let chunk = 4096
+    static let queries = 100
+    static let efSearch = 100
+    static let space = EmbeddingSpace(model: "bench-embedder", fingerprint: "clustered-v1", dimensions: dimensions)
+
+    init(client: PhylacteryClient, logger: Logger, rows: Int) {
+        self.client = client
+        self.logger = logger
+        self.rows = rows
+    }
+
+    func line(_ text: String) {
+        print(text)
+        fflush(nil)
+    }
+
+    /// SplitMix64 with Box–Muller: the same numbers on every run and machine.
+    struct Generator {
+        var state: UInt64
+        var spare: Double?
+        mutating func uniform() -> Double {
+            self.state &+= 0x9E37_79B9_7F4A_7C15
+            var z = self.state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return (Double((z ^ (z >> 31)) >> 11) + 0.5) / Double(1 << 53)
+        }
+        mutating func gaussian() -> Double {
+            if let spare { self.spare = nil; return spare }
+            let r = (-2 * log(self.uniform())).squareRoot(), theta = 2 * Double.pi * self.uniform()
+            self.spare = r * sin(theta)
+            return r * cos(theta)
+        }
+    }
+
+    /// Points around 50 centres (each component N(0, 1)), spread along a shared 16-dimensional latent
+    /// basis (scale 0.8) plus small noise in every dimension (σ 0.05): clustered, with the low
+    /// intrinsic dimension real embeddings have. (Isotropic noise in all 384 dimensions would make
+    /// every neighbour nearly equidistant, which no embedding model produces.)
+    struct Clustered {
+        static let latentDimensions = 16
+        var generator: Generator
+        let centres: [[Float]]
+        let basis: [[Float]]
+        init(seed: UInt64) {
+            var fixed = Generator(state: 0x5EED)
+            let d = VectorsBenchmark.dimensions
+            self.centres = (0..<VectorsBenchmark.clusters).map { _ in (0..<d).map { _ in Float(fixed.gaussian()) } }
+            let scale = 1 / Double(Self.latentDimensions).squareRoot()
+            self.basis = (0..<Self.latentDimensions).map { _ in (0..<d).map { _ in Float(fixed.gaussian() * scale) } }
+            self.generator = Generator(state: seed)
+        }
+        mutating func next() throws -> Vector {
+            var point = self.centres[Int(self.generator.uniform() * Double(self.centres.count))]
+            for direction in self.basis {
+                // Basis rows have norm² ≈ 384/16, so the spread's norm² ≈ 16 · 24 · 0.64 ≈ 250 against a centre's ≈ 384.
+                let z = Float(self.generator.gaussian() * 0.8)
+                for i in point.indices { point[i] += z * direction[i] }
+            }
+            for i in point.indices { point[i] += Float(self.generator.gaussian() * 0.05) }
+            return try Vector(point)
+        }
+    }
+
+    mutating func run() async throws {
+        line("Vector memory: \(rows) rows × \(Self.dimensions) dimensions, \(Self.clusters) seeded clusters (\(Clustered.latentDimensions)-dimensional spread, small noise), 10% consecrated")
+        let migrator = Migrator(client: self.client, federation: try Federation(core: Federation.coreModels))
+        try await migrator.auto(message: "bench vectors")
+        let index = Memory.hnswIndexName(dimensions: Self.dimensions)
+        // Load first, index afterwards (how a bulk import is done); the copy for the text path has
+        // the same columns, constraints and remaining indexes.
+        try await self.client.execute(PostgresQuery(unsafeSQL: "DROP INDEX vectors.\(index)"))
+        try await self.client.execute("DROP TABLE IF EXISTS vectors.memories_text")
+        try await self.client.execute("CREATE TABLE vectors.memories_text (LIKE vectors.memories INCLUDING ALL)")
+
+        // Insert: alternate chunks, binary then text, each chunk in its own transaction.
+        var data = Clustered(seed: 1)
+        var binarySeconds = 0.0, textSeconds = 0.0
+        var inserted = 0
+        var chunkNumber = 0
+        while inserted < rows {
+            let count = min(Self.chunk, rows - inserted)
+            var memories: [Memory] = []
+            memories.reserveCapacity(count)
+            for i in inserted..<(inserted + count) {
+                memories.append(try Memory(content: "memory \(i)", embedding: try data.next(), space: Self.space,
+                                           status: i % 10 == 0 ? .consecrated : .speculative, owner: "bench", source: "generator"))
+            }
+            // Alternate which path goes first, so neither always follows the other's checkpoint work.
+            let binaryFirst = chunkNumber % 2 == 0
+            for path in binaryFirst ? [true, false] : [false, true] {
+                let start = ContinuousClock.now
+                if path {
+                    try await self.client.transaction { tx in _ = try await tx.memory.remember(contentsOf: memories) }
+                    binarySeconds += Measure.seconds(ContinuousClock.now - start)
+                } else {
+                    try await self.insertAsText(memories)
+                    textSeconds += Measure.seconds(ContinuousClock.now - start)
+                }
+            }
+            inserted += count
+            chunkNumber += 1
+        }
+        let binaryRate = Double(rows) / binarySeconds, textRate = Double(rows) / textSeconds
+        line("Bulk insert: binary \(Int(binaryRate)) rows/s, text literals \(Int(textRate)) rows/s → \(String(format: "%.2f", binaryRate / textRate))× (chunks of \(Self.chunk) rows, alternating)")
+        try await self.client.execute("DROP TABLE vectors.memories_text")
+        let counted = try await self.client.count(Memory.self)
+        guard counted == rows else { throw PhylacteryError(.queryFailed, "benchmark: \(counted) rows stored, \(rows) expected") }
+
+        // The model's own HNSW index, built over the loaded rows.
+        let ddl = Memory.hnswIndex(dimensions: Self.dimensions)
+        let parameters = ddl.parameters.keys.sorted().map { "\($0) = \(ddl.parameters[$0]!)" }.joined(separator: ", ")
+        let buildStart = ContinuousClock.now
+        try await self.client.transaction { tx in
+            try await tx.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            try await tx.execute("SET LOCAL max_parallel_maintenance_workers = 1")
+            try await tx.execute(PostgresQuery(unsafeSQL: """
+                CREATE INDEX \(index) ON vectors.memories USING hnsw (((embedding)::vector(\(Self.dimensions))) vector_cosine_ops)
+                WITH (\(parameters)) WHERE dimensions = \(Self.dimensions)
+                """))
+        }
+        let buildSeconds = Measure.seconds(ContinuousClock.now - buildStart)
+        try await self.client.execute("ANALYZE vectors.memories")
+        guard try await migrator.plan().isEmpty else {
+            throw PhylacteryError(.migrationFailed, "benchmark: the rebuilt index differs from the model's")
+        }
+        line("HNSW build (\(parameters), maintenance_work_mem 1GB, 1 parallel worker): \(String(format: "%.1f", buildSeconds)) s")
+
+        // Queries from the same distribution, another seed.
+        var queryData = Clustered(seed: 2)
+        let queries = try (0..<Self.queries).map { _ in try queryData.next() }
+        let all = VectorMemory.SearchOptions(k: 10, efSearch: Self.efSearch)
+        let consecrated = VectorMemory.SearchOptions(k: 10, statuses: [.consecrated], efSearch: Self.efSearch)
+        let unfiltered = try await self.measure(queries, options: all, label: "unfiltered")
+        let filtered = try await self.measure(queries, options: consecrated, label: "10% status filter")
+
+        self.results["rows"] = Double(rows)
+        self.results["dimensions"] = Double(Self.dimensions)
+        self.results["binary_insert_rows_per_s"] = binaryRate.rounded()
+        self.results["text_insert_rows_per_s"] = textRate.rounded()
+        self.results["binary_vs_text"] = binaryRate / textRate
+        self.results["hnsw_build_s"] = buildSeconds
+        self.results["hnsw_m"] = Double(ddl.parameters["m"]!)!
+        self.results["hnsw_ef_construction"] = Double(ddl.parameters["ef_construction"]!)!
+        self.results["ef_search"] = Double(Self.efSearch)
+        self.results["recall10"] = unfiltered.recall
+        self.results["recall10_filtered"] = filtered.recall
+        self.results["qps"] = unfiltered.qps
+        self.results["qps_filtered"] = filtered.qps
+        self.results["exact_qps"] = unfiltered.exactQPS
+        self.results["exact_qps_filtered"] = filtered.exactQPS
+    }
+
+    /// recall@10 against exact search, and queries per second of the index search (one connection,
+    /// one query at a time, each in its own transaction as `search` needs).
+    func measure(_ queries: [Vector], options: VectorMemory.SearchOptions, label: String) async throws -> (recall: Double, qps: Double, exactQPS: Double) {
+        var exactOptions = options
+        exactOptions.exact = true
+        var truth: [Set<UUID>] = []
+        let exactStart = ContinuousClock.now
+        for query in queries {
+            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: exactOptions) }
+            truth.append(Set(hits.map(\.memory.id)))
+        }
+        let exactQPS = Double(queries.count) / Measure.seconds(ContinuousClock.now - exactStart)
+        for query in queries.prefix(10) {  // warm-up
+            blackHole(try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: options) })
+        }
+        var found = 0, expected = 0
+        let start = ContinuousClock.now
+        for (i, query) in queries.enumerated() {
+            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: options) }
+            found += truth[i].intersection(hits.map(\.memory.id)).count
+            expected += truth[i].count
+        }
+        let qps = Double(queries.count) / Measure.seconds(ContinuousClock.now - start)
+        let recall = Double(found) / Double(max(expected, 1))
+        line("Search, \(label): recall@10 \(String(format: "%.3f", recall)) against exact, \(String(format: "%.0f", qps)) queries/s (ef_search \(options.efSearch), iterative scan \(options.iterativeScan.rawValue)); exact search \(String(format: "%.1f", exactQPS)) queries/s")
+        return (recall, qps, exactQPS)
+    }
+
+    /// The text-literal baseline: the same rows and statement shape as `remember(contentsOf:)`, the
+    /// vector bound as text and cast by the server (`$n::vector`).
+    func insertAsText(_ memories: [Memory]) async throws {
+        let perRow = 12
+        var sql = "INSERT INTO vectors.memories_text (id, content, metadata, embedding, dimensions, embedding_model, space_fingerprint, status, owner, source, status_changed_by, status_changed_at) VALUES "
+        sql.reserveCapacity(memories.count * perRow * 9)
+        var binds = PostgresBindings(capacity: memories.count * perRow)
+        for (row, memory) in memories.enumerated() {
+            let base = row * perRow
+            if row > 0 { sql += ", " }
+            sql += "($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::vector, $\(base + 5), $\(base + 6), $\(base + 7), $\(base + 8), $\(base + 9), $\(base + 10), $\(base + 11), $\(base + 12))"
+            binds.append(memory.id)
+            binds.append(memory.content)
+            try binds.append(memory.metadata)
+            binds.append(memory.embedding.literal)
+            binds.append(memory.dimensions)
+            binds.append(memory.embeddingModel)
+            binds.append(memory.spaceFingerprint)
+            binds.append(memory.status.rawValue)
+            binds.append(memory.owner)
+            binds.append(memory.source)
+            binds.appendNull()
+            binds.appendNull()
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        try await self.client.transaction { tx in try await tx.execute(query) }
+    }
+}
