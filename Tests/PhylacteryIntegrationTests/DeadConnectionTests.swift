@@ -18,7 +18,7 @@ import Testing
                     try await tx.execute("SELECT 1")
                 }
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(ContinuousClock.now - started < .seconds(30), "it failed, rather than waiting forever")
             // Terminated in the middle of a running statement.
             let midQuery = ContinuousClock.now
             await #expect(throws: (any Error).self) {

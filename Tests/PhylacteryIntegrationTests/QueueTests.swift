@@ -28,26 +28,60 @@ func withQueueDatabase<Result: Sendable>(_ label: String, connections: Int = 10,
 }
 
 /// Settings that make tests quick: short lease, fast polling, tiny backoff.
-func quickConfiguration(_ queues: [String: QueueConfiguration] = ["default": QueueConfiguration(concurrency: 8)], lease: Duration = .seconds(5), grace: Duration = .seconds(5)) -> GhoulsConfiguration {
+/// The lease is long enough that a loaded CI machine does not see leases expire (tests that need
+/// expiry force it).
+func quickConfiguration(_ queues: [String: QueueConfiguration] = ["default": QueueConfiguration(concurrency: 8)], lease: Duration = .seconds(60), grace: Duration = .seconds(5)) -> GhoulsConfiguration {
     GhoulsConfiguration(
         queues: queues, lease: lease, pollInterval: .milliseconds(200), shutdownGracePeriod: grace,
         backoff: RetryBackoff(initial: .milliseconds(20), multiplier: 1.5, maximum: .milliseconds(200), jitter: 0.1),
         retention: nil, workerName: "test")
 }
 
-/// Runs `ghouls` while `body` runs, then shuts them down gracefully and waits for the drain.
+/// Runs `ghouls` while `body` runs, then shuts them down gracefully and waits for the drain — at
+/// most a minute, so a drain that never ends fails the test instead of hanging the suite.
 func whileRunning<Result: Sendable>(_ ghouls: Ghouls, _ body: () async throws -> Result) async throws -> Result {
     let task = Task { try await ghouls.run() }
     do {
         let result = try await body()
         ghouls.beginShutdown()
-        try await task.value
+        try await stopped(task)
         return result
     } catch {
         ghouls.beginShutdown()
-        _ = try? await task.value
+        _ = try? await stopped(task)
         throw error
     }
+}
+
+struct DrainTimedOut: Error {}
+
+/// A continuation resumed by whichever of two tasks comes first.
+final class OnceContinuation: Sendable {
+    private let slot = Mutex<CheckedContinuation<Bool, Never>?>(nil)
+    func set(_ continuation: CheckedContinuation<Bool, Never>) { self.slot.withLock { $0 = continuation } }
+    func resume(_ value: Bool) { self.slot.withLock { $0.take() }?.resume(returning: value) }
+}
+
+/// Waits for the ghouls' task to end, or records an issue after a minute.
+func stopped(_ task: Task<Void, any Error>) async throws {
+    let done = OnceContinuation()
+    let finished = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+        done.set(continuation)
+        Task {
+            _ = try? await task.value
+            done.resume(true)
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(60))
+            done.resume(false)
+        }
+    }
+    if !finished {
+        Issue.record("the ghouls did not stop within 60 s of their graceful shutdown")
+        task.cancel()
+        throw DrainTimedOut()
+    }
+    try await task.value
 }
 
 /// Polls `condition` until it holds or `timeout` passes (then fails the test with `message`).
@@ -329,7 +363,7 @@ struct QueueWorkerTests {
             // It misses its heartbeats (a pause, a partition): its lease runs out.
             try await client.execute("UPDATE queue.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(job.id)")
             // A second worker (healthy, rescuing) takes over once the lease expired.
-            var rescuing = quickConfiguration(lease: .seconds(5))
+            var rescuing = quickConfiguration(lease: .seconds(60))
             rescuing.rescueInterval = .milliseconds(200)
             let second = Ghouls(client: client, handlers: effectHandlers(), configuration: rescuing)
             try await whileRunning(second) {
@@ -396,9 +430,13 @@ struct QueueWorkerTests {
     @Test("a rate limit caps claims per window")
     func rateLimit() async throws {
         try await withQueueDatabase("queue_rate") { client in
-            let started = Mutex<[ContinuousClock.Instant]>([])
+            // First start of each job (delivery is at-least-once: a job may start again after a rescue).
+            let started = Mutex<[UUID: ContinuousClock.Instant]>([:])
             var handlers = JobHandlers()
-            handlers.register(Slow.self) { _, _ in started.withLock { $0.append(.now) } }
+            handlers.register(Slow.self) { _, context in
+                let now = ContinuousClock.now
+                started.withLock { if $0[context.id] == nil { $0[context.id] = now } }
+            }
             try await client.enqueue(contentsOf: (0..<9).map { _ in Slow(milliseconds: 0) })
             let queues = ["default": QueueConfiguration(concurrency: 8, rateLimit: QueueRateLimit(jobs: 3, per: .milliseconds(700)))]
             let ghouls = Ghouls(client: client, handlers: handlers, configuration: quickConfiguration(queues))
@@ -407,7 +445,7 @@ struct QueueWorkerTests {
                 try await eventually("9 complete") { try await count(client, "SELECT count(*) FROM queue.jobs WHERE state = 'completed'") == 9 }
             }
             // 9 jobs at 3 per window need at least three windows: the last starts ≥ 2 windows in.
-            let starts = started.withLock { $0 }.sorted()
+            let starts = started.withLock { Array($0.values) }.sorted()
             #expect(starts.count == 9)
             #expect(starts[8] - begin >= .milliseconds(1400))
             #expect(starts[3] - starts[0] >= .milliseconds(500))

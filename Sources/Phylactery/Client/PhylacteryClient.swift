@@ -125,6 +125,14 @@ public final class PhylacteryClient: Service, Sendable {
         try await self.prepare(file: file, line: line)
         do {
             return try await self.postgres.withConnection { connection in
+                // A client-side watchdog: a statement still unanswered after a minute is stuck on a
+                // dead connection (see above); closing the connection fails it instead of waiting forever.
+                let watchdog = Task {
+                    try await Task.sleep(for: .seconds(60))
+                    self.logger.warning("a statement got no answer for 60 s; closing its connection")
+                    try? await connection.close()
+                }
+                defer { watchdog.cancel() }
                 do {
                     return try await connection.query(query, logger: self.logger, file: file, line: line).collect()
                 } catch {
