@@ -196,7 +196,7 @@ public struct EmbeddedServer: Sendable {
             port = \(configuration.port)
             unix_socket_directories = '\(configuration.socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
-            max_connections = 200
+            max_connections = 500
 
             """
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)

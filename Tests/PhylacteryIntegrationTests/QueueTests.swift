@@ -17,7 +17,7 @@ struct Snoozer: Job { static let kind = "test.snoozer" }
 struct WrongShape: Job { static let kind = "test.effect"; var n: String }
 
 /// Sets up the queue's tables in a fresh database.
-func withQueueDatabase<Result: Sendable>(_ label: String, connections: Int = 10, _ body: (PhylacteryClient) async throws -> Result) async throws -> Result {
+func withQueueDatabase<Result: Sendable>(_ label: String, connections: Int = 6, _ body: (PhylacteryClient) async throws -> Result) async throws -> Result {
     var options = TestDatabase.defaultOptions
     options.maximumConnections = connections
     return try await TestDatabase.withFreshDatabase(label, options: options) { client in
@@ -403,7 +403,7 @@ struct QueueWorkerTests {
 
     @Test("a global concurrency limit holds across two worker processes")
     func globalConcurrency() async throws {
-        try await withQueueDatabase("queue_global", connections: 16) { client in
+        try await withQueueDatabase("queue_global", connections: 10) { client in
             let current = Atomic<Int>(0), peak = Atomic<Int>(0)
             var handlers = JobHandlers()
             handlers.register(Slow.self) { job, _ in
@@ -454,7 +454,7 @@ struct QueueWorkerTests {
 
     @Test("periodic jobs are enqueued once per fire, whichever process leads")
     func periodic() async throws {
-        try await withQueueDatabase("queue_periodic", connections: 16) { client in
+        try await withQueueDatabase("queue_periodic", connections: 10) { client in
             var configuration = quickConfiguration()
             configuration.periodicJobs = [PeriodicJob(name: "tick", schedule: .every(.milliseconds(500))) { Effect(n: 0) }]
             let a = Ghouls(client: client, handlers: effectHandlers(), configuration: configuration)
