@@ -1,4 +1,5 @@
 import Foundation
+import Phylactery
 
 /// Timing and memory helpers. Figures are medians over rounds, so one noisy round does not decide.
 enum Measure {
@@ -60,7 +61,7 @@ enum Measure {
     }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration.seconds
     }
 
     static func median(_ values: [Double]) -> Double {

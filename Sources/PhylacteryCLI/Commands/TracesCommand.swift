@@ -43,7 +43,7 @@ struct TracesCommand: AsyncParsableCommand {
             try await reportingErrors {
                 var filter = TraceFilter(name: self.name, status: self.status.flatMap(TraceFilter.Status.init(rawValue:)), limit: self.limit)
                 if let minimumDuration { filter.minimumDuration = try parseDuration(minimumDuration, option: "--min-duration") }
-                if let since { filter.since = Date().addingTimeInterval(-seconds(try parseDuration(since, option: "--since"))) }
+                if let since { filter.since = Date().addingTimeInterval(-(try parseDuration(since, option: "--since")).seconds) }
                 let traces = try await TracesCommand.withStore { try await $0.list(filter) }
                 guard !traces.isEmpty else {
                     print("No traces match.")
@@ -100,7 +100,7 @@ struct TracesCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let age = try parseDuration(self.olderThan, option: "--older-than")
-                let cutoff = Date().addingTimeInterval(-seconds(age))
+                let cutoff = Date().addingTimeInterval(-age.seconds)
                 let dropped = try await TracesCommand.withStore { try await $0.prune(olderThan: cutoff) }
                 if dropped.isEmpty {
                     print("Nothing to drop: no day partition ended before \(ISO8601DateFormatter().string(from: cutoff)).")
@@ -123,10 +123,6 @@ func parseDuration(_ text: String, option: String) throws -> Duration {
         }
     }
     throw ValidationError("\(option) takes a duration such as 250ms, 30s, 6h or 7d, not '\(text)'.")
-}
-
-func seconds(_ duration: Duration) -> TimeInterval {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
 extension String {

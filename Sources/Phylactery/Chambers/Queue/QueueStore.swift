@@ -290,8 +290,8 @@ struct QueueStore: Sendable {
 }
 
 extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
+    /// The duration in seconds, as a Double (leases, intervals, the CLI's and the benchmarks' figures).
+    package var seconds: Double {
         let (seconds, attoseconds) = self.components
         return Double(seconds) + Double(attoseconds) / 1e18
     }
