@@ -39,4 +39,33 @@ import Testing
             }
         }
     }
+
+    @Test("connections terminated while idle in the pool are skipped by the next transactions")
+    func terminatedWhileIdle() async throws {
+        try await TestDatabase.withFreshDatabase("dead_idle") { client in
+            for round in 0..<5 {
+                // Warm several pooled connections, then end every session but the one asking.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 { group.addTask { try await client.transaction { tx in try await tx.execute("SELECT pg_sleep(0.05)") } } }
+                    try await group.waitForAll()
+                }
+                try await client.execute("""
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()
+                    """)
+                // At once, before the pool has necessarily noticed: each transaction must still commit.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for n in 0..<4 {
+                        group.addTask {
+                            let value = try await client.transaction { tx in
+                                try await tx.query("SELECT \(n + round)::bigint").collect().first!.decode(Int.self)
+                            }
+                            #expect(value == n + round)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
 }

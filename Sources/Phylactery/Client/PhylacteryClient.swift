@@ -124,7 +124,7 @@ public final class PhylacteryClient: Service, Sendable {
     package func rows(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
         try await self.prepare(file: file, line: line)
         do {
-            return try await self.postgres.withConnection { connection in
+            return try await self.withLiveConnection { connection in
                 // A client-side watchdog: a statement still unanswered after a minute is stuck on a
                 // dead connection (see above); closing the connection fails it instead of waiting forever.
                 let watchdog = Task {
@@ -143,6 +143,19 @@ public final class PhylacteryClient: Service, Sendable {
         } catch {
             throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
         }
+    }
+
+    /// Leases a pooled connection that is not already closed: the pool can hand one out whose
+    /// session just ended before it noticed. Closed ones are skipped (nothing was sent on them).
+    private func withLiveConnection<Result>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        for _ in 0..<self.configuration.options.maximumConnections {
+            let outcome: Result? = try await self.postgres.withConnection { connection in
+                if connection.isClosed { return nil }
+                return try await body(connection)
+            }
+            if let outcome { return outcome }
+        }
+        return try await self.postgres.withConnection(body)
     }
 
     /// Runs one statement and discards its rows.

@@ -204,11 +204,20 @@ extension PhylacteryClient {
         try await self.prepare(file: file, line: line)
         let policy = options.retry ?? self.configuration.options.retry
         var attempt = 1
+        var deadConnections = 0
         while true {
             do {
                 return try await self.postgres.withConnection(isolation: isolation) { connection in
                     try await self.runTransaction(on: connection, attempt: attempt, options: options, file: file, line: line, body)
                 }
+            } catch let dead as DeadConnectionAtBegin {
+                // The pool can hand out a connection whose session the server has just ended (a
+                // terminated backend, a restart) before it notices the close. Nothing of the body ran,
+                // so another connection is tried at once, without spending an attempt. Each dead one is
+                // closed, so the pool drops it; at most every pooled connection can be dead at once.
+                deadConnections += 1
+                guard deadConnections <= self.configuration.options.maximumConnections else { throw dead.error }
+                self.logger.debug("BEGIN found a dead connection; trying another", metadata: ["error": "\(dead.error)"])
             } catch {
                 guard let transient = Self.transientError(error) else {
                     throw Self.connectionLevel(error, file: file, line: line)
@@ -239,7 +248,15 @@ extension PhylacteryClient {
         _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
         let transaction = Transaction(connection: connection, attempt: attempt, logger: self.logger)
-        try await transaction.control(options.beginSQL, phase: .begin, file: file, line: line)
+        do {
+            try await transaction.control(options.beginSQL, phase: .begin, file: file, line: line)
+        } catch {
+            if transaction.state.isSessionLost {
+                try? await connection.close()
+                throw DeadConnectionAtBegin(error: error)
+            }
+            throw error
+        }
         let result: Result
         do {
             result = try await CurrentTransaction.$context.withValue(.init(client: ObjectIdentifier(self), task: CurrentTransaction.currentTask, transaction: transaction)) {
@@ -285,6 +302,11 @@ extension PhylacteryClient {
             }
             throw error
         }
+    }
+
+    /// BEGIN failed because the connection's session had already ended: safe to retry elsewhere.
+    struct DeadConnectionAtBegin: Error {
+        let error: any Error
     }
 
     /// The ``PhylacteryError`` when `error` is a serialization failure or deadlock, else `nil`.

@@ -259,26 +259,32 @@ public final class Ghouls: Service, Sendable {
         while !Task.isCancelled {
             do {
                 try await self.client.postgres.withConnection { connection in
-                    try await connection.listen(on: QueueChannel.wake) { wakes in
-                        try await connection.listen(on: QueueChannel.cancel) { cancels in
-                            self.listening.store(true, ordering: .relaxed)
-                            delay = .milliseconds(250)
-                            // Enqueues made while no one listened went unannounced: look now.
-                            for runner in self.runners.values { runner.wake.signal() }
-                            try await withThrowingTaskGroup(of: Void.self) { group in
-                                group.addTask {
-                                    for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
-                                    throw ListenerEnded()
-                                }
-                                group.addTask {
-                                    for try await notification in cancels {
-                                        if let id = UUID(uuidString: notification.payload) { self.cancelRunning(id, reason: .request) }
+                    do {
+                        try await connection.listen(on: QueueChannel.wake) { wakes in
+                            try await connection.listen(on: QueueChannel.cancel) { cancels in
+                                self.listening.store(true, ordering: .relaxed)
+                                delay = .milliseconds(250)
+                                // Enqueues made while no one listened went unannounced: look now.
+                                for runner in self.runners.values { runner.wake.signal() }
+                                try await withThrowingTaskGroup(of: Void.self) { group in
+                                    group.addTask {
+                                        for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
+                                        throw ListenerEnded()
                                     }
-                                    throw ListenerEnded()
+                                    group.addTask {
+                                        for try await notification in cancels {
+                                            if let id = UUID(uuidString: notification.payload) { self.cancelRunning(id, reason: .request) }
+                                        }
+                                        throw ListenerEnded()
+                                    }
+                                    try await group.next()
                                 }
-                                try await group.next()
                             }
                         }
+                    } catch {
+                        // A listener that ended abnormally leaves no half-LISTENing connection in the pool.
+                        try? await connection.close()
+                        throw error
                     }
                 }
             } catch {
