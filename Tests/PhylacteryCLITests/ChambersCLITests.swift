@@ -44,6 +44,14 @@ import Testing
             #expect(nan.status != 0 && nan.output.contains("--vector needs --model and --fingerprint"), "\(nan.output)")
             let stats = try run("memory", "stats")
             #expect(stats.output == "m@f (3 dimensions)  consecrated  1\n1 entries\n", "\(stats.output)")
+            _ = try run("memory", "consecrate", memory.id.uuidString, "--by", "reviewer", "--reject")
+            let statusLog = try run("memory", "history", memory.id.uuidString)
+            let lines = statusLog.output.split(separator: "\n").map(String.init)
+            #expect(lines.count == 3 && lines[0].hasSuffix("speculative → consecrated  by operator")
+                    && lines[1].hasSuffix("consecrated → rejected  by reviewer")
+                    && lines[2] == "\(memory.id) is rejected; 2 status changes", "\(statusLog.output)")
+            let badID = try run("memory", "history", "not-a-uuid")
+            #expect(badID.status != 0 && badID.output.contains("is not a memory id"), "\(badID.output)")
         }
     }
 }

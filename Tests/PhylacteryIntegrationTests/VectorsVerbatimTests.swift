@@ -92,6 +92,38 @@ import Testing
         }
     }
 
+    @Test func concurrentWritersOfOneKeyRecordOneVersion() async throws {
+        try await Self.migrated("facts_race") { client in
+            try await client.transaction { tx in try await tx.facts.put("network", key: "ntp", value: "a", source: "x") }
+            // A records version 2 and holds its transaction open; B supersedes meanwhile, waits on A's
+            // row in the unique index, and is refused once A commits.
+            let writers: [(String, @Sendable (Transaction) async throws -> Void)] = [
+                ("supersede", { tx in _ = try await tx.facts.supersede("network", key: "ntp", value: "b", source: "x") }),
+                ("put", { tx in _ = try await tx.facts.put("network", key: "fresh", value: "b", source: "x") }),
+            ]
+            for (label, write) in writers {
+                let (written, signal) = AsyncStream<Void>.makeStream()
+                let first = Task {
+                    try await client.transaction { tx in
+                        try await write(tx)
+                        signal.yield()
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                }
+                for await _ in written { break }
+                let second = await #expect(throws: PhylacteryError.self, "\(label)") {
+                    try await client.transaction { tx in try await write(tx) }
+                }
+                try await first.value
+                #expect(second?.code == (label == "put" ? .factExists : .staleFact), "\(label): \(String(describing: second))")
+            }
+            let versions = try await client.transaction { tx in
+                (try await tx.facts.history("network", key: "ntp").map(\.version), try await tx.facts.history("network", key: "fresh").map(\.version))
+            }
+            #expect(versions.0 == [1, 2] && versions.1 == [1])
+        }
+    }
+
     @Test func getManyAndPrefixListing() async throws {
         try await Self.migrated("facts_list") { client in
             try await client.transaction { tx in
@@ -130,6 +162,21 @@ import Testing
             #expect(consecrated.status == .consecrated && consecrated.statusChangedBy == "operator" && consecrated.statusChangedAt != nil)
             let rejected = try await client.transaction { tx in try await tx.memory.reject(stored.id, by: "reviewer") }
             #expect(rejected.status == .rejected && rejected.statusChangedBy == "reviewer")
+            // Every change is logged, in order, with the status it replaced.
+            let history = try await client.transaction { tx in try await tx.memory.statusHistory(of: stored.id) }
+            #expect(history.map { "\($0.fromStatus.rawValue)>\($0.toStatus.rawValue) \($0.changedBy)" }
+                    == ["speculative>consecrated operator", "consecrated>rejected reviewer"])
+            #expect(history.allSatisfy { $0.memoryID == stored.id } && history[0].changedAt <= history[1].changedAt)
+            // A change rolled back with its transaction leaves no log entry.
+            await #expect(throws: CancellationError.self) {
+                try await client.transaction { tx in
+                    try await tx.memory.consecrate(stored.id, by: "hasty")
+                    throw CancellationError()
+                }
+            }
+            #expect(try await client.transaction { tx in try await tx.memory.statusHistory(of: stored.id) }.count == 2)
+            let anonymous = await #expect(throws: PhylacteryError.self) { try await client.transaction { tx in try await tx.memory.reject(stored.id, by: "") } }
+            #expect(anonymous?.code == .invalidArgument)
             // The database checks the status itself.
             let bad = await #expect(throws: PhylacteryError.self) { try await client.execute("UPDATE vectors.memories SET status = 'believed'") }
             #expect(bad?.sqlState == "23514")
@@ -146,6 +193,7 @@ import Testing
                 #expect(try await tx.memory.stats().map(\.count) == [1])
                 #expect(try await tx.memory.forget(stored.id))
                 #expect(try await tx.memory.forget(stored.id) == false)
+                #expect(try await tx.memory.statusHistory(of: stored.id).isEmpty)   // forgotten with its log
             }
             let missing = await #expect(throws: PhylacteryError.self) { try await client.transaction { tx in try await tx.memory.consecrate(UUID(), by: "x") } }
             #expect(missing?.code == .notFound)

@@ -53,6 +53,7 @@ extension Federation {
             ModelRegistration(QueueWindow.self),
             ModelRegistration(SpanRecord.self),
             ModelRegistration(Memory.self),
+            ModelRegistration(MemoryStatusChange.self),
             ModelRegistration(Fact.self),
         ]
     }

@@ -7,8 +7,8 @@ import PostgresNIO
 struct MemoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory",
-        abstract: "Search semantic memory, consecrate entries, and count them (the vectors chamber).",
-        subcommands: [Search.self, Consecrate.self, Stats.self]
+        abstract: "Search semantic memory, consecrate entries, read their status history, and count them (the vectors chamber).",
+        subcommands: [Search.self, Consecrate.self, History.self, Stats.self]
     )
 
     struct Search: AsyncParsableCommand {
@@ -16,7 +16,8 @@ struct MemoryCommand: AsyncParsableCommand {
             abstract: "Print the entries nearest to a vector, within one embedding space.",
             discussion: "Give the query as --vector '[0.1, 0.2, …]' or as --like <memory id> (that entry's embedding and space).")
         @Option(name: .long, help: "The query vector as a JSON array of numbers.") var vector: String?
-        @Option(name: .long, help: "Use this memory's embedding (and its space) as the query.") var like: String?
+        @Option(name: .long, help: "Use this memory's embedding (and its space) as the query.", transform: RecordID.parser("memory"))
+        var like: UUID?
         @Option(name: .long, help: "The embedding model's name (with --vector).") var model: String?
         @Option(name: .long, help: "The embedding space's fingerprint (with --vector).") var fingerprint: String?
         @Option(name: .short, help: "How many neighbours.") var k = 10
@@ -29,7 +30,6 @@ struct MemoryCommand: AsyncParsableCommand {
         func validate() throws {
             guard (self.vector == nil) != (self.like == nil) else { throw ValidationError("give exactly one of --vector and --like") }
             if self.vector != nil, self.model == nil || self.fingerprint == nil { throw ValidationError("--vector needs --model and --fingerprint") }
-            if let like, UUID(uuidString: like) == nil { throw ValidationError("--like needs a memory id (a UUID)") }
             guard VectorMemory.Metric(rawValue: self.metric) != nil else { throw ValidationError("--metric is cosine, l2 or inner_product") }
             for name in self.status where MemoryStatus(rawValue: name) == nil { throw ValidationError("unknown status '\(name)'") }
             if let vector { _ = try Self.parse(vector) }
@@ -47,7 +47,7 @@ struct MemoryCommand: AsyncParsableCommand {
                 let matches = try await client.transaction { tx -> [VectorMemory.Match] in
                     let query: Vector, space: EmbeddingSpace
                     if let like = self.like {
-                        guard let entry = try await tx.find(Memory.self, id: UUID(uuidString: like)!) else {
+                        guard let entry = try await tx.find(Memory.self, id: like) else {
                             throw PhylacteryError(.notFound, "no memory has id \(like)")
                         }
                         (query, space) = (entry.embedding, entry.space)
@@ -70,22 +70,36 @@ struct MemoryCommand: AsyncParsableCommand {
 
     struct Consecrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a memory verified (or, with --reject, wrong); who and when are recorded.")
-        @Argument(help: "The memory's id.") var id: String
+        @Argument(help: "The memory's id.", transform: RecordID.parser("memory")) var id: UUID
         @Option(name: .long, help: "Who is vouching for it.") var by: String
         @Flag(name: .long, help: "Reject the entry instead.") var reject = false
 
-        func validate() throws {
-            guard UUID(uuidString: self.id) != nil else { throw ValidationError("the id must be a UUID") }
-        }
-
         func run() async throws {
             try await ChamberCLI.run(needs: "vectors.memories") { client in
-                let id = UUID(uuidString: self.id)!
                 let memory = try await client.transaction { tx in
-                    if self.reject { return try await tx.memory.reject(id, by: self.by) }
-                    return try await tx.memory.consecrate(id, by: self.by)
+                    if self.reject { return try await tx.memory.reject(self.id, by: self.by) }
+                    return try await tx.memory.consecrate(self.id, by: self.by)
                 }
                 print("\(memory.id) is now \(memory.status.rawValue) (by \(memory.statusChangedBy ?? "?"))")
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a memory's status changes, oldest first: from, to, by whom, when.")
+        @Argument(help: "The memory's id.", transform: RecordID.parser("memory")) var id: UUID
+
+        func run() async throws {
+            try await ChamberCLI.run(needs: "vectors.status_changes") { client in
+                let (memory, changes) = try await client.transaction { tx in
+                    (try await tx.find(Memory.self, id: self.id), try await tx.memory.statusHistory(of: self.id))
+                }
+                guard let memory else { throw PhylacteryError(.notFound, "no memory has id \(self.id)") }
+                let formatter = ISO8601DateFormatter()
+                for change in changes {
+                    print("\(formatter.string(from: change.changedAt))  \(change.fromStatus.rawValue) → \(change.toStatus.rawValue)  by \(change.changedBy)")
+                }
+                print("\(memory.id) is \(memory.status.rawValue); \(changes.count) status change\(changes.count == 1 ? "" : "s")")
             }
         }
     }

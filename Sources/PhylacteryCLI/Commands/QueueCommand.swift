@@ -20,11 +20,6 @@ struct QueueCommand: AsyncParsableCommand {
         }
     }
 
-    static func parseID(_ text: String) throws -> UUID {
-        guard let id = UUID(uuidString: text) else { throw ValidationError("'\(text)' is not a job id (a UUID such as 01936f5e-8c1a-7b2e-9f00-3c4d5e6f7a8b).") }
-        return id
-    }
-
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
         return ISO8601DateFormatter().string(from: date)
@@ -83,11 +78,10 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Everything stored about one job, with every error.")
-        @Argument(help: "The job's id.") var id: String
-        func validate() throws { _ = try QueueCommand.parseID(self.id) }
+        @Argument(help: "The job's id.", transform: RecordID.parser("job")) var id: UUID
         func run() async throws {
             try await reportingErrors {
-                let job = try await QueueCommand.withOperator { try await $0.job(try QueueCommand.parseID(self.id)) }
+                let job = try await QueueCommand.withOperator { try await $0.job(self.id) }
                 print("""
                     job        \(job.id)
                     kind       \(job.kind)
@@ -112,11 +106,10 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run a finished (completed, cancelled, discarded) or waiting job again now.")
-        @Argument(help: "The job's id.") var id: String
-        func validate() throws { _ = try QueueCommand.parseID(self.id) }
+        @Argument(help: "The job's id.", transform: RecordID.parser("job")) var id: UUID
         func run() async throws {
             try await reportingErrors {
-                let job = try await QueueCommand.withOperator { try await $0.retry(try QueueCommand.parseID(self.id)) }
+                let job = try await QueueCommand.withOperator { try await $0.retry(self.id) }
                 print("Job \(job.id) is \(job.state.rawValue) again (attempt \(job.attempt) of \(job.maxAttempts) used).")
             }
         }
@@ -124,11 +117,10 @@ struct QueueCommand: AsyncParsableCommand {
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel a waiting job, or ask the worker running it to cancel it.")
-        @Argument(help: "The job's id.") var id: String
-        func validate() throws { _ = try QueueCommand.parseID(self.id) }
+        @Argument(help: "The job's id.", transform: RecordID.parser("job")) var id: UUID
         func run() async throws {
             try await reportingErrors {
-                let result = try await QueueCommand.withOperator { try await $0.cancel(try QueueCommand.parseID(self.id)) }
+                let result = try await QueueCommand.withOperator { try await $0.cancel(self.id) }
                 switch result {
                 case .cancelled: print("Job \(self.id) cancelled; it will not run.")
                 case .requested: print("Job \(self.id) is running; its worker was asked to cancel it.")

@@ -64,7 +64,8 @@ public struct Memory: PersistentModel, Hashable {
     public var owner: String
     /// Where it came from (a conversation, a document, a tool call).
     public var source: String
-    /// Who last changed ``status`` (consecrated or rejected it), or `nil` while it never changed.
+    /// Who last changed ``status`` (consecrated or rejected it), or `nil` while it never changed. Every
+    /// change is logged too: ``VectorMemory/statusHistory(of:)``.
     public var statusChangedBy: String?
     /// When ``status`` last changed, or `nil`.
     public var statusChangedAt: Date?

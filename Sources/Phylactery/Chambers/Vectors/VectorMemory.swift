@@ -146,11 +146,29 @@ public struct VectorMemory: Sendable {
         try await self.transaction.delete(Memory.self, id: id)
     }
 
+    /// Every status change of an entry, oldest first (empty when its status never changed or it
+    /// does not exist).
+    public func statusHistory(of id: UUID) async throws -> [MemoryStatusChange] {
+        try await self.transaction.fetch(MemoryStatusChange.self, where: "memory_id = \(id)", orderBy: "created_at, id")
+    }
+
+    /// Changes the status and appends the change to `vectors.status_changes` in one statement: the
+    /// row is locked first, so the logged previous status is the one this change replaced.
     func setStatus(_ status: MemoryStatus, of id: UUID, by actor: String) async throws -> Memory {
+        guard !actor.isEmpty else {
+            throw PhylacteryError(.invalidArgument, "a status change needs the name of who made it")
+        }
         let rows = try await self.transaction.models(PostgresQuery(unsafeSQL: """
-            UPDATE vectors.memories SET status = $1, status_changed_by = $2, status_changed_at = now(), updated_at = now()
-            WHERE id = $3 RETURNING \(ModelSQL.selectList(Memory.schema))
-            """, binds: Self.binds(status.rawValue, actor, id)), as: Memory.self, file: #fileID, line: #line)
+            WITH previous AS (SELECT id, status FROM vectors.memories WHERE id = $3 FOR UPDATE),
+            changed AS (
+                UPDATE vectors.memories AS m SET status = $1, status_changed_by = $2, status_changed_at = now(), updated_at = now()
+                FROM previous WHERE m.id = previous.id
+                RETURNING m.*, previous.status AS previous_status),
+            logged AS (
+                INSERT INTO vectors.status_changes (id, memory_id, from_status, to_status, changed_by)
+                SELECT $4, id, previous_status, status, $2 FROM changed)
+            SELECT \(ModelSQL.selectList(Memory.schema)) FROM changed
+            """, binds: Self.binds(status.rawValue, actor, id, UUID.v7())), as: Memory.self, file: #fileID, line: #line)
         guard let memory = rows.first else {
             throw PhylacteryError(.notFound, "no memory has id \(id); nothing was changed")
         }
