@@ -342,6 +342,49 @@ struct QueueWorkerTests {
         }
     }
 
+    @Test("a handler that ignores cancellation cannot hold the shutdown: its job is given back and its late effect refused")
+    func abandonedHandler() async throws {
+        try await withQueueDatabase("queue_abandon") { client in
+            let started = Atomic<Bool>(false)
+            final class Outcome: Sendable { let text = Mutex<String?>(nil) }
+            let late = Outcome()
+            var handlers = JobHandlers()
+            handlers.register(Effect.self) { job, context in
+                started.store(true, ordering: .relaxed)
+                // Work that cancellation does not reach (a detached task, a blocking call), which
+                // then writes its effect through the job's transaction.
+                await Task.detached {
+                    try? await Task.sleep(for: .seconds(6))
+                    do {
+                        try await context.transaction { tx in
+                            try await tx.execute("INSERT INTO public.effects (job_id, n) VALUES (\(context.id), \(job.n))")
+                        }
+                        late.text.withLock { $0 = "committed" }
+                    } catch let error as PhylacteryError {
+                        late.text.withLock { $0 = "\(error.code)" }
+                    } catch {
+                        late.text.withLock { $0 = "\(error)" }
+                    }
+                }.value
+            }
+            let job = try await client.enqueue(Effect(n: 7))
+            var configuration = quickConfiguration(grace: .milliseconds(200))
+            configuration.abandonAfter = .milliseconds(300)
+            let ghouls = Ghouls(client: client, handlers: handlers, configuration: configuration)
+            let began = ContinuousClock.now
+            try await whileRunning(ghouls) {
+                try await eventually("the handler runs") { started.load(ordering: .relaxed) }
+            }
+            // The drain ended long before the handler did (it sleeps 6 s).
+            #expect(ContinuousClock.now - began < .seconds(5))
+            let released = try await client.jobs.job(job.id)
+            #expect(released.state == .available && released.attempt == 0)
+            try await eventually("the abandoned handler tries its transaction") { late.text.withLock { $0 } != nil }
+            #expect(late.text.withLock { $0 } == "\(PhylacteryError.Code.leaseLost)")
+            #expect(try await count(client, "SELECT count(*) FROM public.effects") == 0)
+        }
+    }
+
     @Test("a worker that lost its lease cannot overwrite the attempt that replaced it")
     func fencing() async throws {
         try await withQueueDatabase("queue_fencing") { client in
@@ -351,10 +394,14 @@ struct QueueWorkerTests {
             let firstStarted = Atomic<Bool>(false)
             var stalling = JobHandlers()
             stalling.register(Effect.self) { job, context in
-                firstStarted.store(true, ordering: .relaxed)
-                while !release.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(20)) }
+                // Only the first attempt stalls: this worker is alive and may claim the retry too.
+                let stalls = context.attempt == 1
+                if stalls {
+                    firstStarted.store(true, ordering: .relaxed)
+                    while !release.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(20)) }
+                }
                 try await context.transaction { tx in
-                    try await tx.execute("INSERT INTO public.effects (job_id, n) VALUES (\(context.id), -1)")
+                    try await tx.execute("INSERT INTO public.effects (job_id, n) VALUES (\(context.id), \(stalls ? -1 : job.n))")
                 }
             }
             let first = Ghouls(client: client, handlers: stalling, configuration: quickConfiguration(lease: .seconds(60)))

@@ -27,7 +27,8 @@ import Tracing
 /// On graceful shutdown (SIGTERM through the service group) the loops stop claiming, running
 /// handlers get ``GhoulsConfiguration/shutdownGracePeriod`` to finish, the rest are cancelled and
 /// their jobs given back to the queue without counting the attempt, and every outcome is written
-/// before `run()` returns.
+/// before `run()` returns. A handler still running ``GhoulsConfiguration/abandonAfter`` after its
+/// cancellation is abandoned: its job is given back anyway, so shutdown always ends.
 public final class Ghouls: Service, Sendable {
     /// The client the workers use.
     public let client: PhylacteryClient
@@ -46,7 +47,9 @@ public final class Ghouls: Service, Sendable {
 
     struct RunningJob {
         let job: ClaimedJob
-        let task: Task<String?, any Error>
+        let task: Task<Void, Never>
+        /// The handler's result, or `nil` when the drain gave up waiting for it.
+        let finished: OneShot<Result<String?, any Error>?>
         var cancelledBy: CancelReason?
     }
 
@@ -178,12 +181,23 @@ public final class Ghouls: Service, Sendable {
         let flag = CompletionFlag()
         let context = JobContext(id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
                                  client: self.client, logger: logger, token: job.token, completedInTransaction: flag)
+        let finished = OneShot<Result<String?, any Error>?>()
         let task = Task {
-            try await withSpan("queue.handler", context: trace) { _ in try await prepared(context) }
+            do {
+                finished.fulfil(.success(try await withSpan("queue.handler", context: trace) { _ in try await prepared(context) }))
+            } catch {
+                finished.fulfil(.failure(error))
+            }
         }
-        self.running.withLock { $0[job.id] = RunningJob(job: job, task: task, cancelledBy: nil) }
-        let result = await task.result
+        self.running.withLock { $0[job.id] = RunningJob(job: job, task: task, finished: finished, cancelledBy: nil) }
+        let result = await finished.wait()
         let cancelledBy = self.running.withLock { $0.removeValue(forKey: job.id)?.cancelledBy }
+        guard let result else {
+            // Abandoned by the drain: the handler ignored cancellation. Its job goes back to the
+            // queue; the fence refuses whatever the handler still tries through the job's transaction.
+            logger.warning("handler did not stop when cancelled; giving its job back without it")
+            return .released
+        }
         switch result {
         case .success(let value):
             guard flag.isSet else { return .completed(result: value) }
@@ -219,7 +233,7 @@ public final class Ghouls: Service, Sendable {
     /// Cancels a job running in this process; returns whether it was running here.
     @discardableResult
     func cancelRunning(_ id: UUID, reason: CancelReason) -> Bool {
-        let task = self.running.withLock { running -> Task<String?, any Error>? in
+        let task = self.running.withLock { running -> Task<Void, Never>? in
             guard running[id] != nil else { return nil }
             if running[id]?.cancelledBy == nil { running[id]?.cancelledBy = reason }
             return running[id]?.task
@@ -232,6 +246,13 @@ public final class Ghouls: Service, Sendable {
     func cancelAllRunning(in queue: String) {
         let ids = self.running.withLock { $0.values.filter { $0.job.queue == queue }.map(\.job.id) }
         for id in ids { self.cancelRunning(id, reason: .shutdown) }
+    }
+
+    /// Stops waiting for the handlers still running after their cancellation: their jobs are given
+    /// back as if they had stopped (``GhoulsConfiguration/abandonAfter``).
+    func abandonAllRunning(in queue: String) {
+        let waits = self.running.withLock { $0.values.filter { $0.job.queue == queue }.map(\.finished) }
+        for finished in waits { finished.fulfil(nil) }
     }
 
     // MARK: - Maintenance
@@ -370,6 +391,17 @@ final class QueueRunner: Sendable {
                     "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
                 ])
                 ghouls.cancelAllRunning(in: self.name)
+                // A handler that ignores cancellation must not hold the shutdown forever.
+                let abandonAt = ContinuousClock.now + ghouls.configuration.abandonAfter
+                while self.inFlight.load(ordering: .acquiring) > 0 && ContinuousClock.now < abandonAt {
+                    await self.wake.wait(timeout: min(.milliseconds(50), abandonAt - ContinuousClock.now))
+                }
+                if self.inFlight.load(ordering: .acquiring) > 0 {
+                    ghouls.logger.warning("handlers still running after cancellation; giving their jobs back without them", metadata: [
+                        "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
+                    ])
+                    ghouls.abandonAllRunning(in: self.name)
+                }
             }
         }
     }

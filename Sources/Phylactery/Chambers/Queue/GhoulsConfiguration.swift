@@ -66,6 +66,10 @@ public struct GhoulsConfiguration: Sendable {
     /// After SIGTERM (graceful shutdown): how long running handlers may take before they are
     /// cancelled and their jobs given back to the queue.
     public var shutdownGracePeriod: Duration
+    /// After the grace period, how long a cancelled handler may take to stop. One that is still
+    /// running then (it ignores cancellation) has its job given back without it, so shutdown always
+    /// ends; the fencing token refuses anything it later tries through the job's transaction.
+    public var abandonAfter: Duration
     /// Outcomes are written together once this many are waiting…
     public var completionBatchSize: Int
     /// …or once the oldest waited this long.
@@ -90,6 +94,7 @@ public struct GhoulsConfiguration: Sendable {
         listens: Bool = true,
         rescueInterval: Duration? = nil,
         shutdownGracePeriod: Duration = .seconds(10),
+        abandonAfter: Duration = .seconds(5),
         completionBatchSize: Int = 500,
         completionFlushInterval: Duration = .milliseconds(2),
         backoff: RetryBackoff = RetryBackoff(),
@@ -105,6 +110,7 @@ public struct GhoulsConfiguration: Sendable {
         self.listens = listens
         self.rescueInterval = rescueInterval ?? lease / 2
         self.shutdownGracePeriod = shutdownGracePeriod
+        self.abandonAfter = abandonAfter
         self.completionBatchSize = completionBatchSize
         self.completionFlushInterval = completionFlushInterval
         self.backoff = backoff
@@ -126,6 +132,9 @@ public struct GhoulsConfiguration: Sendable {
         }
         guard self.heartbeatInterval < self.lease, self.heartbeatInterval > .zero else {
             throw PhylacteryError(.invalidArgument, "the heartbeat interval (\(self.heartbeatInterval)) must be positive and shorter than the lease (\(self.lease))")
+        }
+        guard self.shutdownGracePeriod >= .zero, self.abandonAfter >= .zero else {
+            throw PhylacteryError(.invalidArgument, "the shutdown grace period (\(self.shutdownGracePeriod)) and abandonAfter (\(self.abandonAfter)) must not be negative")
         }
     }
 }

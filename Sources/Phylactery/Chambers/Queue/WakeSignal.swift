@@ -62,3 +62,41 @@ final class WakeSignal: Sendable {
         }
     }
 }
+
+/// A value delivered once: the first ``fulfil(_:)`` wins, and ``wait()`` returns it, whether it
+/// came before or after the wait began. A running job's handler and the shutdown drain both try to
+/// fulfil its result, so the drain can stop waiting for a handler that ignores cancellation.
+final class OneShot<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var delivered = false
+        var waiter: CheckedContinuation<Value, Never>?
+    }
+    private let state = Mutex(State())
+
+    /// Delivers `value` unless a value was delivered already; returns whether this one was.
+    @discardableResult
+    func fulfil(_ value: Value) -> Bool {
+        let (won, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Value, Never>?) in
+            guard !state.delivered else { return (false, nil) }
+            state.delivered = true
+            state.value = value
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume(returning: value)
+        return won
+    }
+
+    /// The delivered value, waiting for it if needed.
+    func wait() async -> Value {
+        await withCheckedContinuation { continuation in
+            let ready = self.state.withLock { state -> Value? in
+                if state.delivered { return state.value }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
