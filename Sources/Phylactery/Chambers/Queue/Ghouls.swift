@@ -381,22 +381,14 @@ final class QueueRunner: Sendable {
                 if claimedFull && self.inFlight.load(ordering: .acquiring) < concurrency { continue }
                 await self.wake.wait(timeout: timeout)
             }
-            // Draining: let handlers finish within the grace period, then cancel what is left.
-            let deadline = ContinuousClock.now + ghouls.configuration.shutdownGracePeriod
-            while self.inFlight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
-                await self.wake.wait(timeout: min(.milliseconds(50), deadline - ContinuousClock.now))
-            }
-            if self.inFlight.load(ordering: .acquiring) > 0 {
+            // Draining: let handlers finish within the grace period, then cancel what is left; a
+            // handler that ignores cancellation must not hold the shutdown forever either.
+            if await !self.handlersFinish(within: ghouls.configuration.shutdownGracePeriod) {
                 ghouls.logger.warning("grace period over; cancelling running jobs and giving them back", metadata: [
                     "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
                 ])
                 ghouls.cancelAllRunning(in: self.name)
-                // A handler that ignores cancellation must not hold the shutdown forever.
-                let abandonAt = ContinuousClock.now + ghouls.configuration.abandonAfter
-                while self.inFlight.load(ordering: .acquiring) > 0 && ContinuousClock.now < abandonAt {
-                    await self.wake.wait(timeout: min(.milliseconds(50), abandonAt - ContinuousClock.now))
-                }
-                if self.inFlight.load(ordering: .acquiring) > 0 {
+                if await !self.handlersFinish(within: ghouls.configuration.abandonAfter) {
                     ghouls.logger.warning("handlers still running after cancellation; giving their jobs back without them", metadata: [
                         "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
                     ])
@@ -404,5 +396,14 @@ final class QueueRunner: Sendable {
                 }
             }
         }
+    }
+
+    /// Waits up to `limit` for this queue's handlers to end; returns whether they all did.
+    private func handlersFinish(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while self.inFlight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
+            await self.wake.wait(timeout: min(.milliseconds(50), deadline - ContinuousClock.now))
+        }
+        return self.inFlight.load(ordering: .acquiring) == 0
     }
 }
