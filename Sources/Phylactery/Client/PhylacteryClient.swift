@@ -147,9 +147,9 @@ public final class PhylacteryClient: Service, Sendable {
 
     /// Leases a pooled connection that is not already closed: the pool can hand one out whose
     /// session just ended before it noticed. Closed ones are skipped (nothing was sent on them).
-    private func withLiveConnection<Result>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    private func withLiveConnection(_ body: (PostgresConnection) async throws -> [PostgresRow]) async throws -> [PostgresRow] {
         for _ in 0..<self.configuration.options.maximumConnections {
-            let outcome: Result? = try await self.postgres.withConnection { connection in
+            let outcome: [PostgresRow]? = try await self.postgres.withConnection { connection in
                 if connection.isClosed { return nil }
                 return try await body(connection)
             }
