@@ -107,7 +107,14 @@ import Testing
                     try await client.transaction { tx in
                         try await write(tx)
                         signal.yield()
-                        try await Task.sleep(for: .milliseconds(300))
+                        // Commit only once the second writer is blocked behind this one.
+                        let deadline = ContinuousClock.now + .seconds(60)
+                        while try await client.query("""
+                            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                            """).collect().first!.decode(Int.self) == 0 {
+                            guard ContinuousClock.now < deadline else { Issue.record("\(label): the second writer never waited"); break }
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
                     }
                 }
                 for await _ in written { break }
