@@ -301,9 +301,11 @@ struct QueueWorkerTests {
             let ghouls = Ghouls(client: client, handlers: handlers, configuration: quickConfiguration())
             try await whileRunning(ghouls) {
                 try await eventually("slow job starts") { started.load(ordering: .relaxed) }
+                // The request travels by NOTIFY (the heartbeat would notice it only 20 s later).
+                try await eventually("listening") { ghouls.isListening }
                 #expect(try await client.jobs.cancel(job.id) == .requested)
                 #expect(try await client.jobs.cancel(waiting.id) == .cancelled)
-                try await eventually("slow job cancelled", timeout: .seconds(10)) { try await client.jobs.job(job.id).state == .cancelled }
+                try await eventually("slow job cancelled", timeout: .seconds(15)) { try await client.jobs.job(job.id).state == .cancelled }
             }
             #expect(try await client.jobs.job(waiting.id).state == .cancelled)
             #expect(try await client.jobs.cancel(job.id) == .alreadyFinished)

@@ -230,7 +230,7 @@ import Tracing
                     while (tracer.droppedSpans + tracer.bufferedSpans != 5000 || metrics.value("phylactery_traces_spans_dropped") != tracer.droppedSpans) && clock.now < settle
                     // A tracer that waited for the database would never get here (it stays down until we link
                     // the socket below); one that merely slowed down would show in the slowest span.
-                    #expect(slowest < .milliseconds(250), "one span took \(slowest) while the database was down (all: \(elapsed))")
+                    #expect(slowest < .seconds(1), "one span took \(slowest) while the database was down (all: \(elapsed))")
                     #expect(tracer.storedSpans == 0)
                     #expect(tracer.bufferedSpans <= 1000)
                     #expect(tracer.droppedSpans >= 4000, "dropped \(tracer.droppedSpans)")
