@@ -66,18 +66,20 @@ final class WakeSignal: Sendable {
 /// A value delivered once: the first ``fulfil(_:)`` wins, and ``wait()`` returns it, whether it
 /// came before or after the wait began. A running job's handler and the shutdown drain both try to
 /// fulfil its result, so the drain can stop waiting for a handler that ignores cancellation.
+/// Every job passes through one, so it uses an unsafe continuation: the lock guarantees the single
+/// resume that a checked one would verify at a cost.
 final class OneShot<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var delivered = false
-        var waiter: CheckedContinuation<Value, Never>?
+        var waiter: UnsafeContinuation<Value, Never>?
     }
     private let state = Mutex(State())
 
     /// Delivers `value` unless a value was delivered already; returns whether this one was.
     @discardableResult
     func fulfil(_ value: Value) -> Bool {
-        let (won, waiter) = self.state.withLock { state -> (Bool, CheckedContinuation<Value, Never>?) in
+        let (won, waiter) = self.state.withLock { state -> (Bool, UnsafeContinuation<Value, Never>?) in
             guard !state.delivered else { return (false, nil) }
             state.delivered = true
             state.value = value
@@ -90,7 +92,7 @@ final class OneShot<Value: Sendable>: Sendable {
 
     /// The delivered value, waiting for it if needed.
     func wait() async -> Value {
-        await withCheckedContinuation { continuation in
+        await withUnsafeContinuation { continuation in
             let ready = self.state.withLock { state -> Value? in
                 if state.delivered { return state.value }
                 state.waiter = continuation
