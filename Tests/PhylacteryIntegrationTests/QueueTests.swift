@@ -524,6 +524,42 @@ struct QueueWorkerTests {
         }
     }
 
+    @Test("a new leader makes up the latest missed fire once, when asked to")
+    func periodicCatchUp() async throws {
+        try await withQueueDatabase("queue_catch_up") { client in
+            var configuration = quickConfiguration()
+            configuration.periodicJobs = [
+                PeriodicJob(name: "hourly", schedule: .every(.seconds(3600)), catchUp: .seconds(3 * 3600)) { Effect(n: 1) },
+                PeriodicJob(name: "skipping", schedule: .every(.seconds(3600))) { Effect(n: 2) },
+            ]
+            let lastHour = Int64(floor(Date().timeIntervalSince1970 / 3600) * 3600 * 1000)
+            // Two leaders one after the other: the missed fire is enqueued by the first only.
+            for _ in 0..<2 {
+                let ghouls = Ghouls(client: client, handlers: effectHandlers(), configuration: configuration)
+                try await whileRunning(ghouls) {
+                    try await eventually("the missed fire is enqueued") {
+                        try await count(client, "SELECT count(*) FROM queue.jobs WHERE unique_key LIKE 'periodic:hourly:%'") >= 1
+                    }
+                    try await eventually("this process leads") {
+                        try await count(client, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") >= 1
+                    }
+                    try await Task.sleep(for: .milliseconds(300))  // its catch-up follows the lock at once
+                }
+            }
+            let keys = try await client.query("SELECT unique_key FROM queue.jobs WHERE unique_key LIKE 'periodic:%'").collect().map { try $0.decode(String.self) }
+            // (An hour boundary crossed during the test would add that fire, once, for both jobs.)
+            #expect(keys.filter { $0.hasPrefix("periodic:hourly:") }.contains("periodic:hourly:\(lastHour)"), "\(keys)")
+            #expect(Set(keys).count == keys.count, "\(keys)")
+            #expect(!keys.contains("periodic:skipping:\(lastHour)"), "\(keys)")
+            // A window no shorter than the retention is refused: a pruned fire could run again.
+            var unsafe = quickConfiguration()
+            unsafe.retention = .seconds(3600)
+            unsafe.periodicJobs = [PeriodicJob(name: "hourly", schedule: .every(.seconds(3600)), catchUp: .seconds(3600)) { Effect(n: 1) }]
+            let refused = await #expect(throws: PhylacteryError.self) { try await Ghouls(client: client, handlers: effectHandlers(), configuration: unsafe).run() }
+            #expect(refused?.code == .invalidArgument)
+        }
+    }
+
     @Test("pruning deletes old finished jobs in batches and nothing else")
     func prune() async throws {
         try await withQueueDatabase("queue_prune") { client in

@@ -13,6 +13,20 @@ import Testing
         utc.date(from: DateComponents(year: y, month: m, day: d, hour: h, minute: min, second: s))!
     }
 
+    @Test func latestFireInAWindow() throws {
+        let now = date(2026, 11, 27, 3, 40, 10)
+        let daily = PeriodicSchedule.cron(try CronSchedule("30 3 * * *"))
+        #expect(daily.latestFire(in: date(2026, 11, 26, 4)...now) == date(2026, 11, 27, 3, 30))
+        #expect(daily.latestFire(in: date(2026, 11, 27, 3, 31)...now) == nil)
+        // The window's ends are included.
+        #expect(daily.latestFire(in: date(2026, 11, 27, 3, 30)...date(2026, 11, 27, 3, 30)) == date(2026, 11, 27, 3, 30))
+        let quarterly = PeriodicSchedule.cron(try CronSchedule("*/15 * * * *"))
+        #expect(quarterly.latestFire(in: date(2026, 11, 26)...now) == date(2026, 11, 27, 3, 30))
+        let hourly = PeriodicSchedule.every(.seconds(3600))
+        #expect(hourly.latestFire(in: date(2026, 11, 27, 1)...now) == date(2026, 11, 27, 3))
+        #expect(hourly.latestFire(in: date(2026, 11, 27, 3, 0, 1)...now) == nil)
+    }
+
     @Test func nextFireTimes() throws {
         let start = date(2026, 11, 26, 21, 32, 15)  // a Thursday
         #expect(try CronSchedule("* * * * *").next(after: start) == date(2026, 11, 26, 21, 33))

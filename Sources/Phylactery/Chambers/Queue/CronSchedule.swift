@@ -135,21 +135,49 @@ public enum PeriodicSchedule: Sendable, Hashable {
             return Date(timeIntervalSince1970: (floor(date.timeIntervalSince1970 / seconds) + 1) * seconds)
         }
     }
+
+    /// The last fire time in `earliest...latest`, or `nil` when none falls there.
+    public func latestFire(in window: ClosedRange<Date>) -> Date? {
+        switch self {
+        case .cron:
+            // Cron fires are whole minutes; walking forward is bounded by the window's minutes.
+            var found: Date?
+            var cursor = window.lowerBound.addingTimeInterval(-0.001)
+            while let fire = self.next(after: cursor), fire <= window.upperBound {
+                found = fire
+                cursor = fire
+            }
+            return found
+        case .every(let interval):
+            let seconds = max(interval.seconds, 0.001)
+            let fire = Date(timeIntervalSince1970: floor(window.upperBound.timeIntervalSince1970 / seconds) * seconds)
+            return fire >= window.lowerBound ? fire : nil
+        }
+    }
 }
 
 /// A job enqueued on a schedule by whichever worker process currently leads (holds the
-/// scheduler's advisory lock); fire times missed while no process led are not made up.
+/// scheduler's advisory lock).
+///
+/// Fire times that pass while no process leads (the daemon was stopped, the machine asleep) are
+/// skipped, unless ``catchUp`` is set: then a process that takes the lead enqueues the latest fire
+/// missed within that window (once: its unique key makes any second enqueue a duplicate).
 public struct PeriodicJob: Sendable {
     /// A stable name; it keys the unique key of each fire, so two leaders can never enqueue one fire twice.
     public let name: String
     /// When it fires.
     public let schedule: PeriodicSchedule
+    /// How far back a new leader looks for a missed fire to enqueue; `nil` makes up nothing. Keep it
+    /// shorter than the ghouls' ``GhoulsConfiguration/retention``, or a pruned fire could run again.
+    public let catchUp: Duration?
     let make: @Sendable (_ fireTime: Date) throws -> PendingJob
 
     /// Enqueues `job()` at every fire time of `schedule`, with `options` (its unique key is set per fire).
-    public init<J: Job>(name: String, schedule: PeriodicSchedule, options: JobOptions = .default, job: @escaping @Sendable () -> J) {
+    public init<J: Job>(name: String, schedule: PeriodicSchedule, catchUp: Duration? = nil, options: JobOptions = .default,
+                        job: @escaping @Sendable () -> J) {
         self.name = name
         self.schedule = schedule
+        self.catchUp = catchUp
         self.make = { fireTime in
             var options = options
             options.uniqueKey = "periodic:\(name):\(Int64((fireTime.timeIntervalSince1970 * 1000).rounded()))"
@@ -160,7 +188,8 @@ public struct PeriodicJob: Sendable {
     }
 
     /// Enqueues `job()` on a cron expression (see ``CronSchedule``).
-    public init<J: Job>(name: String, cron: String, options: JobOptions = .default, job: @escaping @Sendable () -> J) throws {
-        self.init(name: name, schedule: .cron(try CronSchedule(cron)), options: options, job: job)
+    public init<J: Job>(name: String, cron: String, catchUp: Duration? = nil, options: JobOptions = .default,
+                        job: @escaping @Sendable () -> J) throws {
+        self.init(name: name, schedule: .cron(try CronSchedule(cron)), catchUp: catchUp, options: options, job: job)
     }
 }

@@ -133,6 +133,13 @@ public struct GhoulsConfiguration: Sendable {
         guard self.heartbeatInterval < self.lease, self.heartbeatInterval > .zero else {
             throw PhylacteryError(.invalidArgument, "the heartbeat interval (\(self.heartbeatInterval)) must be positive and shorter than the lease (\(self.lease))")
         }
+        for job in self.periodicJobs {
+            guard let window = job.catchUp else { continue }
+            guard window > .zero else { throw PhylacteryError(.invalidArgument, "periodic job '\(job.name)': catchUp must be positive") }
+            if let retention = self.retention, window >= retention {
+                throw PhylacteryError(.invalidArgument, "periodic job '\(job.name)': catchUp (\(window)) must be shorter than the retention (\(retention)), or a pruned fire could run again")
+            }
+        }
         guard self.shutdownGracePeriod >= .zero, self.abandonAfter >= .zero else {
             throw PhylacteryError(.invalidArgument, "the shutdown grace period (\(self.shutdownGracePeriod)) and abandonAfter (\(self.abandonAfter)) must not be negative")
         }

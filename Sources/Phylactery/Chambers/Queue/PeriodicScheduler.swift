@@ -38,7 +38,14 @@ struct PeriodicScheduler {
 
     private func lead(on connection: PostgresConnection) async throws {
         let jobs = self.ghouls.configuration.periodicJobs
-        var next = jobs.map { $0.schedule.next(after: Date()) }
+        let start = Date()
+        // Fires missed while no process led, for the jobs that want them made up.
+        for job in jobs {
+            guard let window = job.catchUp,
+                  let missed = job.schedule.latestFire(in: start.addingTimeInterval(-window.seconds)...start) else { continue }
+            try await self.enqueue(job, fire: missed, caughtUp: true)
+        }
+        var next = jobs.map { $0.schedule.next(after: start) }
         while !Task.isCancelled {
             guard let soonest = next.compactMap({ $0 }).min() else { return }
             let wait = soonest.timeIntervalSinceNow
@@ -50,13 +57,18 @@ struct PeriodicScheduler {
             }
             for index in jobs.indices {
                 guard let fire = next[index], fire <= Date() else { continue }
-                let pending = try jobs[index].make(fire)
-                let enqueued = try await self.ghouls.client.transaction { try await $0.enqueue(contentsOf: [pending]) }
-                self.ghouls.logger.info("periodic job enqueued", metadata: [
-                    "name": "\(jobs[index].name)", "fire": "\(fire)", "duplicate": "\(enqueued.first?.isDuplicate ?? false)",
-                ])
+                try await self.enqueue(jobs[index], fire: fire, caughtUp: false)
                 next[index] = jobs[index].schedule.next(after: fire)
             }
         }
+    }
+
+    /// Enqueues one fire; a fire already enqueued (by an earlier leader) comes back as a duplicate.
+    private func enqueue(_ job: PeriodicJob, fire: Date, caughtUp: Bool) async throws {
+        let pending = try job.make(fire)
+        let enqueued = try await self.ghouls.client.transaction { try await $0.enqueue(contentsOf: [pending]) }
+        self.ghouls.logger.info(caughtUp ? "missed periodic fire enqueued" : "periodic job enqueued", metadata: [
+            "name": "\(job.name)", "fire": "\(fire)", "duplicate": "\(enqueued.first?.isDuplicate ?? false)",
+        ])
     }
 }
