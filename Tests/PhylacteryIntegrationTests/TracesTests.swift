@@ -146,7 +146,26 @@ import Tracing
             try await tracer.flush()
             let trace = try await client.traces.trace(parent.spanContext.traceID)
             #expect(trace.spans.count == 2)
-            #expect(trace.spans.first { $0.name == "server.handle" }?.parentSpanID == parent.spanContext.spanID)
+            let handled = trace.spans.first { $0.name == "server.handle" }
+            #expect(handled?.parentSpanID == parent.spanContext.spanID && handled?.hasRemoteParent == true)
+            #expect(trace.spans.first { $0.name == "client.call" }?.hasRemoteParent == false)
+            // Both sides in one database: the trace is listed once, by its root.
+            #expect(try await client.traces.list().filter { $0.traceID == parent.spanContext.traceID }.map(\.rootName) == ["client.call"])
+
+            // A call from a process that keeps its spans elsewhere: this side is where the trace is
+            // entered, so it is listed by that span, and shown as the root of what is stored here.
+            var incoming = ServiceContext.topLevel
+            tracer.extract(["traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"], into: &incoming, using: Headers())
+            let entry = tracer.startSpan("rpc.serve", context: incoming, ofKind: .server)
+            tracer.startSpan("rpc.work", context: entry.context).end()
+            entry.end()
+            try await tracer.flush()
+            let remoteTrace = try TraceID(parsing: "4bf92f3577b34da6a3ce929d0e0e4736")
+            let listed = try await client.traces.list().filter { $0.traceID == remoteTrace }
+            #expect(listed.map(\.rootName) == ["rpc.serve"] && listed.first?.spanCount == 2, "\(listed)")
+            #expect(try await client.traces.list(TraceFilter(name: "rpc.serve")).map(\.traceID) == [remoteTrace])
+            let stored = try await client.traces.trace(remoteTrace)
+            #expect(stored.roots.map(\.name) == ["rpc.serve"] && stored.roots.first?.hasRemoteParent == true)
             // An invalid header is ignored: a new trace starts.
             var fresh = ServiceContext.topLevel
             tracer.extract(["traceparent": "00-00000000000000000000000000000000-0000000000000000-01"], into: &fresh, using: Headers())

@@ -28,7 +28,10 @@ import Tracing
     @Test func traceparentRoundTrips() throws {
         let context = SpanContext(traceID: try TraceID(parsing: "4bf92f3577b34da6a3ce929d0e0e4736"), spanID: try SpanID(parsing: "00f067aa0ba902b7"))
         #expect(context.traceparent == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-        #expect(SpanContext(traceparent: context.traceparent) == context)
+        // Parsed from a header: the same ids, marked as another process's span.
+        var parsed = context
+        parsed.isRemote = true
+        #expect(SpanContext(traceparent: context.traceparent) == parsed)
         #expect(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.isSampled == false)
         #expect(SpanContext(traceparent: "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") == nil)
         #expect(SpanContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") == nil)
@@ -99,7 +102,11 @@ import Tracing
         #expect(attributes.contains(#""q":"say \\"hi\\"\\\\\\n""#), "\(attributes)")
         #expect(attributes.contains(#""n":-42"#) && attributes.contains(#""x":null"#))
         #expect(fields[12] == #"[{"name":"exception","time_us":1768003200000002,"attributes":{"exception.message":"boom"}}]"#)
-        #expect(fields[13] == "[]" && fields[14] == "svc")
+        #expect(fields[13] == "[]" && fields[14] == "svc" && fields[15] == "f")
+        span.hasRemoteParent = true
+        var remote = ByteBuffer()
+        SpanEncoding.write(span, service: "svc", into: &remote)
+        #expect(String(buffer: remote).hasSuffix("\tsvc\tt"))
         #expect(SpanRecord.rowID(startMicroseconds: 1_768_003_200_000_001, spanID: SpanID(1)) == SpanRecord.rowID(startMicroseconds: 1_768_003_200_000_001, spanID: SpanID(1)))
     }
 

@@ -107,7 +107,7 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
         childContext.spanContext = spanContext
         return PhylacterySpan(
             name: operationName, context: childContext, spanContext: spanContext, parentID: parent?.spanID,
-            kind: kind, startNanoseconds: instant().nanosecondsSinceEpoch,
+            hasRemoteParent: parent?.isRemote ?? false, kind: kind, startNanoseconds: instant().nanosecondsSinceEpoch,
             tracer: spanContext.isSampled ? self : nil)
     }
 
@@ -282,6 +282,8 @@ public final class PhylacterySpan: Tracing.Span, Sendable {
     /// This span's trace and span ids.
     public let spanContext: SpanContext
     let parentID: SpanID?
+    /// Whether the parent ran in another process.
+    let hasRemoteParent: Bool
     let kind: SpanKind
     let startNanoseconds: UInt64
     /// `nil` for a span of an unsampled trace: it propagates context but is not kept.
@@ -297,10 +299,12 @@ public final class PhylacterySpan: Tracing.Span, Sendable {
         var ended = false
     }
 
-    init(name: String, context: ServiceContext, spanContext: SpanContext, parentID: SpanID?, kind: SpanKind, startNanoseconds: UInt64, tracer: PhylacteryTracer?) {
+    init(name: String, context: ServiceContext, spanContext: SpanContext, parentID: SpanID?, hasRemoteParent: Bool = false, kind: SpanKind,
+         startNanoseconds: UInt64, tracer: PhylacteryTracer?) {
         self.context = context
         self.spanContext = spanContext
         self.parentID = parentID
+        self.hasRemoteParent = hasRemoteParent
         self.kind = kind
         self.startNanoseconds = startNanoseconds
         self.tracer = tracer
@@ -352,7 +356,7 @@ public final class PhylacterySpan: Tracing.Span, Sendable {
             state.ended = true
             guard self.tracer != nil else { return nil }
             return FinishedSpan(
-                traceID: self.spanContext.traceID, spanID: self.spanContext.spanID, parentID: self.parentID,
+                traceID: self.spanContext.traceID, spanID: self.spanContext.spanID, parentID: self.parentID, hasRemoteParent: self.hasRemoteParent,
                 name: state.name, kind: self.kind, startNanoseconds: self.startNanoseconds, endNanoseconds: max(end, self.startNanoseconds),
                 status: state.status, attributes: state.attributes, events: state.events, links: state.links)
         }

@@ -6,6 +6,7 @@ struct FinishedSpan: Sendable {
     var traceID: TraceID
     var spanID: SpanID
     var parentID: SpanID?
+    var hasRemoteParent = false
     var name: String
     var kind: SpanKind
     var startNanoseconds: UInt64

@@ -9,7 +9,7 @@ enum SpanEncoding {
     /// The columns a row fills, in order (`created_at`/`updated_at` take their defaults).
     static let columns = [
         "id", "trace_id", "span_id", "parent_span_id", "name", "kind", "start_us", "end_us", "duration_us",
-        "status", "status_message", "attributes", "events", "links", "service",
+        "status", "status_message", "attributes", "events", "links", "service", "remote_parent",
     ]
 
     /// Writes one row's fields, tab-separated, without the ending newline (``CopyRowWriter/endRow()`` adds it).
@@ -51,6 +51,8 @@ enum SpanEncoding {
         swap(&json.buffer, &buffer)
         buffer.writeInteger(tab)
         CopyText.escape(service.utf8, into: &buffer)
+        buffer.writeInteger(tab)
+        buffer.writeInteger(span.hasRemoteParent ? UInt8(ascii: "t") : UInt8(ascii: "f"))
     }
 
     static func kindName(_ kind: SpanKind) -> String {

@@ -43,6 +43,9 @@ public struct SpanRecord: PersistentModel, Hashable {
     public var links: [Link]
     /// The service (daemon, extension) that recorded the span.
     public var service: String
+    /// Whether ``parentSpanID`` names a span of another process (the trace came in through a
+    /// `traceparent` header): such a span is where this process entered the trace.
+    public var hasRemoteParent: Bool
 
     /// A span's kind, as swift-distributed-tracing names them.
     public enum Kind: String, PersistentEnum, Sendable {
@@ -101,7 +104,7 @@ public struct SpanRecord: PersistentModel, Hashable {
         traceID: TraceID, spanID: SpanID, parentSpanID: SpanID?, name: String, kind: Kind = .internal,
         startMicroseconds: Int64, endMicroseconds: Int64, status: Status = .unset, statusMessage: String? = nil,
         attributes: [String: TraceValue] = [:], events: [Event] = [], links: [Link] = [], service: String,
-        createdAt: Date = Date(), updatedAt: Date = Date()
+        hasRemoteParent: Bool = false, createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
         self.id = Self.rowID(startMicroseconds: startMicroseconds, spanID: spanID)
         self.createdAt = createdAt
@@ -120,10 +123,14 @@ public struct SpanRecord: PersistentModel, Hashable {
         self.events = events
         self.links = links
         self.service = service
+        self.hasRemoteParent = hasRemoteParent
     }
 
     /// The table name.
     public static let table = "spans"
+
+    /// Spans where a process entered a trace: the root, or a span whose parent ran elsewhere.
+    static let entryPredicate = "parent_span_id IS NULL OR remote_parent"
 
     /// The column the table is partitioned on.
     public static let partitionColumn = "start_us"
@@ -150,13 +157,15 @@ public struct SpanRecord: PersistentModel, Hashable {
                 ModelSchema.column("events", [Event].self, default: "'[]'::jsonb"),
                 ModelSchema.column("links", [Link].self, default: "'[]'::jsonb"),
                 ModelSchema.column("service", String.self),
+                ModelSchema.column("hasRemoteParent", Bool.self, name: "remote_parent", default: "false"),
             ],
             indexes: [
                 // One trace by id.
                 IndexDescription(name: "spans_trace_id_idx", columns: ["trace_id"]),
-                // Recent traces, and recent traces by name: only roots are indexed.
-                IndexDescription(name: "spans_roots_idx", columns: ["start_us"], predicate: "parent_span_id IS NULL"),
-                IndexDescription(name: "spans_roots_by_name_idx", columns: ["name", "start_us"], predicate: "parent_span_id IS NULL"),
+                // Recent traces, and recent traces by name: only entry spans (roots, and spans whose
+                // parent ran in another process) are indexed.
+                IndexDescription(name: "spans_roots_idx", columns: ["start_us"], predicate: entryPredicate),
+                IndexDescription(name: "spans_roots_by_name_idx", columns: ["name", "start_us"], predicate: entryPredicate),
                 // Slow spans.
                 IndexDescription(name: "spans_duration_idx", columns: ["duration_us"]),
                 // Errors: only error spans are indexed.
@@ -182,6 +191,7 @@ public struct SpanRecord: PersistentModel, Hashable {
         try row.write(self.events)
         try row.write(self.links)
         try row.write(self.service)
+        try row.write(self.hasRemoteParent)
     }
 
     public init(row: inout ModelRowReader) throws {
@@ -200,6 +210,7 @@ public struct SpanRecord: PersistentModel, Hashable {
         self.events = try row.read([Event].self)
         self.links = try row.read([Link].self)
         self.service = try row.read(String.self)
+        self.hasRemoteParent = try row.read(Bool.self)
     }
 
     /// The row id of a span: a version 7 UUID whose time is the span's start (millisecond) and whose

@@ -88,12 +88,16 @@ public struct SpanContext: Sendable, Hashable {
     public var spanID: SpanID
     /// The W3C `sampled` flag. Spans of an unsampled context are not recorded.
     public var isSampled: Bool
+    /// Whether the span ran in another process (the context came from a `traceparent` header), so
+    /// spans started inside it are this process's entry into the trace.
+    public var isRemote: Bool
 
     /// A span context.
-    public init(traceID: TraceID, spanID: SpanID, isSampled: Bool = true) {
+    public init(traceID: TraceID, spanID: SpanID, isSampled: Bool = true, isRemote: Bool = false) {
         self.traceID = traceID
         self.spanID = spanID
         self.isSampled = isSampled
+        self.isRemote = isRemote
     }
 
     /// The W3C `traceparent` header value: `00-<trace id>-<span id>-<flags>`.
@@ -111,7 +115,7 @@ public struct SpanContext: Sendable, Hashable {
               let trace = try? TraceID(parsing: String(parts[1])), parts[1].utf8.count == 32,
               let span = try? SpanID(parsing: String(parts[2]))
         else { return nil }
-        self.init(traceID: trace, spanID: span, isSampled: flags & 1 == 1)
+        self.init(traceID: trace, spanID: span, isSampled: flags & 1 == 1, isRemote: true)
     }
 }
 

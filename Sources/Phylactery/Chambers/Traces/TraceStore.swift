@@ -182,14 +182,17 @@ public struct TraceStore: Sendable {
         public var start: Date { Date(timeIntervalSince1970: TimeInterval(self.startMicroseconds) / 1_000_000) }
     }
 
-    /// Lists recent traces (those whose root span is stored), newest first.
+    /// Lists recent traces, newest first, by their entry span: the root, or, for a trace that came in
+    /// from another process (a `traceparent` header), the first span here whose parent is not stored.
     public func list(_ filter: TraceFilter = TraceFilter()) async throws -> [Summary] {
         var query: PostgresQuery = """
             SELECT r.trace_id, r.name, r.service, r.start_us, r.duration_us,
                    (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id)::int8,
                    (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id AND s.status = 'error')::int8
             FROM traces.spans r
-            WHERE r.parent_span_id IS NULL
+            WHERE (r.parent_span_id IS NULL OR r.remote_parent)
+              AND NOT (r.remote_parent AND EXISTS (
+                  SELECT 1 FROM traces.spans p WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id))
             """
         if let name = filter.name { query.sql += " AND r.name = $\(query.binds.count + 1)"; query.binds.append(name) }
         if let since = filter.since {
