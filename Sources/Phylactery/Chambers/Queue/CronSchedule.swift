@@ -136,7 +136,7 @@ public enum PeriodicSchedule: Sendable, Hashable {
         }
     }
 
-    /// The last fire time in `earliest...latest`, or `nil` when none falls there.
+    /// The last fire time within `window` (both ends included), or `nil` when none falls there.
     public func latestFire(in window: ClosedRange<Date>) -> Date? {
         switch self {
         case .cron:

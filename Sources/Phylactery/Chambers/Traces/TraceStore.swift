@@ -182,8 +182,9 @@ public struct TraceStore: Sendable {
         public var start: Date { Date(timeIntervalSince1970: TimeInterval(self.startMicroseconds) / 1_000_000) }
     }
 
-    /// Lists recent traces, newest first, by their entry span: the root, or, for a trace that came in
-    /// from another process (a `traceparent` header), the first span here whose parent is not stored.
+    /// Lists recent traces, newest first, by their entry spans: the root, or, for a trace that came in
+    /// from another process (a `traceparent` header), each span started from that process's context
+    /// whose parent is not stored here.
     public func list(_ filter: TraceFilter = TraceFilter()) async throws -> [Summary] {
         var query: PostgresQuery = """
             SELECT r.trace_id, r.name, r.service, r.start_us, r.duration_us,
