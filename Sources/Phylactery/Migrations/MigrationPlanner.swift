@@ -292,10 +292,15 @@ package struct MigrationPlanner {
 
         // Unique constraints: attached to an index built concurrently. An index of that name left by
         // an earlier attempt that failed half-way is attached when it is what we want, else rebuilt.
+        // A partitioned table takes neither CONCURRENTLY nor USING INDEX: the constraint is added
+        // directly there, inside the transaction.
         let uniqueNames = Set(want.uniques.map(\.name))
         let leftovers = Dictionary(live.indexes.filter { uniqueNames.contains($0.name) }.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.diffNamed(want.uniques, live.uniques, declared: declared?.constraints, what: "unique constraint", table: name, owner: owner,
             add: { key in
+                guard online else {
+                    return [MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE (\(key.columns.map(DDL.q).joined(separator: ", ")))")]
+                }
                 let index = IndexShape(name: key.name, method: "btree", isUnique: true, keys: key.columns, operatorClasses: key.columns.map { _ in nil })
                 let attach = MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE USING INDEX \(DDL.q(key.name))", transactional: false)
                 if let leftover = leftovers[key.name] {
@@ -342,8 +347,8 @@ package struct MigrationPlanner {
         for index in live.indexes where !index.isValid && !uniqueNames.contains(index.name) {
             if let wanted = want.indexes.first(where: { $0.name == index.name }), Self.sameIndex(wanted, index) {
                 self.add("rebuild invalid index \(index.name) on \(name)", owner: owner, Phase.createIndex,
-                         up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: true), transactional: false),
-                              MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == wanted.name } ?? wanted, on: source, concurrently: true), transactional: false)],
+                         up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online),
+                              MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == wanted.name } ?? wanted, on: source, concurrently: online), transactional: !online)],
                          down: [])
             }
         }
