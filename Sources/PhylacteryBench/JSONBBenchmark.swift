@@ -26,16 +26,6 @@ struct JSONBBenchmark {
         return decoder
     }()
 
-    init(client: PhylacteryClient, logger: Logger) {
-        self.client = client
-        self.logger = logger
-    }
-
-    func line(_ text: String) {
-        print(text)
-        fflush(nil)
-    }
-
     mutating func run() async throws {
         line("Generating documents…")
         let sizes: [(label: String, bytes: Int)] = [("2k", 2 << 10), ("64k", 64 << 10), ("1m", 1 << 20), ("16m", 16 << 20)]

@@ -97,3 +97,9 @@ enum Measure {
 func blackHole<T>(_ value: T) {
     withExtendedLifetime(value) {}
 }
+
+/// Prints one line of a benchmark's report at once (the run is long; progress should show as it goes).
+func line(_ text: String) {
+    print(text)
+    fflush(nil)
+}

@@ -12,16 +12,6 @@ struct MigrateBenchmark {
     let logger: Logger
     var results: [String: Double] = [:]
 
-    init(client: PhylacteryClient, logger: Logger) {
-        self.client = client
-        self.logger = logger
-    }
-
-    func line(_ text: String) {
-        print(text)
-        fflush(nil)
-    }
-
     /// Table `i` of the generated federation: ten columns of the common types, an index, and on
     /// every tenth table a default and a CHECK written as free SQL (so the server's spelling is asked for).
     static func table(_ i: Int) -> ModelSchema {

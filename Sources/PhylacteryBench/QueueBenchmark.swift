@@ -22,11 +22,6 @@ struct QueueBenchmark {
     struct Noop: Job { static let kind = "bench.noop"; var n: Int }
     struct Timed: Job { static let kind = "bench.timed"; static let queue = "latency"; var n: Int }
 
-    func line(_ text: String) {
-        print(text)
-        fflush(nil)
-    }
-
     func count(_ client: PhylacteryClient, _ sql: PostgresQuery) async throws -> Int {
         Int(try await client.query(sql).collect().first?.decode(Int64.self) ?? 0)
     }

@@ -19,16 +19,6 @@ struct TracesBenchmark {
     let logger: Logger
     var results: [String: Double] = [:]
 
-    init(client: PhylacteryClient, logger: Logger) {
-        self.client = client
-        self.logger = logger
-    }
-
-    func line(_ text: String) {
-        print(text)
-        fflush(nil)
-    }
-
     mutating func run() async throws {
         let migrator = Migrator(client: self.client, federation: try Federation(core: Federation.coreModels))
         try await migrator.auto(message: "bench traces")

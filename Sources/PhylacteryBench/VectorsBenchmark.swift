@@ -26,17 +26,6 @@ struct VectorsBenchmark {
     static let efSearch = 100
     static let space = EmbeddingSpace(model: "bench-embedder", fingerprint: "clustered-v1", dimensions: dimensions)
 
-    init(client: PhylacteryClient, logger: Logger, rows: Int) {
-        self.client = client
-        self.logger = logger
-        self.rows = rows
-    }
-
-    func line(_ text: String) {
-        print(text)
-        fflush(nil)
-    }
-
     /// SplitMix64 with Box–Muller: the same numbers on every run and machine.
     struct Generator {
         var state: UInt64
