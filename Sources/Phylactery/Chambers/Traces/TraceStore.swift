@@ -220,16 +220,7 @@ public struct TraceStore: Sendable {
 
     /// Every stored span of one trace, as a tree; throws `.notFound` when none is stored.
     public func trace(_ id: TraceID) async throws -> Trace {
-        let columns = SpanRecord.schema.allColumns.map { SQLIdentifier.quote($0.name) }.joined(separator: ", ")
-        let rows = try await self.client.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM traces.spans WHERE trace_id = $1 ORDER BY start_us, span_id", binds: {
-            var binds = PostgresBindings()
-            binds.append(id.uuid)
-            return binds
-        }())).collect()
-        let spans = try rows.map { row in
-            var reader = ModelRowReader(row)
-            return try SpanRecord(row: &reader)
-        }
+        let spans = try await self.client.fetch(SpanRecord.self, where: "trace_id = \(id.uuid)", orderBy: "start_us, span_id")
         guard !spans.isEmpty else {
             throw PhylacteryError(.notFound, "no spans are stored for trace \(id)")
         }
@@ -238,15 +229,8 @@ public struct TraceStore: Sendable {
 
     /// Spans slower than `minimumDuration`, slowest first: what the duration index is for.
     public func slowSpans(atLeast minimumDuration: Duration, limit: Int = 20) async throws -> [SpanRecord] {
-        let columns = SpanRecord.schema.allColumns.map { SQLIdentifier.quote($0.name) }.joined(separator: ", ")
-        var binds = PostgresBindings()
-        binds.append(Self.microseconds(minimumDuration))
-        binds.append(max(0, limit))
-        let rows = try await self.client.query(PostgresQuery(unsafeSQL: "SELECT \(columns) FROM traces.spans WHERE duration_us >= $1 ORDER BY duration_us DESC LIMIT $2", binds: binds)).collect()
-        return try rows.map { row in
-            var reader = ModelRowReader(row)
-            return try SpanRecord(row: &reader)
-        }
+        try await self.client.fetch(SpanRecord.self, where: "duration_us >= \(Self.microseconds(minimumDuration))",
+                                    orderBy: "duration_us DESC", limit: max(0, limit))
     }
 
     static func microseconds(_ duration: Duration) -> Int64 {
