@@ -23,8 +23,8 @@ public struct FactStore: Sendable {
     let transaction: Transaction
     let encoder = JSONBEncoder()
 
-    static let table = "\"verbatim\".\"facts\""
-    static let columns = "\"id\", \"created_at\", \"updated_at\", \"namespace\", \"key\", \"version\", \"value\", \"source\", \"supersedes\""
+    /// The columns a ``Fact`` is read from, in its schema's order.
+    static let columns = ModelSQL.selectList(Fact.schema)
 
     /// Records a new fact as version 1.
     ///
@@ -44,7 +44,7 @@ public struct FactStore: Sendable {
             INSERT INTO verbatim.facts (id, namespace, key, version, value, source)
             VALUES (\(UUID.v7()), \(namespace), \(key), 1, \(json), \(source))
             ON CONFLICT (namespace, key, version) DO NOTHING
-            RETURNING id, created_at, updated_at, namespace, key, version, value, source, supersedes
+            RETURNING \(unescaped: Self.columns)
             """, as: Fact.self, file: #fileID, line: #line)
         guard let fact = rows.first else {
             throw PhylacteryError(.factExists, "fact \(namespace)/\(key) is already recorded; facts are never overwritten (use supersede to record a new version)")
@@ -78,7 +78,7 @@ public struct FactStore: Sendable {
                 FROM (SELECT id, namespace, key, version FROM verbatim.facts
                       WHERE namespace = \(namespace) AND key = \(key) ORDER BY version DESC LIMIT 1) AS current
                 WHERE \(expected)::int4 IS NULL OR current.version = \(expected)::int4
-                RETURNING id, created_at, updated_at, namespace, key, version, value, source, supersedes
+                RETURNING \(unescaped: Self.columns)
                 """, as: Fact.self, file: #fileID, line: #line)
         } catch let error as PhylacteryError where error.sqlState == "23505" {
             throw PhylacteryError(.staleFact, "fact \(namespace)/\(key) was superseded concurrently; read it again and retry", sqlState: error.sqlState, underlying: error)
@@ -92,17 +92,14 @@ public struct FactStore: Sendable {
 
     /// The current (highest) version of a fact, or `nil`.
     public func get(_ namespace: String, key: String) async throws -> Fact? {
-        try await self.transaction.models("""
-            SELECT id, created_at, updated_at, namespace, key, version, value, source, supersedes FROM verbatim.facts
-            WHERE namespace = \(namespace) AND key = \(key) ORDER BY version DESC LIMIT 1
-            """, as: Fact.self, file: #fileID, line: #line).first
+        try await self.transaction.fetch(Fact.self, where: "namespace = \(namespace) AND key = \(key)", orderBy: "version DESC", limit: 1).first
     }
 
     /// The current versions of several keys of one namespace, by key; missing keys are absent.
     public func get(_ namespace: String, keys: [String]) async throws -> [String: Fact] {
         guard !keys.isEmpty else { return [:] }
         let facts = try await self.transaction.models("""
-            SELECT DISTINCT ON (key) id, created_at, updated_at, namespace, key, version, value, source, supersedes
+            SELECT DISTINCT ON (key) \(unescaped: Self.columns)
             FROM verbatim.facts WHERE namespace = \(namespace) AND key = ANY(\(keys)::text[])
             ORDER BY key, version DESC
             """, as: Fact.self, file: #fileID, line: #line)
@@ -111,10 +108,7 @@ public struct FactStore: Sendable {
 
     /// Every version of a fact, oldest first (empty when the key has none).
     public func history(_ namespace: String, key: String) async throws -> [Fact] {
-        try await self.transaction.models("""
-            SELECT id, created_at, updated_at, namespace, key, version, value, source, supersedes FROM verbatim.facts
-            WHERE namespace = \(namespace) AND key = \(key) ORDER BY version
-            """, as: Fact.self, file: #fileID, line: #line)
+        try await self.transaction.fetch(Fact.self, where: "namespace = \(namespace) AND key = \(key)", orderBy: "version")
     }
 
     /// The current facts of a namespace whose key starts with `prefix` (all of them for `""`), by key.
@@ -125,7 +119,7 @@ public struct FactStore: Sendable {
         guard limit >= 0 else { throw PhylacteryError(.invalidArgument, "limit must not be negative; got \(limit)") }
         let pattern = Self.likeEscaped(prefix) + "%"
         return try await self.transaction.models("""
-            SELECT DISTINCT ON (key) id, created_at, updated_at, namespace, key, version, value, source, supersedes
+            SELECT DISTINCT ON (key) \(unescaped: Self.columns)
             FROM verbatim.facts WHERE namespace = \(namespace) AND key LIKE \(pattern)
             ORDER BY key, version DESC LIMIT \(limit)
             """, as: Fact.self, file: #fileID, line: #line)
