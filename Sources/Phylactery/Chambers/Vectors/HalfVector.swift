@@ -75,8 +75,7 @@ extension HalfVector: ColumnCodable {
     public static func decodeColumn(from cell: PostgresCell) throws -> HalfVector { try cell.decode(HalfVector.self) }
 
     public func validate(for column: ColumnDescription) throws {
-        let spelling = column.type.spelling
-        guard spelling.hasPrefix("halfvec("), spelling.hasSuffix(")"), let expected = Int(spelling.dropFirst("halfvec(".count).dropLast()) else { return }
+        guard let expected = column.type.declaredDimensions(of: "halfvec") else { return }
         guard self.dimensions == expected else {
             throw PhylacteryError(.dimensionMismatch, "column \(column.name) holds half vectors of \(expected) dimensions; this one has \(self.dimensions)")
         }

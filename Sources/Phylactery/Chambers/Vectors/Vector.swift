@@ -73,9 +73,15 @@ public struct Vector: Sendable, Hashable, CustomStringConvertible {
 
     /// The dimension count of a `vector(n)` type spelling, or `nil` for `vector` without one (or another type).
     public static func dimensions(of type: SQLType) -> Int? {
-        let spelling = type.spelling
-        guard spelling.hasPrefix("vector("), spelling.hasSuffix(")") else { return nil }
-        return Int(spelling.dropFirst("vector(".count).dropLast())
+        type.declaredDimensions(of: "vector")
+    }
+}
+
+extension SQLType {
+    /// The `n` of a `base(n)` spelling (`vector(384)`, `halfvec(384)`), or `nil` for another spelling.
+    func declaredDimensions(of base: String) -> Int? {
+        guard self.spelling.hasPrefix(base + "("), self.spelling.hasSuffix(")") else { return nil }
+        return Int(self.spelling.dropFirst(base.count + 1).dropLast())
     }
 }
 
