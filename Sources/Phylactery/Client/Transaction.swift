@@ -36,9 +36,7 @@ public struct Transaction: Sendable {
         do {
             return try await self.connection.query(query, logger: self.logger, file: file, line: line)
         } catch {
-            self.state.markAborted()
-            if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
-            throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
+            throw self.aborting(error, doing: "Running a query in a transaction", file: file, line: line)
         }
     }
 
@@ -48,10 +46,27 @@ public struct Transaction: Sendable {
         do {
             for try await _ in rows {}
         } catch {
-            self.state.markAborted()
-            if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
-            throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
+            throw self.aborting(error, doing: "Running a query in a transaction", file: file, line: line)
         }
+    }
+
+    /// Runs one statement in the transaction and returns all its rows. A failure while they stream
+    /// aborts the transaction like a failed statement; decoding them afterwards does not.
+    package func rows(_ query: PostgresQuery, doing what: String, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
+        let rows = try await self.query(query, file: file, line: line)
+        do {
+            return try await rows.collect()
+        } catch {
+            throw self.aborting(error, doing: what, file: file, line: line)
+        }
+    }
+
+    /// `error`, wrapped, after marking the transaction aborted (and its session lost when the error
+    /// ended it): what a failed statement does, also used when its rows fail while they stream.
+    func aborting(_ error: any Error, doing what: String, file: String, line: Int) -> PhylacteryError {
+        self.state.markAborted()
+        if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
+        return PhylacteryError.wrapping(error, doing: what, phase: .body, file: file, line: line)
     }
 
     /// Runs `body` inside a savepoint: its statements are kept when it returns and undone when it throws,

@@ -55,13 +55,7 @@ package struct CatalogReader {
     /// the transaction aborted, as ``Transaction/query(_:file:line:)`` does.
     package static func read(schemas: [String], in transaction: Transaction) async throws -> (shape: SchemaShape, queries: Int) {
         try await self.read(schemas: schemas, logger: transaction.logger) { query in
-            let rows = try await transaction.query(query)
-            do {
-                return try await rows.collect()
-            } catch {
-                transaction.state.markAborted()
-                throw PhylacteryError.wrapping(error, doing: "Reading the catalog", phase: .body)
-            }
+            try await transaction.rows(query, doing: "Reading the catalog")
         }
     }
 

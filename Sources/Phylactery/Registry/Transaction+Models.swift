@@ -269,8 +269,7 @@ extension Transaction {
         do {
             return try await iterator.next(isolation: #isolation)
         } catch {
-            self.state.markAborted()
-            throw PhylacteryError.wrapping(error, doing: "Running a query in a transaction", phase: .body, file: file, line: line)
+            throw self.aborting(error, doing: "Running a query in a transaction", file: file, line: line)
         }
     }
 

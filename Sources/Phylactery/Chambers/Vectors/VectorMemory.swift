@@ -235,22 +235,22 @@ public struct VectorMemory: Sendable {
     func applyScanSettings(_ options: SearchOptions) async throws -> PostgresQuery {
         // Reading the old values in the statement that sets the new ones: a select list is evaluated
         // left to right. `current_setting(…, true)` is NULL before pgvector's library is loaded.
-        let rows = try await self.transaction.query(PostgresQuery(unsafeSQL: """
+        let rows = try await self.transaction.rows(PostgresQuery(unsafeSQL: """
             SELECT COALESCE(current_setting('hnsw.ef_search', true), '40'),
                    COALESCE(current_setting('hnsw.iterative_scan', true), 'off'),
                    COALESCE(current_setting('hnsw.max_scan_tuples', true), '20000'),
                    set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
                    set_config('hnsw.max_scan_tuples', $3, true)
-            """, binds: Self.binds(String(options.efSearch), options.iterativeScan.rawValue, String(options.maxScanTuples))))
+            """, binds: Self.binds(String(options.efSearch), options.iterativeScan.rawValue, String(options.maxScanTuples))),
+            doing: "Setting the HNSW scan parameters")
         var old = ("40", "off", "20000")
-        do {
-            for try await row in rows {
+        for row in rows {
+            do {
                 let (ef, scan, tuples, _, _, _) = try row.decode((String, String, String, String, String, String).self)
                 old = (ef, scan, tuples)
+            } catch {
+                throw self.transaction.aborting(error, doing: "Setting the HNSW scan parameters", file: #fileID, line: #line)
             }
-        } catch {
-            self.transaction.state.markAborted()
-            throw PhylacteryError.wrapping(error, doing: "Setting the HNSW scan parameters", phase: .body)
         }
         return PostgresQuery(unsafeSQL: """
             SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
@@ -259,42 +259,37 @@ public struct VectorMemory: Sendable {
     }
 
     func matches(_ query: PostgresQuery) async throws -> [Match] {
-        let rows = try await self.transaction.query(query)
-        var result: [Match] = []
-        do {
-            for try await row in rows {
-                var reader = ModelRowReader(row)
+        try await self.transaction.rows(query, doing: "Searching vector memory").map { row in
+            var reader = ModelRowReader(row)
+            do {
                 let memory = try Memory(row: &reader)
-                let distance = try reader.read(Double.self)
-                result.append(Match(memory: memory, distance: distance))
+                return Match(memory: memory, distance: try reader.read(Double.self))
+            } catch let error as PhylacteryError {
+                throw error
+            } catch {
+                throw self.transaction.aborting(error, doing: "Searching vector memory", file: #fileID, line: #line)
             }
-        } catch let error as PhylacteryError {
-            throw error
-        } catch {
-            self.transaction.state.markAborted()
-            throw PhylacteryError.wrapping(error, doing: "Searching vector memory", phase: .body)
         }
-        return result
     }
 
     // MARK: - Counting
 
     /// Entry counts per space and status.
     public func stats() async throws -> [Count] {
-        let rows = try await self.transaction.query("""
+        let rows = try await self.transaction.rows("""
             SELECT embedding_model, space_fingerprint, dimensions, status, count(*)::int8
             FROM vectors.memories GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-            """)
+            """, doing: "Counting vector memory")
         var result: [Count] = []
-        do {
-            for try await row in rows {
-                let (model, fingerprint, dimensions, status, count) = try row.decode((String, String, Int32, String, Int64).self)
-                guard let status = MemoryStatus(rawValue: status) else { continue }
-                result.append(Count(space: EmbeddingSpace(model: model, fingerprint: fingerprint, dimensions: Int(dimensions)), status: status, count: Int(count)))
+        for row in rows {
+            let (model, fingerprint, dimensions, status, count): (String, String, Int32, String, Int64)
+            do {
+                (model, fingerprint, dimensions, status, count) = try row.decode((String, String, Int32, String, Int64).self)
+            } catch {
+                throw self.transaction.aborting(error, doing: "Counting vector memory", file: #fileID, line: #line)
             }
-        } catch {
-            self.transaction.state.markAborted()
-            throw PhylacteryError.wrapping(error, doing: "Counting vector memory", phase: .body)
+            guard let status = MemoryStatus(rawValue: status) else { continue }
+            result.append(Count(space: EmbeddingSpace(model: model, fingerprint: fingerprint, dimensions: Int(dimensions)), status: status, count: Int(count)))
         }
         return result
     }
