@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
+        .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
@@ -80,6 +81,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups,
+        // point-in-time restore of the embedded server's cluster.
+        .target(
+            name: "PhylacteryBackup",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Helpers for tests, shipped so extension authors can test their models too.
         .target(
             name: "PhylacteryTestSupport",
@@ -110,6 +128,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "NotebookExtension",
                 "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -127,6 +146,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "PhylacteryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -174,6 +194,17 @@ let package = Package(
         .testTarget(
             name: "PhylacteryEmbeddedTests",
             dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Backups: unit tests of the rules, and the restore drill, corruption and encryption tests on
+        // private embedded servers.
+        .testTarget(
+            name: "PhylacteryBackupTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built `phylactery` executable and reads what it prints.

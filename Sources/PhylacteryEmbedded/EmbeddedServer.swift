@@ -74,6 +74,9 @@ public struct EmbeddedServer: Sendable {
         // Who runs the server, and directories it can use.
         let user: ServerUser? = ServerUser.isRoot ? try ServerUser.ensure(configuration.serverUser) : nil
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
+        // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
+        let usage = try self.holdUsage(for: "starting the server")
+        defer { usage.release() }
         for directory in [configuration.dataDirectory, configuration.socketDirectory] where !FileManager.default.fileExists(atPath: directory) {
             try FileSystem.createDirectory(directory, mode: 0o700)
         }
@@ -197,6 +200,8 @@ public struct EmbeddedServer: Sendable {
             unix_socket_directories = '\(configuration.socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
             max_connections = 500
+            # WAL archiving, when backups are configured (`phylactery db archive`).
+            include_if_exists = '\(configuration.archivingSettingsFile.replacingOccurrences(of: "'", with: "''"))'
 
             """
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)

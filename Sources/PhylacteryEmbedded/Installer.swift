@@ -94,13 +94,16 @@ public struct Installer: Sendable {
         }
     }
 
-    /// The lowercase hex SHA-256 of a file, read in 1 MiB chunks.
-    static func sha256(ofFile path: String) throws -> String {
+    /// The lowercase hex SHA-256 of a file, read in 1 MiB chunks; `progress` gets the bytes read so far.
+    package static func sha256(ofFile path: String, progress: (UInt64) -> Void = { _ in }) throws -> String {
         let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
         defer { try? handle.close() }
         var hasher = SHA256()
+        var done: UInt64 = 0
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
+            done += UInt64(chunk.count)
+            progress(done)
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
