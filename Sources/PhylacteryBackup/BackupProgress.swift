@@ -67,7 +67,9 @@ public struct ProgressMeter: Sendable, Equatable {
             text += " of \(Self.format(total, unit))"
             if total > 0 { text += " (\(Int(Double(done) / Double(total) * 100))%)" }
         }
-        if let rate { text += ", \(Self.format(UInt64(rate), unit))/s" }
+        if let rate {
+            text += unit == .segments && rate < 10 ? String(format: ", %.1f segments/s", rate) : ", \(Self.format(UInt64(rate), unit))/s"
+        }
         if let remaining { text += ", \(Self.format(remaining)) left" }
         return text
     }
@@ -112,6 +114,7 @@ public final class ProgressPrinter: Sendable {
     struct State {
         var meter: ProgressMeter?
         var lastPrinted: Duration?
+        var printedFinished = false
         var lineOpen = false
     }
 
@@ -149,6 +152,7 @@ public final class ProgressPrinter: Sendable {
                 out += self.closeLine(&state)
                 state.meter = ProgressMeter(step: description, at: instant)
                 state.lastPrinted = nil
+                state.printedFinished = false
                 out += "→ \(description)\n"
             case .note(let note):
                 out += self.closeLine(&state)
@@ -158,16 +162,20 @@ public final class ProgressPrinter: Sendable {
                 meter.update(done: done, total: total, unit: unit, at: instant)
                 state.meter = meter
                 let finished = total.map { done >= $0 } ?? false
+                if finished && state.printedFinished { return "" }
                 if isTerminal {
                     if let last = state.lastPrinted, instant - last < .milliseconds(100), !finished { return "" }
                     out += "\r\u{1B}[K  \(meter.line)"
                     state.lineOpen = true
                 } else {
-                    if let last = state.lastPrinted, instant - last < interval, !finished { return "" }
-                    if finished, state.lastPrinted == nil, instant - meter.startedAt < interval { return "" }
+                    // Plain lines: one per interval; the final figure only for a step that printed one
+                    // before (a quick step is just its "→" line).
+                    let since = state.lastPrinted ?? meter.startedAt
+                    if finished ? state.lastPrinted == nil && instant - since < interval : instant - since < interval { return "" }
                     out += "  \(meter.line)\n"
                 }
                 state.lastPrinted = instant
+                state.printedFinished = finished
             }
             return out
         }

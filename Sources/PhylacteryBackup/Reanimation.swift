@@ -16,7 +16,7 @@ import Tracing
 ///   may be days old).
 /// - **Record**: a `phylactery.restore` span covering the restore (target, backups, WAL replayed to,
 ///   timeline) and a fact, `phylactery` / `restore`, superseded at every restore so its history lists
-///   them all.
+///   them all (each where its chamber is migrated; a runtime migrates before it reanimates).
 ///
 /// ``Restore`` leaves its outcome in `home/backup/reanimate.json`; ``runIfPending(for:client:tracer:)``
 /// reanimates once and removes it, so a runtime calls it at every start.
@@ -33,8 +33,10 @@ public enum Reanimation {
         public var jobs: QueueOperator.RescueResult
         /// Day partitions of `traces.spans` created (0 when the traces chamber is not migrated).
         public var partitionsCreated: Int
-        /// The fact recording the restore.
-        public var fact: Fact
+        /// The fact recording the restore (`nil` when the verbatim chamber is not migrated).
+        public var fact: Fact?
+        /// Whether the `phylactery.restore` span was written (not when the traces chamber is not migrated).
+        public var spanRecorded: Bool
     }
 
     /// What the fact's value holds.
@@ -84,24 +86,30 @@ public enum Reanimation {
             previousDataDirectory: restore.previousDataDirectory, migrationHead: restore.migrationHead,
             restoreStartedAt: restore.startedAt.description, restoreFinishedAt: restore.finishedAt.description,
             jobsRequeued: jobs.requeued, jobsDiscarded: jobs.discarded, jobsStillLeased: jobs.stillLeased)
-        let fact = try await client.transaction { tx in
-            if try await tx.facts.get(factNamespace, key: factKey) == nil {
-                return try await tx.facts.put(factNamespace, key: factKey, value: record, source: "phylactery.restore")
+        var fact: Fact?
+        if try await exists("verbatim.facts", client: client) {
+            fact = try await client.transaction { tx in
+                if try await tx.facts.get(factNamespace, key: factKey) == nil {
+                    return try await tx.facts.put(factNamespace, key: factKey, value: record, source: "phylactery.restore")
+                }
+                return try await tx.facts.supersede(factNamespace, key: factKey, value: record, source: "phylactery.restore")
             }
-            return try await tx.facts.supersede(factNamespace, key: factKey, value: record, source: "phylactery.restore")
         }
-        let spans = tracer ?? PhylacteryTracer(client: client, configuration: .init(service: "phylactery"))
-        let span = spans.startSpan("phylactery.restore", context: .topLevel, ofKind: .internal, at: instant(restore.startedAt))
-        span.attributes["phylactery.restore.target"] = restore.target
-        span.attributes["phylactery.restore.chain"] = restore.chain.joined(separator: ",")
-        span.attributes["phylactery.restore.recovered_to"] = restore.recoveredTo?.description ?? "none"
-        span.attributes["phylactery.restore.timeline"] = Int(restore.timeline)
-        span.attributes["phylactery.restore.jobs_requeued"] = jobs.requeued
-        span.attributes["phylactery.restore.fact_version"] = fact.version
-        if let previous = restore.previousDataDirectory { span.attributes["phylactery.restore.previous"] = previous }
-        span.end(at: instant(restore.finishedAt))
-        if tracer == nil { _ = try await spans.flush() }
-        return Outcome(restore: restore, jobs: jobs, partitionsCreated: partitions, fact: fact)
+        let spanRecorded = try await exists("traces.spans", client: client)
+        if spanRecorded {
+            let spans = tracer ?? PhylacteryTracer(client: client, configuration: .init(service: "phylactery"))
+            let span = spans.startSpan("phylactery.restore", context: .topLevel, ofKind: .internal, at: instant(restore.startedAt))
+            span.attributes["phylactery.restore.target"] = restore.target
+            span.attributes["phylactery.restore.chain"] = restore.chain.joined(separator: ",")
+            span.attributes["phylactery.restore.recovered_to"] = restore.recoveredTo?.description ?? "none"
+            span.attributes["phylactery.restore.timeline"] = Int(restore.timeline)
+            span.attributes["phylactery.restore.jobs_requeued"] = jobs.requeued
+            if let fact { span.attributes["phylactery.restore.fact_version"] = fact.version }
+            if let previous = restore.previousDataDirectory { span.attributes["phylactery.restore.previous"] = previous }
+            span.end(at: instant(restore.finishedAt))
+            if tracer == nil { _ = try await spans.flush() }
+        }
+        return Outcome(restore: restore, jobs: jobs, partitionsCreated: partitions, fact: fact, spanRecorded: spanRecorded)
     }
 
     static func instant(_ time: RecoveryTime) -> DefaultTracerClock.Instant {

@@ -84,6 +84,12 @@ public struct Restore: Sendable {
             outcome.startedAt = started
             outcome.finishedAt = RecoveryTime(Date())
             try work.publish(&outcome)
+            // A home rebuilt after losing its disk has no key copy: the restored server needs it to
+            // go on archiving (encrypted) once it starts.
+            if crypt.settings.encrypted, let key, !FileManager.default.fileExists(atPath: crypt.home.keyFile) {
+                try WALArchiving.installKey(key, for: server, logger: crypt.logger)
+                outcome.notes.append("installed the key \(key.id) for the server's archiving again (\(crypt.home.keyFile))")
+            }
             return outcome
         } catch {
             // A cluster that failed its checks is kept for inspection; anything else is removed.

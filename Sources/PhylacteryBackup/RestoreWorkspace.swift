@@ -109,7 +109,7 @@ struct RestoreWorkspace {
         let replay = try await self.recover(to: effective, followingNewestTimeline: plan.followsNewestTimeline, expectedSegments: Set(segments.map(\.segment)).count)
         let checks = try await RestoreChecks(server: recoveryServer, tools: tools, logger: crypt.logger, progress: progress).run()
         try self.stopRecoveryServer()
-        try self.markNewTimelineForArchiving(archived: Set(listing.keys), timeline: replay.timeline, segmentsPerId: archive.segmentsPerId)
+        try await self.markNewTimelineForArchiving(archived: Set(listing.keys), timeline: replay.timeline, segmentsPerId: archive.segmentsPerId)
         return Restore.Outcome(
             target: target.description, chain: plan.chain.map(\.label), recoveredTo: replay.recoveredTo, timeline: replay.timeline,
             previousDataDirectory: nil, checks: checks.lines, notes: notes, migrationHead: checks.migrationHead,
@@ -305,20 +305,22 @@ struct RestoreWorkspace {
     }
 
     /// Recovery ran with archiving off (nothing of a restore that is not swapped in may reach the
-    /// archive), so the new timeline's history file and any segment it finished are marked `.ready`:
-    /// the server archives them at its next start, through the normal path.
-    func markNewTimelineForArchiving(archived: Set<String>, timeline: UInt32, segmentsPerId: UInt64) throws(BackupError) {
+    /// archive), so the new timeline's history file, and any segment of it finished before the last
+    /// checkpoint, are marked `.ready`: the server archives them at its next start, through the normal
+    /// path. The segment being written is not (the server marks it when it is finished; archived early
+    /// it would be a stale copy the archive never lets it replace).
+    func markNewTimelineForArchiving(archived: Set<String>, timeline: UInt32, segmentsPerId: UInt64) async throws(BackupError) {
         guard timeline > 1 else { return }
+        let control = try await tools.run("pg_controldata", ["-D", data], failure: "Reading the restored cluster's control file")
+        let redo = control.split(separator: "\n").first { $0.hasPrefix("Latest checkpoint's REDO WAL file:") }
+            .flatMap { WALFileName(String($0.split(separator: " ").last ?? ""), segmentsPerId: segmentsPerId) }
         let walDirectory = data + "/pg_wal"
-        let current = try names(in: walDirectory).compactMap { WALFileName($0, segmentsPerId: segmentsPerId) }
-            .filter { $0.kind == .segment && $0.timeline == timeline }.map(\.segment).max()
         for name in try names(in: walDirectory) where !archived.contains(name) {
             guard let file = WALFileName(name, segmentsPerId: segmentsPerId) else { continue }
-            let finished = file.kind == .segment && file.timeline == timeline && file.segment < (current ?? 0)
+            let finished = file.kind == .segment && file.timeline == timeline && redo.map { file.segment < $0.segment } ?? false
             guard file.kind == .history || finished else { continue }
-            let ready = walDirectory + "/archive_status/" + name + ".ready"
             if !FileManager.default.fileExists(atPath: walDirectory + "/archive_status/" + name + ".done") {
-                try access.writeForServer("", to: ready)
+                try access.writeForServer("", to: walDirectory + "/archive_status/" + name + ".ready")
             }
         }
     }

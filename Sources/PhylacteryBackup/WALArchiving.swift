@@ -71,9 +71,7 @@ public enum WALArchiving {
             guard access.serverUserCan("x", helper[0]) else {
                 throw BackupError(.invalidArgument, "The server's user '\(server.configuration.serverUser)' cannot run \(helper[0]), which encrypts each WAL segment. Install phylactery where every user can run it (e.g. /usr/local/bin), or make the directories above it searchable.")
             }
-            try? FileManager.default.removeItem(atPath: home.keyFile)
-            try DurableFile.replace(home.keyFile, with: Data(key.bytes), mode: 0o400)
-            try access.giveToServer(home.keyFile)
+            try installKey(key, for: server, logger: logger)
             notes.append("the server encrypts WAL with a copy of key \(key.id) in \(home.keyFile); keep your own copy of the key file away from this machine: without it no backup can be restored")
         } else {
             try? FileManager.default.removeItem(atPath: home.keyFile)
@@ -105,6 +103,14 @@ public enum WALArchiving {
         guard case .running = server.pidFileState() else { return false }
         _ = try await ServerAccess(server, logger: logger).rows("SELECT pg_reload_conf()", doing: "Reloading the server's settings")
         return true
+    }
+
+    /// Puts the server's copy of `key` in `home/backup/wal.key` (mode 0400, the server's user's).
+    static func installKey(_ key: BackupKey, for server: EmbeddedServer, logger: Logger) throws(BackupError) {
+        let home = BackupHome(server.configuration)
+        try? FileManager.default.removeItem(atPath: home.keyFile)
+        try DurableFile.replace(home.keyFile, with: Data(key.bytes), mode: 0o400)
+        try ServerAccess(server, logger: logger).giveToServer(home.keyFile)
     }
 
     static func validate(_ settings: BackupSettings, server: EmbeddedServer, key: BackupKey?) throws(BackupError) {

@@ -158,8 +158,15 @@ struct BackupRulesTests {
         printer.handle(.note("done"))
         let lines = plain.text.split(separator: "\n")
         #expect(lines.first == "→ Taking a full base backup")
-        #expect(lines.count == 6, "\(plain.text)")  // the step, figures at 1, 6 and 11 s, the finished one at 12 s, the note
-        #expect(plain.text.contains("120.0 MB of 120.0 MB (100%)"))
+        #expect(lines.count == 5, "\(plain.text)")  // the step, figures at 5 and 10 s, the finished one at 12 s, the note
+        #expect(lines[1].hasPrefix("  Taking a full base backup: 50.0 MB of 120.0 MB (41%), 10.0 MB/s, 7 s left"), "\(lines[1])")
+        // A step that finishes within the interval prints only its "→" line; a repeated final figure is not printed again.
+        plain.text = ""
+        printer.handle(.step("Checksumming"))
+        printer.handle(.advanced(done: 5, total: 5, unit: .bytes))
+        printer.handle(.advanced(done: 5, total: 5, unit: .bytes))
+        #expect(plain.text == "→ Checksumming\n")
+        #expect(lines[3].contains("120.0 MB of 120.0 MB (100%)"))
         #expect(lines.last == "· done")
         #expect(!plain.text.contains("\r"))
 
@@ -174,7 +181,7 @@ struct BackupRulesTests {
         live.handle(.advanced(done: 4, total: 4, unit: .segments))
         live.finish()
         #expect(terminal.text.components(separatedBy: "\r").count == 3, "\(terminal.text)")
-        #expect(terminal.text.hasSuffix("4 segments of 4 segments (100%), 4 segments/s, 0 s left\n"))
+        #expect(terminal.text.hasSuffix("4 segments of 4 segments (100%), 4.4 segments/s, 0 s left\n"), "\(terminal.text)")
     }
 
     // MARK: - Parsing tool output

@@ -193,13 +193,17 @@ struct DrillState: Equatable, CustomStringConvertible {
             // leased for an hour stays until its lease runs out; the restore is recorded.
             let reanimated = try #require(try await Reanimation.runIfPending(for: fixture.server, client: client))
             #expect(reanimated.jobs.requeued == 3 && reanimated.jobs.stillLeased == 1, "\(reanimated.jobs)")
-            #expect(reanimated.fact.version == 1)
+            #expect(reanimated.fact?.version == 1 && reanimated.spanRecorded)
             let requeued = try await client.query("SELECT count(*) FROM queue.jobs WHERE kind = 'drill.job' AND state = 'available' AND errors::text LIKE '%lease_expired%'")
                 .collect().first!.decode(Int.self)
             #expect(requeued == 3)
             #expect(try await client.query("SELECT count(*) FROM traces.spans WHERE name = 'phylactery.restore'").collect().first!.decode(Int.self) == 1)
             #expect(try await client.traces.partitions().contains { $0.end > Date() })
             #expect(Reanimation.pending(for: fixture.server) == nil)
+            // The new timeline is archived like any other: its history, then its segments.
+            try await fixture.archiveCurrentWAL(client)
+            #expect(FileManager.default.fileExists(atPath: fixture.backupDirectory + "/wal/00000002.history"))
+            #expect(await WALArchiving.status(of: fixture.server).check.status == .ok)
 
             // E: more rows on the new timeline, then the server dies.
             try await Self.write(phase: "E", index: 5, client: client)
@@ -219,7 +223,7 @@ struct DrillState: Equatable, CustomStringConvertible {
             let state = try await Self.read(client)
             #expect(state == beforeKill, "every committed row is back:\n\(state)\nvs\n\(beforeKill)")
             let reanimated = try #require(try await Reanimation.runIfPending(for: fixture.server, client: client))
-            #expect(reanimated.fact.version == 2)
+            #expect(reanimated.fact?.version == 2)
             let history = try await client.transaction { try await $0.facts.history(Reanimation.factNamespace, key: Reanimation.factKey) }
             #expect(history.count == 2)
         }

@@ -275,7 +275,8 @@ enum BackupCommands {
                 }
                 if let reanimated {
                     let jobs = reanimated.jobs
-                    print("Reanimated: \(jobs.requeued) running job(s) back in their queue, \(jobs.discarded) discarded (last attempt)\(jobs.stillLeased > 0 ? ", \(jobs.stillLeased) return when their lease expires" : ""); \(reanimated.partitionsCreated) trace partition(s) created; recorded as fact \(Reanimation.factNamespace)/\(Reanimation.factKey) v\(reanimated.fact.version).")
+                    let recorded = reanimated.fact.map { "recorded as fact \(Reanimation.factNamespace)/\(Reanimation.factKey) v\($0.version)" } ?? "not recorded as a fact (the federation is not migrated)"
+                    print("Reanimated: \(jobs.requeued) running job(s) back in their queue, \(jobs.discarded) discarded (last attempt)\(jobs.stillLeased > 0 ? ", \(jobs.stillLeased) return when their lease expires" : ""); \(reanimated.partitionsCreated) trace partition(s) created; \(recorded).")
                 }
             }
         }
