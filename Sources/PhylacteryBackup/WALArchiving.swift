@@ -134,9 +134,10 @@ public enum WALArchiving {
         }
     }
 
-    /// Adds `local replication <superuser> trust` to `pg_hba.conf` when no rule lets the superuser
-    /// open a replication connection over the socket (pg_basebackup needs one), and reloads.
-    static func ensureReplicationAccess(_ server: EmbeddedServer, logger: Logger) async throws(BackupError) {
+    /// Adds `local replication <superuser> trust` to `pg_hba.conf` of the running server when no rule
+    /// lets the superuser open a replication connection over the socket (pg_basebackup needs one), and
+    /// reloads. Base backups do this themselves; it is public for tools that run pg_basebackup directly.
+    public static func ensureReplicationAccess(_ server: EmbeddedServer, logger: Logger = Logger(label: "phylactery.backup")) async throws(BackupError) {
         let access = ServerAccess(server, logger: logger)
         let superuser = server.configuration.superuser
         let rules = try await access.rows("""
