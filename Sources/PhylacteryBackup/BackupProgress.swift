@@ -86,7 +86,7 @@ public struct ProgressMeter: Sendable, Equatable {
     public static func format(_ duration: Duration) -> String {
         let seconds = Int(duration.seconds.rounded())
         if seconds < 60 { return "\(seconds) s" }
-        if seconds < 3600 { return "\(seconds / 60) min \(seconds % 60) s" }
+        if seconds < 3600 { return seconds % 60 == 0 ? "\(seconds / 60) min" : "\(seconds / 60) min \(seconds % 60) s" }
         return "\(seconds / 3600) h \(seconds % 3600 / 60) min"
     }
 }

@@ -88,8 +88,8 @@ extension Crypt {
             "-h", server.configuration.socketDirectory, "-p", String(server.configuration.port), "-U", server.configuration.superuser, "-w",
         ]
         if let parentManifest { arguments += ["--incremental", parentManifest] }
-        let what = kind == .full ? "full" : "incremental (on \(parent!.label))"
-        progress(.step("Taking a \(what) base backup of \(server.configuration.dataDirectory) (pg_basebackup, gzip)"))
+        let what = kind == .full ? "a full base backup" : "an incremental base backup (on \(parent!.label))"
+        progress(.step("Taking \(what) of \(server.configuration.dataDirectory) (pg_basebackup, gzip)"))
         do throws(BackupError) {
             try await tools.run("pg_basebackup", arguments, failure: "The base backup failed") { output in
                 if let figures = PostgresTools.kilobyteProgress(in: output) {

@@ -12,7 +12,8 @@ extension Crypt {
         public var timeline: UInt32
         /// The earliest time a restore reaches: the end of the oldest backup on the current history.
         public var restorableFrom: RecoveryTime?
-        /// The newest commit in the archived WAL: the latest time a restore reaches from the archive alone.
+        /// The latest time a restore reaches from the archive alone: the newest commit in the archived
+        /// WAL, or the end of the newest backup when that is later.
         public var restorableUntil: RecoveryTime?
         /// Stretches of WAL missing from the archive after the oldest backup (a restore cannot cross them).
         public var gaps: [String]
@@ -60,6 +61,8 @@ extension Crypt {
                 return path
             }
         }
+        let newestEnd = onPath.map(\.stopTime).max()
+        overview.restorableUntil = [overview.restorableUntil, newestEnd].compactMap { $0 }.max()
         return overview
     }
 }

@@ -93,8 +93,12 @@ public struct Restore: Sendable {
             return outcome
         } catch {
             // A cluster that failed its checks is kept for inspection; anything else is removed.
-            if error.code == .checkFailed { keepWorkspace = true }
-            throw error
+            guard error.code == .checkFailed else { throw error }
+            keepWorkspace = true
+            work.stopRecoveryServerQuietly()
+            var kept = error
+            kept.message += "\nThe restored cluster is kept in \(work.data) for inspection; remove \(work.root) when done."
+            throw kept
         }
     }
 

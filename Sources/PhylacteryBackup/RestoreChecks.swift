@@ -83,8 +83,13 @@ struct RestoreChecks {
             }
         }
         let schemas = chambers.sorted()
-        if !schemas.isEmpty {
+        let relations = try await access.rows(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY(\(schemas)) AND c.relkind IN ('r', 'm', 't')",
+            database: database, doing: "Counting the chambers' tables")
+        if (try? relations.first?.decode(Int64.self)) ?? 0 > 0 {
             lines.append(try await self.amcheck(schemas: schemas, installed: amcheckInstalled, access: access))
+        } else {
+            lines.append("pg_amcheck: no tables in the chambers to check")
         }
         guard failures.isEmpty else {
             throw BackupError(.checkFailed, "The restored cluster failed its checks, so it was not swapped in (the current data directory is untouched):\n" + failures.map { "  - \($0)" }.joined(separator: "\n"))

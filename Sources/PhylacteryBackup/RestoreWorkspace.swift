@@ -59,6 +59,10 @@ struct RestoreWorkspace {
         }
     }
 
+    func stopRecoveryServerQuietly() {
+        if case .running = recoveryServer.pidFileState() { _ = try? recoveryServer.stop() }
+    }
+
     func remove() {
         if case .running = recoveryServer.pidFileState() { _ = try? recoveryServer.stop() }
         try? FileManager.default.removeItem(atPath: root)
@@ -73,7 +77,7 @@ struct RestoreWorkspace {
 
         // WAL the archive may lack: what the current data directory still holds.
         if usingCurrentWAL, target.usesWAL, let system = catalog.newest?.systemIdentifier {
-            let copied = try await self.saveCurrentWAL(matching: system)
+            let copied = try await self.saveCurrentWAL(matching: system, archived: Set(listing.keys), archive: archive)
             if copied > 0 { notes.append("replayed with \(copied) WAL file(s) from the current data directory (not all archived yet)") }
         }
         let extra = Set((try? FileManager.default.contentsOfDirectory(atPath: extraWAL)) ?? [])
@@ -107,6 +111,11 @@ struct RestoreWorkspace {
             }
         }
         let replay = try await self.recover(to: effective, followingNewestTimeline: plan.followsNewestTimeline, expectedSegments: Set(segments.map(\.segment)).count)
+        let archivedSegments = segments.filter { listing[$0.name] != nil }
+        if case .latest = effective, let newest = archivedSegments.max(by: { ($0.segment, $0.timeline) < ($1.segment, $1.timeline) }),
+           let last = replay.lastRestored.flatMap({ WALFileName($0, segmentsPerId: archive.segmentsPerId) }), last.segment < newest.segment {
+            notes.append("replay stopped after \(last.name): the next WAL file is missing, so the WAL archived after it (up to \(newest.name)) could not be used")
+        }
         let checks = try await RestoreChecks(server: recoveryServer, tools: tools, logger: crypt.logger, progress: progress).run()
         try self.stopRecoveryServer()
         try await self.markNewTimelineForArchiving(archived: Set(listing.keys), timeline: replay.timeline, segmentsPerId: archive.segmentsPerId)
@@ -120,9 +129,11 @@ struct RestoreWorkspace {
         (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     }
 
-    /// Copies the WAL files of the current data directory (if it is a cluster with the same system
-    /// identifier) into `wal-extra`; returns how many.
-    func saveCurrentWAL(matching system: String) async throws(BackupError) -> Int {
+    /// Copies the WAL of the current data directory (if it is a cluster with the same system
+    /// identifier) that the archive lacks into `wal-extra`; returns how many files. Segments whose
+    /// first page does not carry their own position are recycled files waiting to be reused, not
+    /// WAL, and are left out.
+    func saveCurrentWAL(matching system: String, archived: Set<String>, archive: WALArchive) async throws(BackupError) -> Int {
         let current = server.configuration.dataDirectory
         guard FileManager.default.fileExists(atPath: current + "/PG_VERSION") else { return 0 }
         let control = (try? await tools.run("pg_controldata", ["-D", current], failure: "Reading the current cluster's control file")) ?? ""
@@ -131,15 +142,26 @@ struct RestoreWorkspace {
             return 0
         }
         var copied = 0
-        for name in try names(in: current + "/pg_wal") where WALFileName(name, segmentsPerId: 256) != nil || name.hasSuffix(".history") {
+        for name in try names(in: current + "/pg_wal") where !archived.contains(name) {
+            guard let file = WALFileName(name, segmentsPerId: archive.segmentsPerId), file.kind == .segment || file.kind == .history else { continue }
+            let path = current + "/pg_wal/" + name
+            if file.kind == .segment, Self.pageAddress(of: path) != file.segment * archive.segmentSize { continue }
             do {
-                try FileManager.default.copyItem(atPath: current + "/pg_wal/" + name, toPath: extraWAL + "/" + name)
+                try FileManager.default.copyItem(atPath: path, toPath: extraWAL + "/" + name)
                 copied += 1
             } catch {
                 throw BackupError(.fileSystem, "Could not copy \(name) from the current data directory: \(error).")
             }
         }
         return copied
+    }
+
+    /// `xlp_pageaddr` of a WAL segment's first page (bytes 8–15 of its header, little-endian).
+    static func pageAddress(of path: String) -> UInt64? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: 16), header.count == 16 else { return nil }
+        return header.suffix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
     }
 
     /// Checks each backup of the chain (refusing a damaged one, naming the file) and unpacks it into
@@ -229,6 +251,8 @@ struct RestoreWorkspace {
     struct Replay {
         var recoveredTo: RecoveryTime?
         var timeline: UInt32
+        /// The last WAL file restore_command delivered.
+        var lastRestored: String?
     }
 
     /// Starts a server on `data/` in recovery, follows its log (segments restored, the end of
@@ -254,7 +278,7 @@ struct RestoreWorkspace {
                 progress(.advanced(done: UInt64(restored), total: UInt64(max(expectedSegments, restored)), unit: .segments))
             }
             if text.contains("database system is ready to accept connections") {
-                return Replay(recoveredTo: Self.lastTransaction(in: text), timeline: Self.newTimeline(in: text) ?? 1)
+                return Replay(recoveredTo: Self.lastTransaction(in: text), timeline: Self.newTimeline(in: text) ?? 1, lastRestored: Self.lastRestored(in: text))
             }
             switch recoveryServer.pidFileState() {
             case .running: seenServer = true
@@ -275,6 +299,14 @@ struct RestoreWorkspace {
         return RecoveryTime(serverText: line[range.upperBound...])
     }
 
+    /// The last `restored log file "…"` of the log.
+    static func lastRestored(in log: String) -> String? {
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("restored log file \"") && !$0.contains(".history") }),
+              let start = line.range(of: "restored log file \"")
+        else { return nil }
+        return String(line[start.upperBound...].prefix { $0 != "\"" })
+    }
+
     /// `selected new timeline ID: 2`.
     static func newTimeline(in log: String) -> UInt32? {
         guard let line = log.split(separator: "\n").last(where: { $0.contains("selected new timeline ID: ") }),
@@ -288,7 +320,8 @@ struct RestoreWorkspace {
         let fatal = log.split(separator: "\n").filter { $0.contains("FATAL") || $0.contains("PANIC") }
         let tail = (fatal.isEmpty ? log.split(separator: "\n").suffix(8) : fatal.suffix(4)).joined(separator: "\n")
         if log.contains("recovery ended before configured recovery target was reached") {
-            return BackupError(.notRestorable, "The WAL needed to reach \(target) is not in the archive: replay ran out before it. Restore to an earlier time, or --latest; `phylactery db backups` shows the range the archive covers.", details: tail)
+            let last = lastRestored(in: log).map { " after \($0) (the next WAL file is missing from the archive)" } ?? ""
+            return BackupError(.notRestorable, "The WAL needed to reach \(target) is not in the archive: replay ran out\(last). Restore to an earlier time, or --latest; `phylactery db backups` shows the range the archive covers and any gap in it.", details: tail)
         }
         if log.contains("before consistent recovery point") {
             return BackupError(.notRestorable, "\(target) lies before the end of the backup chosen; pick a later time.", details: tail)

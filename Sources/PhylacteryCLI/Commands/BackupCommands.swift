@@ -184,9 +184,10 @@ enum BackupCommands {
                 let overview = try await crypt.overview(key: key)
                 print("Backups in \(crypt.directory):")
                 if overview.backups.isEmpty { print("  none yet (phylactery db backup)") }
+                let width = overview.backups.map(\.label.count).max() ?? 0
                 for record in overview.backups {
-                    let kind = record.kind == .full ? "full" : "incr ← \(record.parent ?? "?")"
-                    print("  \(record.label)  \(kind.padding(toLength: 30, withPad: " ", startingAt: 0))  ended \(record.stopTime)  \(ByteSize.format(record.size).leftPadded(9)) (\(ByteSize.format(record.dataSize)) of data)\(record.isEncrypted ? "  encrypted" : "")")
+                    let kind = record.kind == .full ? "full" : "incremental on \(record.parent ?? "?")"
+                    print("  \(record.label.padding(toLength: width, withPad: " ", startingAt: 0))  ended \(record.stopTime)  \(ByteSize.format(record.size).leftPadded(9)) (\(ByteSize.format(record.dataSize)) of data)  \(kind)\(record.isEncrypted ? ", encrypted" : "")")
                 }
                 print("WAL archive: \(overview.walFiles) file(s), \(ByteSize.format(overview.walBytes)); timeline \(overview.timeline)")
                 if let from = overview.restorableFrom {
