@@ -114,20 +114,24 @@ public struct ArchiveMonitor: Service {
     @discardableResult
     public func sample() async -> ArchiveStatus {
         let status = await WALArchiving.status(of: server, logger: logger)
-        guard status.settings != nil else { return status }
+        self.publish(status)
+        return status
+    }
+
+    func publish(_ status: ArchiveStatus) {
+        guard let settings = status.settings else { return }
         let wait = status.oldestWait ?? .zero
-        let over = status.bound.map { wait > $0 } ?? false
+        let over = wait > settings.archiveTimeout
         waiting.record(status.waitingSegments)
         oldestWait.record(wait.seconds)
         failing.record(status.isFailing ? 1 : 0)
         overBound.record(over ? 1 : 0)
         failedCount.record(status.failedCount)
-        if over || (status.isActive == false && status.problem == nil) {
+        if over || (!status.isActive && status.problem == nil) {
             logger.error("WAL archiving is behind its bound", metadata: ["detail": "\(status.check.detail)"])
         } else if status.isFailing {
             logger.warning("WAL archiving failed; the server retries", metadata: ["segment": "\(status.lastFailed ?? "?")"])
         }
-        return status
     }
 
     /// Samples until the task is cancelled or the service group shuts down.

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// One base backup as the catalog (`catalog.json` in the backup directory) records it.
 public struct BackupRecord: Codable, Sendable, Hashable {

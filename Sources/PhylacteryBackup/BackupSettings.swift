@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import PhylacteryEmbedded
 
 /// How a home's cluster is backed up: where its backups and archived WAL go, how long committed work

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Phylactery
 import PhylacteryEmbedded
 import PostgresNIO
@@ -80,7 +80,7 @@ extension Crypt {
         if let parent {
             parentManifest = try self.plainManifest(of: parent, key: key, into: stagingRoot + "/" + label + ".parent")
         }
-        defer { if let parent { try? FileManager.default.removeItem(atPath: stagingRoot + "/" + label + ".parent") } }
+        defer { if parent != nil { try? FileManager.default.removeItem(atPath: stagingRoot + "/" + label + ".parent") } }
 
         var arguments = [
             "-D", stage, "-F", "t", "-Z", "gzip", "-X", "stream", "-c", "fast", "-l", "phylactery \(label)",

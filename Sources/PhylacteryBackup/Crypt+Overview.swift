@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension Crypt {
     /// What `phylactery db backups` shows: the backups, the archive, and the time range a restore can reach.

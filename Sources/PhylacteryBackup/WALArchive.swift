@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The archived WAL in `DIR/wal`: what is there, reading it back (decrypting when sealed), and the
 /// server's encrypting archive step.
