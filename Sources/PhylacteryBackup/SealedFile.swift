@@ -107,19 +107,32 @@ enum SealedFile {
     /// Seals the file at `source` into `destination` (created; the caller renames it into place).
     /// `progress` gets the plaintext bytes done so far.
     static func seal(file source: String, to destination: String, key: BackupKey, progress: (UInt64) -> Void = { _ in }) throws {
+        try stream(source, to: destination, doing: "encrypt", progress: progress) { read, write in
+            try seal(key: key, deflated: false, next: { try read(chunkSize) }, write: write)
+        }
+    }
+
+    /// Runs `body` with a reader of `source` and a writer of a new file at `destination`, which is
+    /// flushed when `body` returns and removed when it throws.
+    private static func stream(
+        _ source: String, to destination: String, doing action: String, progress: (UInt64) -> Void,
+        _ body: (_ read: (Int) throws -> Data, _ write: (Data) throws -> Void) throws -> Void
+    ) throws {
         guard let input = FileHandle(forReadingAtPath: source) else {
-            throw BackupError(.fileSystem, "Could not read \(source) to encrypt it.")
+            throw BackupError(.fileSystem, "Could not read \(source) to \(action) it.")
         }
         defer { try? input.close() }
         let output = try DurableFile.create(destination)
         var done: UInt64 = 0
         do {
-            try seal(key: key, deflated: false, next: {
-                let data = try input.read(upToCount: chunkSize) ?? Data()
-                done += UInt64(data.count)
-                progress(done)
-                return data
-            }, write: { try output.write(contentsOf: $0) })
+            try withoutActuallyEscaping(progress) { progress in
+                try body({ count in
+                    let data = try input.read(upToCount: count) ?? Data()
+                    done += UInt64(data.count)
+                    progress(done)
+                    return data
+                }, { try output.write(contentsOf: $0) })
+            }
             try output.finish()
         } catch {
             output.abandon()
@@ -197,23 +210,8 @@ enum SealedFile {
 
     /// Opens the sealed file at `source` into `destination`; `progress` gets sealed bytes read so far.
     static func open(file source: String, to destination: String, key: BackupKey, name: String, progress: (UInt64) -> Void = { _ in }) throws {
-        guard let input = FileHandle(forReadingAtPath: source) else {
-            throw BackupError(.fileSystem, "Could not read \(source) to decrypt it.")
-        }
-        defer { try? input.close() }
-        let output = try DurableFile.create(destination)
-        var done: UInt64 = 0
-        do {
-            try open(name: name, key: key, read: { count in
-                let data = try input.read(upToCount: count) ?? Data()
-                done += UInt64(data.count)
-                progress(done)
-                return data
-            }, write: { try output.write(contentsOf: $0) })
-            try output.finish()
-        } catch {
-            output.abandon()
-            throw error
+        try stream(source, to: destination, doing: "decrypt", progress: progress) { read, write in
+            try open(name: name, key: key, read: read, write: write)
         }
     }
 

@@ -31,6 +31,12 @@ enum BackupCommands {
         ProgressPrinter(isTerminal: isatty(STDOUT_FILENO) == 1)
     }
 
+    static func applyRetention(_ crypt: Crypt, keepFull: Int, printer: ProgressPrinter) async throws {
+        let retention = try await crypt.applyRetention(keepFull: keepFull, progress: printer.handle)
+        printer.finish()
+        print("Retention (keep \(keepFull) full): removed \(retention.removedBackups.count) backup(s) and \(retention.removedWALFiles) WAL file(s), freed \(ByteSize.format(retention.freedBytes)).")
+    }
+
     struct KeyOption: ParsableArguments {
         @Option(name: .customLong("key-file"), help: "The key file of encrypted backups (default: the server's copy in the home).")
         var path: String?
@@ -142,11 +148,7 @@ enum BackupCommands {
                 let record = outcome.record
                 print("Backup \(record.label): \(record.kind.rawValue)\(record.parent.map { " on \($0)" } ?? ""), \(ByteSize.format(record.size)) stored for \(ByteSize.format(record.dataSize)) of cluster\(record.isEncrypted ? ", encrypted (key \(record.keyID!))" : ""), verified.")
                 print("  WAL \(record.startLSN) – \(record.stopLSN) on timeline \(record.timeline); restorable from \(record.stopTime); PostgreSQL \(record.postgresVersion); migration head \(record.migrationHead ?? "none")")
-                if let keepFull {
-                    let retention = try await crypt.applyRetention(keepFull: keepFull, progress: printer.handle)
-                    printer.finish()
-                    print("Retention (keep \(keepFull) full): removed \(retention.removedBackups.count) backup(s) and \(retention.removedWALFiles) WAL file(s), freed \(ByteSize.format(retention.freedBytes)).")
-                }
+                if let keepFull { try await BackupCommands.applyRetention(crypt, keepFull: keepFull, printer: printer) }
             }
         }
     }
@@ -176,11 +178,7 @@ enum BackupCommands {
                 let crypt = try Crypt.open(EmbeddedServer(configuration: server.configuration))
                 let printer = BackupCommands.printer()
                 let key = try BackupCommands.key(self.key.path)
-                if let keepFull {
-                    let retention = try await crypt.applyRetention(keepFull: keepFull, progress: printer.handle)
-                    printer.finish()
-                    print("Retention (keep \(keepFull) full): removed \(retention.removedBackups.count) backup(s) and \(retention.removedWALFiles) WAL file(s), freed \(ByteSize.format(retention.freedBytes)).")
-                }
+                if let keepFull { try await BackupCommands.applyRetention(crypt, keepFull: keepFull, printer: printer) }
                 let overview = try await crypt.overview(key: key)
                 print("Backups in \(crypt.directory):")
                 if overview.backups.isEmpty { print("  none yet (phylactery db backup)") }
