@@ -14,20 +14,28 @@ public struct ArchiveStatus: Sendable {
     public var archiveMode: String?
     /// `archive_mode` was changed but the server has not been restarted since.
     public var pendingRestart = false
+    /// Segments archived since the statistics were reset (`pg_stat_archiver.archived_count`).
     public var archivedCount = 0
+    /// The last file archived, and when.
     public var lastArchived: String?
+    /// When ``lastArchived`` was archived.
     public var lastArchivedAt: Date?
+    /// Failed attempts (`pg_stat_archiver.failed_count`).
     public var failedCount = 0
+    /// The file of the last failed attempt.
     public var lastFailed: String?
+    /// When the last attempt failed.
     public var lastFailedAt: Date?
     /// Finished segments not archived yet, and since when the oldest of them waits.
     public var waitingSegments = 0
+    /// When the oldest waiting segment was finished.
     public var oldestWaitingSince: Date?
     /// The server's clock when this was read.
     public var checkedAt: Date?
     /// Why the server could not be asked, if it could not.
     public var problem: String?
 
+    /// An empty status (nothing known yet).
     public init() {}
 
     /// The server archives now (configured, and running with `archive_mode = on`).

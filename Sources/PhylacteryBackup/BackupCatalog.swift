@@ -21,6 +21,7 @@ public struct BackupRecord: Codable, Sendable, Hashable {
 
     /// Unique, sortable, and the name of the backup's folder: `20261129T140500Z-full`.
     public var label: String
+    /// Full or incremental.
     public var kind: Kind
     /// The backup an incremental builds on (the previous one of its chain).
     public var parent: String?
@@ -28,10 +29,12 @@ public struct BackupRecord: Codable, Sendable, Hashable {
     public var startLSN: LSN
     /// WAL position where the backup ends: the earliest point it can be restored to.
     public var stopLSN: LSN
+    /// The timeline the backup ends on.
     public var timeline: UInt32
     /// The server's clock when the backup started and after it ended (so a restore to any time at
     /// or after ``stopTime`` can start from it).
     public var startTime: RecoveryTime
+    /// See ``startTime``.
     public var stopTime: RecoveryTime
     /// The cluster's system identifier: backups of another cluster never mix.
     public var systemIdentifier: String
@@ -62,8 +65,10 @@ public struct BackupRecord: Codable, Sendable, Hashable {
 public struct BackupCatalog: Codable, Sendable, Hashable {
     /// The catalog's format, so a newer program can read an older catalog.
     public var format: Int = 1
+    /// The backups, in the order they were taken.
     public var backups: [BackupRecord] = []
 
+    /// A catalog of `backups`.
     public init(backups: [BackupRecord] = []) { self.backups = backups }
 
     /// The backup named `label`.

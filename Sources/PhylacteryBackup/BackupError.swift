@@ -36,12 +36,14 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
         public var description: String { self.name }
     }
 
+    /// What kind of failure this is.
     public var code: Code
     /// What went wrong and how to fix it.
     public var message: String
     /// The failing program's output, when there is one.
     public var details: String?
 
+    /// An error of `code` saying `message` (what went wrong and the fix).
     public init(_ code: Code, _ message: String, details: String? = nil) {
         self.code = code
         self.message = message

@@ -13,9 +13,11 @@ public import PhylacteryEmbedded
 ///     periodicJobs: schedule.periodicJobs))
 /// ```
 public struct BackupJob: Job {
+    /// The job kind.
     public static let kind = "phylactery.backup"
     /// Backups have a queue of their own, worked one at a time.
     public static let queue = "phylactery.backups"
+    /// A failed backup is tried three times (with the queue's backoff), then kept as discarded.
     public static let maxAttempts = 3
 
     /// Full or incremental (an incremental becomes full when it cannot be one; see ``Crypt/backup(_:key:lockWait:progress:)``).
@@ -23,6 +25,7 @@ public struct BackupJob: Job {
     /// Retention applied after the backup succeeded: keep this many full backups (`nil`: none applied).
     public var keepFull: Int?
 
+    /// A backup of `mode`, then retention keeping `keepFull` full backups (none when `nil`).
     public init(mode: BackupRecord.Kind, keepFull: Int? = nil) {
         self.mode = mode
         self.keepFull = keepFull

@@ -25,14 +25,20 @@ public typealias BackupProgress = @Sendable (BackupProgressEvent) -> Void
 /// The figures of one step: done, total, rate and time left, from samples taken at instants the
 /// caller supplies (an injected clock; no reading of the time in here).
 public struct ProgressMeter: Sendable, Equatable {
+    /// What the step does.
     public var step: String
+    /// What it counts.
     public var unit: ProgressUnit = .bytes
+    /// Units done so far.
     public var done: UInt64 = 0
+    /// Units in all, when known.
     public var total: UInt64?
     /// When the step started and when the last sample came, as offsets of the caller's clock.
     public var startedAt: Duration
+    /// See ``startedAt``.
     public var sampledAt: Duration
 
+    /// A meter for `step`, starting at `instant`.
     public init(step: String, at instant: Duration) {
         self.step = step
         self.startedAt = instant

@@ -7,6 +7,7 @@ extension Crypt {
         public var backups: [BackupRecord]
         /// Archived WAL files and their stored bytes.
         public var walFiles: Int
+        /// See ``walFiles``.
         public var walBytes: UInt64
         /// The newest timeline (it grows with each point-in-time restore).
         public var timeline: UInt32

@@ -4,9 +4,11 @@ import PhylacteryEmbedded
 extension Crypt {
     /// The result of verifying one stored backup.
     public struct Verification: Sendable {
+        /// The backup verified.
         public var label: String
         /// What is wrong, each naming the file (empty when the backup is sound).
         public var problems: [String]
+        /// No problem was found.
         public var passed: Bool { problems.isEmpty }
     }
 

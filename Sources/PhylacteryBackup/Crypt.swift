@@ -23,6 +23,7 @@ import Darwin
 public struct Crypt: Sendable {
     /// The embedded server whose cluster is backed up.
     public let server: EmbeddedServer
+    /// Where backups go and how (see ``BackupSettings``).
     public let settings: BackupSettings
     let logger: Logger
 
@@ -38,6 +39,7 @@ public struct Crypt: Sendable {
         Crypt(server: server, settings: try BackupSettings.required(for: server), logger: logger)
     }
 
+    /// The backup directory.
     public var directory: String { settings.directory }
     var catalogFile: String { directory + "/catalog.json" }
     var baseDirectory: String { directory + "/base" }

@@ -23,6 +23,7 @@ import Tracing
 public enum Reanimation {
     /// The namespace and key of the fact recording restores.
     public static let factNamespace = "phylactery"
+    /// See ``factNamespace``.
     public static let factKey = "restore"
 
     /// What reanimation did.

@@ -47,6 +47,7 @@ public struct Restore: Sendable {
         public var migrationHead: String?
         /// When the restore started and ended (this machine's clock).
         public var startedAt: RecoveryTime
+        /// See ``startedAt``.
         public var finishedAt: RecoveryTime
     }
 

@@ -5,6 +5,7 @@ public struct LSN: Comparable, Hashable, Sendable, Codable, CustomStringConverti
     /// The byte position in the WAL stream.
     public var value: UInt64
 
+    /// The position `value`.
     public init(_ value: UInt64) { self.value = value }
 
     /// Parses `X/Y` (hex halves); `nil` for anything else.
@@ -156,6 +157,7 @@ public struct RecoveryTime: Comparable, Hashable, Sendable, Codable, CustomStrin
     /// Microseconds since 1970-01-01 00:00:00 UTC.
     public var microseconds: Int64
 
+    /// The time `microsecondsSinceEpoch` after 1970-01-01 00:00:00 UTC.
     public init(microsecondsSinceEpoch: Int64) { self.microseconds = microsecondsSinceEpoch }
 
     /// `date`, rounded to the microsecond.

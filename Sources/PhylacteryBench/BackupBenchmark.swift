@@ -16,9 +16,9 @@ import Synchronization
 /// - incremental backups after 1% of the rows changed, once contiguous rows and once rows spread
 ///   over the whole table (1 in 100);
 /// - restore of the full backup and both incrementals (`--latest`, with every check) against `cp -a`;
-/// - WAL archive lag under the queue benchmark's processing load (60,000 no-op jobs through the
-///   ghouls): how long a finished segment waits to be archived, and how far the WAL runs ahead of the
-///   archive.
+/// - WAL archive lag under the queue benchmark's processing load (no-op jobs through the ghouls, as
+///   it runs them; 200,000 so the load lasts): how long a finished segment waits to be archived, and
+///   how far the WAL runs ahead of the archive.
 struct BackupBenchmark {
     let logger: Logger
     let sizeMB: Int
@@ -155,14 +155,14 @@ struct BackupBenchmark {
         var maxAhead: Double
     }
 
-    /// Runs 60,000 no-op jobs through the ghouls while sampling, every 200 ms, how long the oldest
+    /// Runs 200,000 no-op jobs through the ghouls while sampling, every 200 ms, how long the oldest
     /// finished segment has waited to be archived and how far the current WAL position is past the
     /// end of the last archived segment.
     func archiveLag(server: EmbeddedServer) async throws -> Lag {
         var options = PhylacteryClient.Configuration.Options()
         options.maximumConnections = 16
         return try await PhylacteryClient.withClient(configuration: .init(url: server.url, options: options), logger: logger) { client in
-            let jobs = 60_000
+            let jobs = 200_000
             for chunk in stride(from: 0, to: jobs, by: 20_000) {
                 try await client.enqueue(contentsOf: (chunk..<min(jobs, chunk + 20_000)).map { Noop(n: $0) })
             }
@@ -171,12 +171,14 @@ struct BackupBenchmark {
             let sampler = Task {
                 while !stop.load(ordering: .relaxed) {
                     let row = try await client.query("""
-                        SELECT (pg_current_wal_lsn() - ('0/0'::pg_lsn + ((('x' || substr(coalesce(a.last_archived_wal, '000000000000000000000000'), 9, 8))::bit(32)::bigint * 256
-                                 + ('x' || substr(coalesce(a.last_archived_wal, '000000000000000000000000'), 17, 8))::bit(32)::bigint + 1) * 16777216)))::float8,
+                        SELECT CASE WHEN a.last_archived_wal ~ '^[0-9A-F]{24}$' THEN
+                                 (pg_current_wal_lsn() - ('0/0'::pg_lsn + ((('x' || substr(a.last_archived_wal, 9, 8))::bit(32)::bigint * 256
+                                   + ('x' || substr(a.last_archived_wal, 17, 8))::bit(32)::bigint + 1) * 16777216)))::float8 END,
                                coalesce(extract(epoch FROM now() - (SELECT min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')), 0)::float8
                         FROM pg_stat_archiver a
-                        """).collect().first!.decode((Double, Double).self)
-                    samples.withLock { $0.append((row.1, max(0, row.0))) }
+                        """).collect().first!.decode((Double?, Double).self)
+                    // The distance is only known when the last file archived was a segment (not a history file).
+                    if let ahead = row.0 { samples.withLock { $0.append((row.1, max(0, ahead))) } }
                     try await Task.sleep(for: .milliseconds(200))
                 }
             }

@@ -38,7 +38,16 @@ import Testing
         #expect(verify.output.contains("base/\(label)/base.tar.gz has changed since it was stored"), "\(verify.output)")
         #expect(verify.output.contains("in archive \"base.tar.gz\"") || verify.output.contains("could not decompress") || verify.output.contains("does not unpack"), "pg_verifybackup's own finding: \(verify.output)")
 
+        // A restore refuses a running server, and a home a runtime or worker holds, saying how to stop them.
+        let running = fixture.phylactery(["db", "restore", "--latest"])
+        #expect(running.status == 1 && running.output.contains("Stop it first: phylactery db stop"), "\(running.output)")
         #expect(fixture.phylactery(["db", "stop"]).status == 0)
+        let runtime = try fixture.server.holdUsage(for: "a test runtime")
+        let held = await #expect(throws: BackupError.self) { try await Restore(crypt: try Crypt.open(fixture.server)).run(to: .latest) }
+        #expect(held?.code == .serverState && held?.message.contains("a runtime or worker is using it") == true, "\(String(describing: held))")
+        #expect(held?.message.contains("Stop it first (SIGTERM") == true)
+        runtime.release()
+
         let restore = fixture.phylactery(["db", "restore", "--latest"])
         #expect(restore.status == 1, "\(restore.output)")
         #expect(restore.output.contains("Backup \(label) is damaged, so nothing was restored"), "\(restore.output)")
