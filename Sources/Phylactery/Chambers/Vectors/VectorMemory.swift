@@ -158,6 +158,7 @@ public struct VectorMemory: Sendable {
         guard !actor.isEmpty else {
             throw PhylacteryError(.invalidArgument, "a status change needs the name of who made it")
         }
+        try StorableText.check(actor, "The name of who changed the memory's status")
         let rows = try await self.transaction.models(PostgresQuery(unsafeSQL: """
             WITH previous AS (SELECT id, status FROM vectors.memories WHERE id = $3 FOR UPDATE),
             changed AS (

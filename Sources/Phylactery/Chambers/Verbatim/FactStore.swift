@@ -39,7 +39,7 @@ public struct FactStore: Sendable {
     /// Records a new fact whose value is JSON the caller already has; see ``put(_:key:value:source:)-(_,_,some Encodable,_)``.
     @discardableResult
     public func put(_ namespace: String, key: String, value json: RawJSONB, source: String) async throws -> Fact {
-        try Self.checkNames(namespace, key)
+        try Self.checkNames(namespace, key, source: source)
         let rows = try await self.transaction.models("""
             INSERT INTO verbatim.facts (id, namespace, key, version, value, source)
             VALUES (\(UUID.v7()), \(namespace), \(key), 1, \(json), \(source))
@@ -68,7 +68,7 @@ public struct FactStore: Sendable {
     /// ``supersede(_:key:value:source:expectedVersion:)-(_,_,some Encodable,_,_)``.
     @discardableResult
     public func supersede(_ namespace: String, key: String, value json: RawJSONB, source: String, expectedVersion: Int? = nil) async throws -> Fact {
-        try Self.checkNames(namespace, key)
+        try Self.checkNames(namespace, key, source: source)
         let expected = expectedVersion.map { Int32(clamping: $0) }
         let rows: [Fact]
         do {
@@ -131,10 +131,13 @@ public struct FactStore: Sendable {
         RawJSONB(trusted: try self.encoder.encodeToBuffer(value))
     }
 
-    static func checkNames(_ namespace: String, _ key: String) throws {
+    static func checkNames(_ namespace: String, _ key: String, source: String? = nil) throws {
         guard !namespace.isEmpty, !key.isEmpty else {
             throw PhylacteryError(.invalidArgument, "a fact needs a non-empty namespace and key")
         }
+        try StorableText.check(namespace, "The fact's namespace")
+        try StorableText.check(key, "The fact's key")
+        if let source { try StorableText.check(source, "The fact's source") }
     }
 
     /// `a_b%` → `a\_b\%`: the prefix as a literal LIKE pattern (backslash is LIKE's default escape).
