@@ -240,7 +240,7 @@ struct QueueWorkerTests {
             }
             #expect(record.attempt == 3)
             #expect(record.errors.map(\.attempt) == [1, 2, 3])
-            #expect(record.errors.allSatisfy { $0.message == "poisoned 42" && $0.reason == "error" })
+            #expect(record.errors.allSatisfy { $0.message == "poisoned 42" && $0.reason == .error })
             #expect(record.finalizedAt != nil)
         }
     }
@@ -257,11 +257,11 @@ struct QueueWorkerTests {
                 }
             }
             let orphanRecord = try await client.jobs.job(orphan.id)
-            #expect(orphanRecord.errors.map(\.reason) == ["unknown_kind", "unknown_kind"])
+            #expect(orphanRecord.errors.map(\.reason) == [.unknownKind, .unknownKind])
             #expect(orphanRecord.errors.first?.message.contains("test.orphan") == true)
             let wrongRecord = try await client.jobs.job(wrong.id)
             #expect(wrongRecord.attempt == 1)
-            #expect(wrongRecord.errors.map(\.reason) == ["undecodable"])
+            #expect(wrongRecord.errors.map(\.reason) == [.undecodable])
             #expect(try await count(client, "SELECT count(*) FROM public.effects") == 0)
         }
     }
@@ -423,7 +423,7 @@ struct QueueWorkerTests {
             let record = try await client.jobs.job(job.id)
             #expect(record.state == .completed)
             #expect(record.attempt == 2)
-            #expect(record.errors.map(\.reason) == ["lease_expired"])
+            #expect(record.errors.map(\.reason) == [.leaseExpired])
             // Only the second attempt's effect exists; the stale one was refused before it ran.
             let effects = try await client.query("SELECT n FROM public.effects").collect().map { try $0.decode(Int.self) }
             #expect(effects == [1])

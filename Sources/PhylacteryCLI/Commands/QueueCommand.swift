@@ -98,7 +98,7 @@ struct QueueCommand: AsyncParsableCommand {
                     """)
                 if job.errors.isEmpty { print("errors     none") }
                 for error in job.errors {
-                    print("error      attempt \(error.attempt) at \(QueueCommand.time(error.at)) [\(error.reason)]: \(error.message)")
+                    print("error      attempt \(error.attempt) at \(QueueCommand.time(error.at)) [\(error.reason.rawValue)]: \(error.message)")
                 }
             }
         }
