@@ -83,6 +83,34 @@ import Glibc
         #expect(names == ["committed before the crash"])
     }
 
+    func mode(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test func theSocketDirectorysModeIsCheckedAtEveryStartAndAnExistingHomeKeepsItsOwn() async throws {
+        let server = try makeServer("modes")
+        defer { cleanUp(server) }
+        #expect(chmod(server.configuration.home, 0o711) == 0)   // the operator's choice, kept
+        let first = try await server.start(installIfNeeded: false)
+        #expect(mode(server.configuration.home) == 0o711, "\(first.notes)")
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+
+        // Loosened while running: the next start (already running) closes it again and says so.
+        #expect(chmod(server.configuration.socketDirectory, 0o777) == 0)
+        let again = try await server.start(installIfNeeded: false)
+        #expect(again.wasAlreadyRunning)
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+        #expect(again.notes.contains { $0.contains("\(server.configuration.socketDirectory) back to mode 700") }, "\(again.notes)")
+
+        // Loosened while stopped: the same at a real start.
+        _ = try server.stop()
+        #expect(chmod(server.configuration.socketDirectory, 0o755) == 0)
+        let restarted = try await server.start(installIfNeeded: false)
+        #expect(!restarted.wasAlreadyRunning)
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+        #expect(mode(server.configuration.home) == 0o711)
+    }
+
     @Test func dataDirectoryOfAnotherMajorVersionIsRefused() async throws {
         let server = try makeServer("version")
         defer { cleanUp(server) }
