@@ -116,6 +116,13 @@ import Glibc
         defer { cleanUp(server) }
         try FileManager.default.createDirectory(atPath: server.configuration.dataDirectory, withIntermediateDirectories: true)
         try "15\n".write(toFile: server.configuration.dataDirectory + "/PG_VERSION", atomically: true, encoding: .utf8)
+        // As root, a cluster belongs to the server's user (a directory of someone else's is refused).
+        if ServerUser.isRoot {
+            let user = try ServerUser.ensure(server.configuration.serverUser)
+            for path in [server.configuration.dataDirectory, server.configuration.dataDirectory + "/PG_VERSION"] {
+                #expect(lchown(path, user.uid, user.gid) == 0)
+            }
+        }
         let error = await #expect(throws: EmbeddedServerError.self) { try await server.start(installIfNeeded: false) }
         #expect(error?.code == .versionMismatch)
         #expect(error?.description.contains("PostgreSQL 15") == true)

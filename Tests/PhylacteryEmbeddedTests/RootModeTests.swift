@@ -109,4 +109,30 @@ struct RootModeTests {
         #expect(settings == Owner(uid: UInt32(serverUser.pw_uid), mode: 0o600))
     }
 
+
+    @Test func anExistingDirectoryOfSomeoneElseOrALinkIsRefusedNotTakenOver() async throws {
+        let home = try TestDatabase.temporaryHome("foreign")
+        let elsewhere = try TestDatabase.temporaryHome("elsewhere")
+        let server = EmbeddedServer(configuration: .init(home: home, pgBinOverride: try TestDatabase.installedBinaries()))
+        defer {
+            _ = try? server.stop()
+            try? FileManager.default.removeItem(atPath: home)
+            try? FileManager.default.removeItem(atPath: elsewhere)
+        }
+        // data/ made by root, with a file in it: not handed over (that would be a recursive chown).
+        try FileManager.default.createDirectory(atPath: server.configuration.dataDirectory + "/base", withIntermediateDirectories: true)
+        let foreign = await #expect(throws: EmbeddedServerError.self) { try await server.start(installIfNeeded: false) }
+        #expect(foreign?.description.contains("\(server.configuration.dataDirectory) belongs to root, but the server runs as 'phylactery'") == true, "\(String(describing: foreign))")
+        #expect(foreign?.description.contains("chown -R phylactery: \(server.configuration.dataDirectory)") == true)
+        #expect(try owner(server.configuration.dataDirectory + "/base").uid == 0)
+
+        // run/ as a link to another directory: refused, and the directory it names is left alone.
+        try FileManager.default.removeItem(atPath: server.configuration.dataDirectory)
+        try FileManager.default.createSymbolicLink(atPath: server.configuration.socketDirectory, withDestinationPath: elsewhere)
+        let before = try owner(elsewhere)
+        let linked = await #expect(throws: EmbeddedServerError.self) { try await server.start(installIfNeeded: false) }
+        #expect(linked?.description.contains("\(server.configuration.socketDirectory) is a symbolic link or not a directory") == true, "\(String(describing: linked))")
+        #expect(try owner(elsewhere) == before)
+        #expect(server.pidFileState() == .absent)
+    }
 }
