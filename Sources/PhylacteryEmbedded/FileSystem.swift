@@ -232,13 +232,6 @@ package enum FileSystem {
         return total
     }
 
-    static func failure(_ error: any Error, creating path: String) -> EmbeddedServerError {
-        if (error as NSError).code == Int(ENOSPC) || "\(error)".contains("No space left") {
-            return EmbeddedServerError(.diskFull, "The disk holding \(path) is full. Free some space and try again.")
-        }
-        return EmbeddedServerError(.fileSystem, "Could not create \(path): \(error). Check the permissions, or choose another PHYLACTERY_HOME.")
-    }
-
     static func failure(errno error: Int32, creating path: String) -> EmbeddedServerError {
         if error == ENOSPC {
             return EmbeddedServerError(.diskFull, "The disk holding \(path) is full. Free some space and try again.")
