@@ -107,8 +107,23 @@ public struct FactStore: Sendable {
     }
 
     /// Every version of a fact, oldest first (empty when the key has none).
+    ///
+    /// A long history is read in pages with ``history(_:key:offset:limit:)``.
     public func history(_ namespace: String, key: String) async throws -> [Fact] {
         try await self.transaction.fetch(Fact.self, where: "namespace = \(namespace) AND key = \(key)", orderBy: "version")
+    }
+
+    /// One page of a fact's versions, oldest first: at most `limit` of them, after the first `offset`
+    /// (versions are numbered from 1 without gaps, so a page starts at version `offset + 1`, and the
+    /// current version's number is how many there are).
+    ///
+    /// - Throws: ``PhylacteryError/Code/invalidArgument`` for a negative `offset` or `limit`.
+    public func history(_ namespace: String, key: String, offset: Int, limit: Int) async throws -> [Fact] {
+        guard offset >= 0, limit >= 0 else {
+            throw PhylacteryError(.invalidArgument, "offset and limit must not be negative; got \(offset) and \(limit)")
+        }
+        return try await self.transaction.fetch(
+            Fact.self, where: "namespace = \(namespace) AND key = \(key) AND version > \(offset)", orderBy: "version", limit: limit)
     }
 
     /// The current facts of a namespace whose key starts with `prefix` (all of them for `""`), by key.
