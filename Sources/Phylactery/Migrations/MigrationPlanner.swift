@@ -138,7 +138,7 @@ package struct MigrationPlanner {
         }
         var restore = [DDL.createTable(live)]
         restore += live.indexes.map { DDL.createIndex($0, on: live, concurrently: false) }
-        restore += live.triggers.flatMap { [DDL.createTriggerFunction($0), DDL.createTrigger($0, on: live.name)] }
+        restore += live.triggers.flatMap { [DDL.createTriggerFunction($0)] + DDL.createTrigger($0, on: live.name) }
         self.add("drop table \(live.name)", owner: owner, Phase.dropTable,
                  up: ["DROP TABLE \(live.name.sql)"] + live.triggers.map(DDL.dropTriggerFunction), down: restore, hazards: [.dataLoss])
     }

@@ -51,7 +51,7 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
         var text = DDL.createTable(shape)
         for index in shape.indexes { text += "\n" + DDL.createIndex(index, on: shape, concurrently: false) }
         for key in shape.foreignKeys { text += "\n" + DDL.addForeignKey(key, on: shape.name, notValid: false) }
-        for trigger in shape.triggers { text += "\n" + DDL.createTriggerFunction(trigger) + "\n" + DDL.createTrigger(trigger, on: shape.name) }
+        for trigger in shape.triggers { text += "\n" + ([DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: shape.name)).joined(separator: "\n") }
         let hex = String(SQLNaming.stableHash(text), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
