@@ -94,8 +94,8 @@ package struct MigrationPlanner {
         }
         for record in self.registry where self.wanted.owners.contains(record.owner) && !present.contains("\(record.owner)/\(record.model)") {
             self.add("forget model \(record.model) of \(record.owner)", owner: record.owner, Phase.record,
-                     up: [MigrationBookkeeping.forgetSQL(owner: record.owner, model: record.model)],
-                     down: [MigrationBookkeeping.recordSQL(record)])
+                     up: [MigrationBookkeeping.forgetStatement(owner: record.owner, model: record.model)],
+                     down: [MigrationBookkeeping.recordStatement(record)])
         }
 
         let ordered = self.steps.enumerated().sorted { ($0.element.phase, $0.offset) < ($1.element.phase, $1.offset) }.map(\.element)
@@ -104,7 +104,7 @@ package struct MigrationPlanner {
 
     // MARK: - Steps
 
-    private mutating func add(
+    mutating func add(
         _ summary: String, owner: String, _ phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []
     ) {
         self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards, downHazards: downHazards))
@@ -181,8 +181,8 @@ package struct MigrationPlanner {
         let previous = self.registry.first { $0.owner == table.owner && $0.model == table.model }
         guard previous != record else { return }
         self.add("record ownership of \(table.shape.name) (\(table.owner)/\(table.model))", owner: table.owner, Phase.record,
-                 up: [MigrationBookkeeping.recordSQL(record)],
-                 down: [previous.map(MigrationBookkeeping.recordSQL) ?? MigrationBookkeeping.forgetSQL(owner: table.owner, model: table.model)])
+                 up: [MigrationBookkeeping.recordStatement(record)],
+                 down: [previous.map(MigrationBookkeeping.recordStatement) ?? MigrationBookkeeping.forgetStatement(owner: table.owner, model: table.model)])
     }
 
     // MARK: - Existing tables
