@@ -132,8 +132,8 @@ public struct Migrator: Sendable {
             live.tables.removeAll { $0.name.schema == CatalogReader.temporarySchema }
             let registry = try await MigrationBookkeeping.readRegistry(on: connection, logger: self.logger)
             let logger = self.logger
-            var planner = MigrationPlanner(wanted: wanted, actual: live, registry: registry) { sql in
-                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Bool.self) ?? false
+            var planner = MigrationPlanner(wanted: wanted, actual: live, registry: registry) { query in
+                try await connection.query(query, logger: logger).collect()
             }
             let plan = try await planner.plan(catalogQueries: catalogQueries + 1)
             try await self.run("ROLLBACK", on: connection)
