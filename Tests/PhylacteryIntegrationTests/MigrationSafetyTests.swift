@@ -38,6 +38,13 @@ import Testing
               AND i.indkey[0] = (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = 'public.notes'::regclass AND a.attname = 'title'))
         """
 
+    /// A valid unique index on `public.notes` besides its primary key (a unique constraint's, or a bare one).
+    static let uniqueHeldSQL = """
+        SELECT EXISTS (
+            SELECT 1 FROM pg_index i
+            WHERE i.indrelid = 'public.notes'::regclass AND i.indisunique AND i.indisvalid AND NOT i.indisprimary)
+        """
+
     /// Invalid indexes on `public.notes`, by name.
     static func invalidIndexes(_ client: PhylacteryClient) async throws -> [String] {
         try await client.query("""
@@ -56,9 +63,38 @@ import Testing
         var violations: [String] = []
         var rounds = 0
         var stopped = false
+        var migrationEnded = false
         func record(_ violation: String) { self.violations.append(violation) }
         func round() { self.rounds += 1 }
         func stop() { self.stopped = true }
+        func endMigration() { self.migrationEnded = true }
+    }
+
+    /// Runs `migrator.auto()`, telling `watch` when it ends (either way).
+    static func migrate(_ migrator: Migrator, _ watch: Watch) async throws -> MigrationFile? {
+        do {
+            let file = try await migrator.auto()
+            await watch.endMigration()
+            return file
+        } catch {
+            await watch.endMigration()
+            throw error
+        }
+    }
+
+    /// Waits until a concurrent build of the migration waits for the held snapshot; false when the
+    /// migration ended first.
+    static func buildIsWaiting(_ client: PhylacteryClient, _ watch: Watch) async throws -> Bool {
+        var waiting = false
+        try await eventually("a concurrent build of the migration waits for the old snapshot, or the migration ends", timeout: .seconds(60)) {
+            waiting = try await Self.bool(client, """
+                SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index
+                               WHERE relid = 'public.notes'::regclass AND phase = 'waiting for old snapshots')
+                """)
+            if waiting { return true }
+            return await watch.migrationEnded
+        }
+        return waiting
     }
 
     /// Until stopped, on its own connection, over and over: `notes (title)` must have a valid index,
@@ -70,6 +106,9 @@ import Testing
                     let indexed = try await connection.query(PostgresQuery(unsafeSQL: Self.titleIndexedSQL), logger: Self.logger)
                         .collect().first?.decode(Bool.self) ?? false
                     if !indexed { await watch.record("no valid index on notes (title)") }
+                    let unique = try await connection.query(PostgresQuery(unsafeSQL: Self.uniqueHeldSQL), logger: Self.logger)
+                        .collect().first?.decode(Bool.self) ?? false
+                    if !unique { await watch.record("no valid unique index or constraint on notes") }
                     do {
                         _ = try await connection.query("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 1)", logger: Self.logger).collect()
                         await watch.record("a second ('a', 1) was accepted")
@@ -118,16 +157,13 @@ import Testing
             for await _ in held {}
             let watch = Watch()
             let watcher = Task { await Self.watch(client, watch) }
-            let migration = Task { try await migrator.auto() }
+            let migration = Task { try await Self.migrate(migrator, watch) }
 
-            try await eventually("a concurrent build of the migration waits for the old snapshot", timeout: .seconds(60)) {
-                try await Self.bool(client, """
-                    SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index
-                                   WHERE relid = 'public.notes'::regclass AND phase = 'waiting for old snapshots')
-                    """)
-            }
+            let waiting = try await Self.buildIsWaiting(client, watch)
+            #expect(waiting, "the migration ended before a concurrent build waited for the held snapshot")
             // Mid-migration, while the new index is being built: the old ones still serve and enforce.
             #expect(try await Self.bool(client, PostgresQuery(unsafeSQL: Self.titleIndexedSQL)), "no valid index on notes (title) during the build")
+            #expect(try await Self.bool(client, PostgresQuery(unsafeSQL: Self.uniqueHeldSQL)), "no valid unique index on notes during the build")
             let duplicate = await #expect(throws: PhylacteryError.self) {
                 try await client.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 1)")
             }
@@ -135,13 +171,13 @@ import Testing
 
             releasing.finish()
             try await blocker.value
-            let applied = try await migration.value
+            let outcome = await migration.result
             await watch.stop()
             await watcher.value
-            #expect(applied != nil)
             let violations = await watch.violations
             #expect(violations.isEmpty, "\(Set(violations))")
             #expect(await watch.rounds > 0)
+            #expect(try outcome.get() != nil)
 
             #expect(try await migrator.plan().isEmpty)
             #expect(try await Self.invalidIndexes(client).isEmpty)
@@ -188,13 +224,10 @@ import Testing
                 }
             }
             for await _ in held {}
-            let migration = Task { try await migrator.auto() }
-            try await eventually("the new constraint's build waits for the old snapshot", timeout: .seconds(60)) {
-                try await Self.bool(client, """
-                    SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index
-                                   WHERE relid = 'public.notes'::regclass AND phase = 'waiting for old snapshots')
-                    """)
-            }
+            let watch = Watch()
+            let migration = Task { try await Self.migrate(migrator, watch) }
+            #expect(try await Self.buildIsWaiting(client, watch), "the migration ended before its build waited for the held snapshot")
+            #expect(try await Self.bool(client, PostgresQuery(unsafeSQL: Self.uniqueHeldSQL)), "no valid unique index on notes during the build")
             let duplicate = await #expect(throws: PhylacteryError.self) {
                 try await client.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 1)")
             }
