@@ -195,6 +195,28 @@ import Testing
         }
     }
 
+    @Test func replacementsAreUndoneTheSameWay() async throws {
+        let before = Self.notes(indexes: [IndexDescription(columns: ["title"])], uniques: [UniqueConstraint(name: "notes_identity", columns: ["title"])])
+        let after = Self.notes(indexes: [IndexDescription(columns: ["title"], operatorClass: "text_pattern_ops")],
+                               uniques: [UniqueConstraint(name: "notes_identity", columns: ["title", "rank"])])
+        try await TestDatabase.withFreshDatabase("replace_undo") { client in
+            try await MigrationTests.migrator(client, [before]).apply(allowing: [])
+            let plan = try await MigrationTests.migrator(client, [after]).plan()
+            // Up and down: built concurrently under the temporary name, then swapped; nothing in the transaction.
+            for statements in [plan.upStatements, plan.downStatements] {
+                let replacing = statements.filter { !$0.sql.contains("phylactery_registry") }
+                #expect(replacing.allSatisfy { !$0.transactional }, "\(replacing.map(\.sql))")
+                #expect(replacing.filter { $0.sql.hasPrefix("CREATE") }.compactMap(\.buildsIndex).sorted() == [
+                    "\"public\".\"notes_identity_phyl_new\"", "\"public\".\"notes_title_idx_phyl_new\"",
+                ], "\(replacing.map(\.sql))")
+                #expect(replacing.filter { $0.sql.hasPrefix("DO ") }.count == 2)
+            }
+        }
+        try await MigrationTests.roundTrip("replace_down", before: [before], after: [after],
+                                           expecting: ["replace index notes_title_idx on public.notes", "replace unique constraint notes_identity on public.notes"],
+                                           seed: { try await $0.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 1)") })
+    }
+
     @Test func aUniqueConstraintSwappedForOneOnOtherColumnsIsDroppedOnlyOnceTheNewOneHolds() async throws {
         // Generated names follow the columns, so here the old constraint goes and a new one comes.
         let before = Self.notes(uniques: [UniqueConstraint(columns: ["title"])])
