@@ -58,6 +58,36 @@ import Testing
             .collect().map { try $0.decode(String.self) }
     }
 
+    /// A REPEATABLE READ transaction on its own connection that has taken its snapshot and stays
+    /// open until ``release()``: `CREATE INDEX CONCURRENTLY` waits for every older snapshot to end.
+    struct OldSnapshot {
+        let releasing: AsyncStream<Void>.Continuation
+        let holder: Task<Void, any Error>
+
+        init(_ client: PhylacteryClient) async throws {
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (release, releasing) = AsyncStream<Void>.makeStream()
+            self.releasing = releasing
+            self.holder = Task {
+                try await client.withConnection { connection in
+                    _ = try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: MigrationSafetyTests.logger).collect()
+                    _ = try await connection.query("SELECT 1", logger: MigrationSafetyTests.logger).collect()
+                    holding.yield()
+                    holding.finish()
+                    for await _ in release {}
+                    _ = try await connection.query("COMMIT", logger: MigrationSafetyTests.logger).collect()
+                }
+            }
+            for await _ in held {}
+        }
+
+        /// Ends the transaction.
+        func release() async throws {
+            self.releasing.finish()
+            try await self.holder.value
+        }
+    }
+
     /// What a watcher saw while a migration ran.
     actor Watch {
         var violations: [String] = []
@@ -142,19 +172,7 @@ import Testing
 
             // A transaction holding an old snapshot: every CREATE INDEX CONCURRENTLY waits for it to
             // end, which holds the migration at its first build for as long as the test wants.
-            let (held, holding) = AsyncStream<Void>.makeStream()
-            let (release, releasing) = AsyncStream<Void>.makeStream()
-            let blocker = Task {
-                try await client.withConnection { connection in
-                    _ = try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: Self.logger).collect()
-                    _ = try await connection.query("SELECT 1", logger: Self.logger).collect()
-                    holding.yield()
-                    holding.finish()
-                    for await _ in release {}
-                    _ = try await connection.query("COMMIT", logger: Self.logger).collect()
-                }
-            }
-            for await _ in held {}
+            let snapshot = try await OldSnapshot(client)
             let watch = Watch()
             let watcher = Task { await Self.watch(client, watch) }
             let migration = Task { try await Self.migrate(migrator, watch) }
@@ -169,8 +187,7 @@ import Testing
             }
             #expect(duplicate?.sqlState == "23505", "a duplicate must be refused during the build: \(String(describing: duplicate))")
 
-            releasing.finish()
-            try await blocker.value
+            try await snapshot.release()
             let outcome = await migration.result
             await watch.stop()
             await watcher.value
@@ -233,19 +250,7 @@ import Testing
             #expect(plan.upStatements.allSatisfy { !$0.transactional || $0.sql.contains("phylactery_registry") },
                     "nothing of it needs the migration's transaction: \(plan.upStatements.map(\.sql))")
 
-            let (held, holding) = AsyncStream<Void>.makeStream()
-            let (release, releasing) = AsyncStream<Void>.makeStream()
-            let blocker = Task {
-                try await client.withConnection { connection in
-                    _ = try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: Self.logger).collect()
-                    _ = try await connection.query("SELECT 1", logger: Self.logger).collect()
-                    holding.yield()
-                    holding.finish()
-                    for await _ in release {}
-                    _ = try await connection.query("COMMIT", logger: Self.logger).collect()
-                }
-            }
-            for await _ in held {}
+            let snapshot = try await OldSnapshot(client)
             let watch = Watch()
             let migration = Task { try await Self.migrate(migrator, watch) }
             #expect(try await Self.buildIsWaiting(client, watch), "the migration ended before its build waited for the held snapshot")
@@ -254,8 +259,7 @@ import Testing
                 try await client.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 1)")
             }
             #expect(duplicate?.sqlState == "23505", "\(String(describing: duplicate))")
-            releasing.finish()
-            try await blocker.value
+            try await snapshot.release()
             _ = try await migration.value
             #expect(try await migrator.plan().isEmpty)
             try await client.execute("INSERT INTO public.notes (id, title, rank) VALUES (gen_random_uuid(), 'a', 2)")
