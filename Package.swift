@@ -3,12 +3,14 @@ import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Phylactery target compiles with (see shared STYLE.md §3 and §6).
-let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("InternalImportsByDefault"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
-]
+let upcomingFeatures = ["ExistentialAny", "InternalImportsByDefault", "MemberImportVisibility", "NonisolatedNonsendingByDefault"]
+let swiftSettings: [SwiftSetting] = upcomingFeatures.map { .enableUpcomingFeature($0) }
+
+/// The embedded server reads `struct stat` from opened descriptors. Clang imports that C struct once
+/// per build and attributes it to whichever module loaded the header first (Glibc, CoreFoundation or
+/// CDispatch, differently in debug and release builds), so MemberImportVisibility cannot be satisfied
+/// for its members by any one import: this target goes without that upcoming feature.
+let embeddedSwiftSettings: [SwiftSetting] = upcomingFeatures.filter { $0 != "MemberImportVisibility" }.map { .enableUpcomingFeature($0) }
 
 let package = Package(
     name: "phylactery",
@@ -78,7 +80,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: embeddedSwiftSettings
         ),
         // Helpers for tests, shipped so extension authors can test their models too.
         .target(

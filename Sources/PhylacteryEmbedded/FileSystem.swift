@@ -1,9 +1,6 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
-// The C `struct stat` is imported once per build; in optimised builds it is attributed to
-// CoreFoundation (which Foundation loads first), whose import its members then need.
-import CoreFoundation
 #elseif canImport(Darwin)
 import Darwin
 #endif
