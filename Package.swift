@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
         .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
@@ -74,6 +75,22 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Backups: logical backups with pg_dump/pg_restore, per-extension export, import and purge,
+        // and upgrades of the server binaries (minor: switch; major: pg_upgrade after a verified backup).
+        .target(
+            name: "PhylacteryBackup",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -110,6 +127,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "NotebookExtension",
                 "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -141,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -163,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryIntegrationTests",
             dependencies: [
-                "Phylactery", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -173,13 +191,13 @@ let package = Package(
         // Starts and kills its own embedded servers in temporary directories.
         .testTarget(
             name: "PhylacteryEmbeddedTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension"],
+            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

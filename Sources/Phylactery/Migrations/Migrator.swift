@@ -297,14 +297,7 @@ public struct Migrator: Sendable {
             for block in file.up where block.statement.transactional {
                 try await self.runStatement(block.statement.sql, on: connection)
             }
-            let downText = MigrationFile.render(section: "down", file.down).joined(separator: "\n")
-            let upText = MigrationFile.render(section: "up", file.up).joined(separator: "\n")
-            try await self.run("""
-                INSERT INTO public.phylactery_migrations (revision, parent, message, up_sql, down_sql, checksum, source, text) \
-                VALUES (\(SQLIdentifier.literal(file.revision)), \(file.parent.map(SQLIdentifier.literal) ?? "NULL"), \
-                \(SQLIdentifier.literal(file.message)), \(SQLIdentifier.literal(upText)), \(SQLIdentifier.literal(downText)), \
-                \(SQLIdentifier.literal(MigrationFile.checksum(of: text))), \(SQLIdentifier.literal(source)), \(SQLIdentifier.literal(text)))
-                """, on: connection)
+            _ = try await connection.query(MigrationBookkeeping.ledgerInsert(file, text: text, source: source), logger: self.logger).collect()
         }
         for block in file.up where !block.statement.transactional {
             do {
