@@ -92,7 +92,7 @@ import Testing
             let history = try run("migrate", "history")
             #expect(history.output.contains("purge extension scratch: 1 table(s), 1 row(s); exported to \(purged)"), "\(history.output)")
             let fact = try run("facts", "get", "core.extensions", "scratch.purged")
-            #expect(fact.status == 0 && fact.output.contains("\"withoutExport\":false"), "\(fact.output)")
+            #expect(fact.status == 0 && fact.output.contains("\"withoutExport\": false"), "\(fact.output)")
             let again = try run("extension", "purge", "scratch", "--without-export")
             #expect(again.status == 1 && again.output.contains("has no tables of 'scratch'"), "\(again.output)")
         }
