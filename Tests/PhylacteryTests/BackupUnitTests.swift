@@ -84,16 +84,6 @@ import Testing
         #expect(configuration.binDirectory == configuration.binDirectory(version: Distribution.wheelVersion))
     }
 
-    /// An extension made of table descriptions.
-    struct Tables: PhylacteryExtension {
-        let slug: String
-        let version = "1"
-        let schemas: [ModelSchema]
-        func initialize(_ context: ExtensionContext) throws {
-            for schema in self.schemas { context.append(ModelRegistration(schema: schema)) }
-        }
-    }
-
     @Test func aFederationRestrictedToOneOwnerKeepsWhatItReferences() throws {
         let parent = ModelSchema(modelName: "Parent", table: "alpha_parents", chamber: .public, columns: [ModelSchema.column("name", String.self)])
         let child = ModelSchema(modelName: "Child", table: "beta_children", chamber: .public, columns: [
@@ -101,7 +91,8 @@ import Testing
         ])
         let other = ModelSchema(modelName: "Other", table: "gamma_others", chamber: .public, columns: [ModelSchema.column("name", String.self)])
         let federation = try Federation(core: Federation.coreModels, extensions: [
-            Tables(slug: "alpha", schemas: [parent]), Tables(slug: "beta", schemas: [child]), Tables(slug: "gamma", schemas: [other]),
+            FederationTests.Plugin(slug: "alpha", schemas: [parent]), FederationTests.Plugin(slug: "beta", schemas: [child]),
+            FederationTests.Plugin(slug: "gamma", schemas: [other]),
         ])
         #expect(try federation.restricted(to: "beta").owners.map { $0.slug } == ["core", "alpha", "beta"])
         #expect(try federation.restricted(to: "gamma").owners.map { $0.slug } == ["core", "gamma"])
