@@ -191,7 +191,10 @@ let package = Package(
         // Starts and kills its own embedded servers in temporary directories.
         .testTarget(
             name: "PhylacteryEmbeddedTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Runs the built `phylactery` executable and reads what it prints.

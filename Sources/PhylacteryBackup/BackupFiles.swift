@@ -1,5 +1,5 @@
+import Crypto
 import Foundation
-import PhylacteryEmbedded
 
 /// File steps shared by backups and exports, each failing with a readable ``BackupError``.
 enum BackupFiles {
@@ -56,12 +56,23 @@ enum BackupFiles {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
-    /// The file's SHA-256, lowercase hex.
+    /// The file's SHA-256, lowercase hex, read in 1 MiB chunks.
     static func sha256(_ path: String) throws(BackupError) -> String {
         do {
-            return try Installer.sha256(ofFile: path)
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            var hasher = SHA256()
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                hasher.update(data: chunk)
+            }
+            return hex(hasher.finalize())
         } catch {
             throw BackupError(.fileSystem, "Could not read \(path): \(error).")
         }
+    }
+
+    /// A digest as lowercase hex.
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        digest.map { String(format: "%02x", $0) }.joined()
     }
 }

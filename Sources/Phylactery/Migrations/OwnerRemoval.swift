@@ -2,8 +2,10 @@ import Foundation
 package import PostgresNIO
 
 extension MigrationBookkeeping {
-    /// The ledger row of an applied migration, its values bound: what `Migrator` writes when it
-    /// applies one, and what a purge writes to record the tables it dropped.
+    /// The ledger row of an applied migration: what `Migrator` writes when it applies one, and what a
+    /// purge writes to record the tables it dropped. Every value is a bind: a message or SQL text
+    /// holding quotes, backslashes or any other character is stored exactly, whatever the session's
+    /// string settings.
     package static func ledgerInsert(_ file: MigrationFile, text: String, source: String) -> PostgresQuery {
         let downText = MigrationFile.render(section: "down", file.down).joined(separator: "\n")
         let upText = MigrationFile.render(section: "up", file.up).joined(separator: "\n")

@@ -121,7 +121,7 @@ enum ExtensionArchive {
             if buffer.readableBytes >= 1 << 20 { try flush() }
         }
         try flush()
-        return (rows, bytes, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (rows, bytes, BackupFiles.hex(hasher.finalize()))
     }
 
     // MARK: - Reading
@@ -184,7 +184,7 @@ enum ExtensionArchive {
             } catch {
                 throw BackupError(.invalidArchive, "\(table.entry) in \(source) cannot be read: \(error).")
             }
-            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            let digest = BackupFiles.hex(hasher.finalize())
             guard digest == table.sha256, bytes == table.bytes, rows == table.rows else {
                 throw BackupError(.invalidArchive, "\(table.entry) in \(source) does not match its manifest (\(rows) rows, \(bytes) bytes, SHA-256 \(digest.prefix(16))…; the manifest says \(table.rows) rows, \(table.bytes) bytes, \(table.sha256.prefix(16))…). The export is damaged.")
             }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Phylactery
 import PhylacteryEmbedded
@@ -46,9 +49,12 @@ extension ServerUpgrade {
             _ = try oldServer.stop()
             steps.append("stopped the PostgreSQL \(old.majorVersion) server")
             try FileSystem.requireFreeSpace(at: configuration.home, bytes: FileSystem.size(of: data) + (200 << 20))
+            let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
             for directory in [newData, workDirectory] {
-                try FileSystem.createDirectory(directory, mode: 0o700)
-                if let user { try FileSystem.chown(directory, uid: user.uid, gid: user.gid) }
+                guard try FileSystem.createDirectory(directory, mode: 0o700) else {
+                    throw BackupError(.fileSystem, "\(directory) already exists; a previous upgrade may have left it. Move it aside and run the upgrade again.")
+                }
+                try FileSystem.secureDirectory(directory, owner: owner, mode: 0o700, created: true, ownerName: user?.name ?? "this user")
             }
             let checksums = try Self.checksumsEnabled(data, old: old, user: user)
             var initdbArguments: [String] = []

@@ -110,12 +110,29 @@ struct DatabaseCommand: AsyncParsableCommand {
     }
 
     struct URLCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "url", abstract: "Print the connection URL of the local server.")
+        static let configuration = CommandConfiguration(
+            commandName: "url", abstract: "Print the connection URL of the local server (over its Unix socket, or with --tcp over TCP).",
+            discussion: "With --tcp the URL carries the superuser's password, shown as *** unless --show-password is given.")
 
         @OptionGroup var server: ServerOptions
 
+        @Flag(help: "With --tcp: print the password instead of ***.")
+        var showPassword = false
+
+        func validate() throws {
+            if showPassword && !server.tcp { throw ValidationError("--show-password goes with --tcp (the socket URL has no password).") }
+        }
+
         func run() async throws {
-            print(EmbeddedServer(configuration: server.configuration).url.unredacted)
+            try await reportingErrors {
+                let embedded = EmbeddedServer(configuration: server.configuration)
+                guard server.tcp else {
+                    print(embedded.url.unredacted)
+                    return
+                }
+                let url = try embedded.tcpURL()
+                print(showPassword ? url.unredacted : url.description)
+            }
         }
     }
 }
