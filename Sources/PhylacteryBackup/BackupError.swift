@@ -35,6 +35,7 @@ public struct BackupError: Error, Sendable, CustomStringConvertible {
         public var description: String { self.name }
     }
 
+    /// What kind of failure this is.
     public var code: Code
     /// What went wrong and how to fix it.
     public var message: String

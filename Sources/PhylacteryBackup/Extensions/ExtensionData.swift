@@ -19,6 +19,7 @@ public struct ExtensionData: Sendable {
     /// The database exported from, imported into, or purged.
     public let client: PhylacteryClient
 
+    /// Works on the database of `client` (which must be running).
     public init(client: PhylacteryClient) {
         self.client = client
     }

@@ -26,6 +26,7 @@ public struct LogicalBackup: Sendable {
     /// The `pg_dump` / `pg_restore` to run.
     public let tools: PostgresTools
 
+    /// Backs up, or restores into, the database of `client` with the programs of `tools`.
     public init(client: PhylacteryClient, tools: PostgresTools) {
         self.client = client
         self.tools = tools

@@ -30,6 +30,7 @@ public struct ServerUpgrade: Sendable {
         /// Allow moving to an older wheel of the same major version.
         public var allowsDowngrade: Bool
 
+        /// The options; by default the newest pinned wheel, downloaded, and no backup directory.
         public init(version: String = Distribution.wheelVersion, wheel: String? = nil, backupDirectory: String? = nil, oldBinDirectory: String? = nil, allowsDowngrade: Bool = false) {
             self.version = version
             self.wheel = wheel
@@ -67,9 +68,11 @@ public struct ServerUpgrade: Sendable {
         public var steps: [String]
     }
 
+    /// The embedded server whose cluster is upgraded.
     public let configuration: EmbeddedServer.Configuration
     let logger: Logger
 
+    /// Upgrades the cluster of `configuration`'s data directory.
     public init(configuration: EmbeddedServer.Configuration, logger: Logger = Logger(label: "phylactery.upgrade")) {
         self.configuration = configuration
         self.logger = logger
