@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
         .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
@@ -76,6 +77,22 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Backups: logical backups with pg_dump/pg_restore, per-extension export, import and purge,
+        // and upgrades of the server binaries (minor: switch; major: pg_upgrade after a verified backup).
+        .target(
+            name: "PhylacteryBackup",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -112,6 +129,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "NotebookExtension",
                 "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -143,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -165,7 +183,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryIntegrationTests",
             dependencies: [
-                "Phylactery", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryEmbeddedTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
@@ -184,7 +202,7 @@ let package = Package(
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension"],
+            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -98,7 +98,7 @@ public struct EmbeddedServer: Sendable {
         if let text = FileSystem.readFile(versionFile) {
             let major = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if major != String(installation.majorVersion) {
-                throw EmbeddedServerError(.versionMismatch, "The data directory \(configuration.dataDirectory) was created by PostgreSQL \(major), but the server binaries are PostgreSQL \(installation.majorVersion). Upgrade it with pg_upgrade, or move it aside to start afresh (its data stays in the moved directory).")
+                throw EmbeddedServerError(.versionMismatch, Self.majorMismatchPlan(dataDirectory: configuration.dataDirectory, clusterMajor: major, binaries: installation))
             }
         }
 
@@ -107,6 +107,7 @@ public struct EmbeddedServer: Sendable {
         switch self.pidFileState() {
         case .running(let pid, _):
             try await self.ensureDatabase(password: password)
+            try self.recordBinaries(pid: pid, installation: installation, kind: nil)
             if configuration.listensOnTCP, self.listenAddress() == "" {
                 notes.append("the running server does not listen on TCP; restart it with `phylactery db stop` and `phylactery db start --tcp`")
             }
@@ -119,9 +120,11 @@ public struct EmbeddedServer: Sendable {
         }
 
         self.removeStaleSocketLocks()
+        var initialised = false
         if !FileManager.default.fileExists(atPath: versionFile) {
             try self.initializeCluster(installation: installation, user: user)
             notes.append("initialised a PostgreSQL \(installation.majorVersion) cluster in \(configuration.dataDirectory)")
+            initialised = true
         }
         try self.writeSettings(user: user)
         if configuration.listensOnTCP {
@@ -148,6 +151,7 @@ public struct EmbeddedServer: Sendable {
             throw EmbeddedServerError(.startFailed, "pg_ctl reported a start but no server is running on \(configuration.dataDirectory). See \(configuration.logFile).")
         }
         try await self.ensureDatabase(password: password)
+        try self.recordBinaries(pid: pid, installation: installation, kind: initialised ? "initdb" : nil)
         return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: installation, notes: notes)
     }
 
@@ -165,15 +169,16 @@ public struct EmbeddedServer: Sendable {
         }
     }
 
-    func initializeCluster(installation: Installation, user: ServerUser?) throws(EmbeddedServerError) {
-        let data = configuration.dataDirectory
+    /// Runs `initdb` into `dataDirectory` (default the configuration's) and writes Phylactery's access rules and settings include.
+    package func initializeCluster(installation: Installation, user: ServerUser?, dataDirectory: String? = nil, extraArguments: [String] = []) throws(EmbeddedServerError) {
+        let data = dataDirectory ?? configuration.dataDirectory
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: data), !contents.isEmpty {
             throw EmbeddedServerError(.initdbFailed, "\(data) is not empty but holds no PostgreSQL cluster (no PG_VERSION). Move it aside; Phylactery will create a new cluster there.")
         }
         let outcome = try self.run(installation.tool("initdb"), [
             "-D", data, "-U", configuration.superuser, "-E", "UTF8", "--locale=C",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions",
-        ], user: user)
+        ] + extraArguments, user: user)
         guard outcome.succeeded else {
             if outcome.output.contains("No space left") {
                 throw EmbeddedServerError(.diskFull, "initdb ran out of disk space in \(data). Free some space, remove \(data) and start again.", details: outcome.output)
@@ -431,7 +436,7 @@ public struct EmbeddedServer: Sendable {
         try self.run(installation.tool("pg_ctl"), arguments, user: user)
     }
 
-    func run(_ tool: String, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
+    package func run(_ tool: String, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
         do {
             // A clean locale: the server's messages are parsed for failures, so they must be in English.
             var environment = ProcessInfo.processInfo.environment

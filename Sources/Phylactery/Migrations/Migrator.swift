@@ -301,15 +301,7 @@ public struct Migrator: Sendable {
             for block in file.up where block.statement.transactional {
                 try await self.runStatement(block.statement, on: connection)
             }
-            let downText = MigrationFile.render(section: "down", file.down).joined(separator: "\n")
-            let upText = MigrationFile.render(section: "up", file.up).joined(separator: "\n")
-            let checksum = MigrationFile.checksum(of: text)
-            // Every value is a bind: a message or SQL text holding quotes, backslashes or any other
-            // character is stored exactly, whatever the session's string settings.
-            try await self.run(query: """
-                INSERT INTO public.phylactery_migrations (revision, parent, message, up_sql, down_sql, checksum, source, text) \
-                VALUES (\(file.revision), \(file.parent), \(file.message), \(upText), \(downText), \(checksum), \(source), \(text))
-                """, on: connection)
+            try await self.run(query: MigrationBookkeeping.ledgerInsert(file, text: text, source: source), on: connection)
         }
         for block in file.up where !block.statement.transactional {
             do {
