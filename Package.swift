@@ -82,7 +82,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: embeddedSwiftSettings
         ),
         // Backups: logical backups with pg_dump/pg_restore, per-extension export, import and purge,
         // and upgrades of the server binaries (minor: switch; major: pg_upgrade after a verified backup).
@@ -97,7 +97,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
-            swiftSettings: embeddedSwiftSettings
+            swiftSettings: swiftSettings
         ),
         // Helpers for tests, shipped so extension authors can test their models too.
         .target(
