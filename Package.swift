@@ -3,12 +3,14 @@ import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Phylactery target compiles with (see shared STYLE.md §3 and §6).
-let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("InternalImportsByDefault"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
-]
+let upcomingFeatures = ["ExistentialAny", "InternalImportsByDefault", "MemberImportVisibility", "NonisolatedNonsendingByDefault"]
+let swiftSettings: [SwiftSetting] = upcomingFeatures.map { .enableUpcomingFeature($0) }
+
+/// The embedded server reads `struct stat` from opened descriptors. Clang imports that C struct once
+/// per build and attributes it to whichever module loaded the header first (Glibc, CoreFoundation or
+/// CDispatch, differently in debug and release builds), so MemberImportVisibility cannot be satisfied
+/// for its members by any one import: this target goes without that upcoming feature.
+let embeddedSwiftSettings: [SwiftSetting] = upcomingFeatures.filter { $0 != "MemberImportVisibility" }.map { .enableUpcomingFeature($0) }
 
 let package = Package(
     name: "phylactery",
@@ -75,20 +77,24 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: embeddedSwiftSettings
         ),
-        // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups,
-        // point-in-time restore of the embedded server's cluster.
+        // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups and
+        // point-in-time restore of the embedded server's cluster; logical backups with pg_dump/pg_restore,
+        // per-extension export, import and purge, and upgrades of the server binaries (minor: switch;
+        // major: pg_upgrade after a verified backup).
         .target(
             name: "PhylacteryBackup",
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -161,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -183,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryIntegrationTests",
             dependencies: [
-                "Phylactery", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -193,7 +199,10 @@ let package = Package(
         // Starts and kills its own embedded servers in temporary directories.
         .testTarget(
             name: "PhylacteryEmbeddedTests",
-            dependencies: ["Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Backups: unit tests of the rules, and the restore drill, corruption and encryption tests on
@@ -210,7 +219,7 @@ let package = Package(
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension"],
+            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

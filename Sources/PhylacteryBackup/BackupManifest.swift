@@ -34,16 +34,16 @@ struct BackupManifest: Decodable, Sendable {
 
     static func read(_ path: String) throws(BackupError) -> BackupManifest {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw BackupError(.corrupted, "The backup manifest \(path) is missing.")
+            throw BackupError(.invalidArchive, "The backup manifest \(path) is missing.")
         }
         do {
             let manifest = try JSONDecoder().decode(BackupManifest.self, from: data)
-            guard !manifest.walRanges.isEmpty else { throw BackupError(.corrupted, "The backup manifest \(path) names no WAL range.") }
+            guard !manifest.walRanges.isEmpty else { throw BackupError(.invalidArchive, "The backup manifest \(path) names no WAL range.") }
             return manifest
         } catch let error as BackupError {
             throw error
         } catch {
-            throw BackupError(.corrupted, "The backup manifest \(path) cannot be read: \(error).")
+            throw BackupError(.invalidArchive, "The backup manifest \(path) cannot be read: \(error).")
         }
     }
 }

@@ -36,7 +36,7 @@ extension Crypt {
         }
         let key = try self.key(explicit)
         try requireConsistentEncryption(key: key)
-        let tools = try PostgresTools.locate(for: server)
+        let tools = try PostgresTools.forPhysicalBackups(of: server)
         return try await withLock("the backup") { () throws(BackupError) -> BackupOutcome in
             try await self.takeBackup(kind, key: key, tools: tools, progress: progress)
         }
@@ -91,7 +91,7 @@ extension Crypt {
         let what = kind == .full ? "a full base backup" : "an incremental base backup (on \(parent!.label))"
         progress(.step("Taking \(what) of \(server.configuration.dataDirectory) (pg_basebackup, gzip)"))
         do throws(BackupError) {
-            try await tools.run("pg_basebackup", arguments, failure: "The base backup failed") { output in
+            try await tools.runWatching("pg_basebackup", arguments, failure: "The base backup failed") { output in
                 if let figures = PostgresTools.kilobyteProgress(in: output) {
                     progress(.advanced(done: figures.done, total: figures.total, unit: .bytes))
                 }
@@ -117,7 +117,7 @@ extension Crypt {
             for name in Self.backupFiles {
                 let source = stage + "/" + name
                 let sealedName = name + SealedFile.suffix
-                let total = Self.fileSize(source)
+                let total = BackupFiles.fileSize(source)
                 progress(.step("Encrypting \(name) of \(label) (AES-256-GCM, key \(key.id))"))
                 do {
                     try SealedFile.seal(file: source, to: incoming + "/" + sealedName, key: key) { done in
@@ -128,15 +128,15 @@ extension Crypt {
                 } catch {
                     throw BackupError(.fileSystem, "Could not encrypt \(name): \(error).")
                 }
-                stored.append(.init(name: sealedName, size: Self.fileSize(incoming + "/" + sealedName), sha256: try Self.sha256(incoming + "/" + sealedName, progress: { _ in })))
+                stored.append(.init(name: sealedName, size: BackupFiles.fileSize(incoming + "/" + sealedName), sha256: try BackupFiles.sha256(incoming + "/" + sealedName, progress: { _ in })))
             }
             try DurableFile.syncDirectory(incoming)
         } else {
             for name in Self.backupFiles {
                 let path = stage + "/" + name
                 progress(.step("Checksumming \(name) of \(label) (SHA-256, for the catalog)"))
-                let total = Self.fileSize(path)
-                stored.append(.init(name: name, size: total, sha256: try Self.sha256(path) { done in
+                let total = BackupFiles.fileSize(path)
+                stored.append(.init(name: name, size: total, sha256: try BackupFiles.sha256(path) { done in
                     progress(.advanced(done: done, total: total, unit: .bytes))
                 }))
             }
@@ -222,20 +222,5 @@ extension Crypt {
         }
         return ServerInfo(version: values.0, systemIdentifier: values.1, timeline: UInt32(values.2), walSegmentSize: UInt64(values.3),
                           archiveMode: values.4, summarizeWAL: values.5, migrationHead: head, now: RecoveryTime(values.6))
-    }
-
-    // MARK: - Files
-
-    static func fileSize(_ path: String) -> UInt64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
-    }
-
-    /// The hex SHA-256 of a file, read in 1 MiB chunks.
-    static func sha256(_ path: String, progress: (UInt64) -> Void) throws(BackupError) -> String {
-        do {
-            return try Installer.sha256(ofFile: path, progress: progress)
-        } catch {
-            throw BackupError(.fileSystem, "Could not read \(path): \(error).")
-        }
     }
 }

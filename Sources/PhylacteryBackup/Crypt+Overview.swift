@@ -30,7 +30,7 @@ extension Crypt {
         let history = readable ? ((try? archive.newestHistory(names: listing.keys) { name throws(BackupError) in try archive.read(name, key: key) }) ?? .first) : .first
         let onPath = catalog.backups.filter { history.contains($0.stopLSN, onTimeline: $0.timeline) }
         var bytes: UInt64 = 0
-        for stored in listing.values { bytes += Self.fileSize(archive.directory + "/" + stored) }
+        for stored in listing.values { bytes += BackupFiles.fileSize(archive.directory + "/" + stored) }
         var overview = Overview(
             backups: catalog.backups, walFiles: listing.count, walBytes: bytes, timeline: history.timeline,
             restorableFrom: onPath.map(\.stopTime).min(), restorableUntil: nil, gaps: [])
@@ -49,7 +49,7 @@ extension Crypt {
                 }
             }
         }
-        if readable, let tools = try? PostgresTools.locate(for: server) {
+        if readable, let tools = try? PostgresTools.forPhysicalBackups(of: server) {
             let scratch = home.workDirectory + "/scan"
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let candidates = segments.filter { history.contains(LSN($0.segment * archive.segmentSize), onTimeline: $0.timeline) }
@@ -77,7 +77,7 @@ enum WALScan {
     ) async throws(BackupError) -> RecoveryTime? {
         for name in names.prefix(limit) {
             let file = try path(name)
-            let output = try await tools.run("pg_waldump", ["--rmgr=Transaction", file], accepting: [0, 1], failure: "Reading \(name)")
+            let output = try await tools.runWatching("pg_waldump", ["--rmgr=Transaction", file], accepting: [0, 1], failure: "Reading \(name)")
             if let last = commitTimes(in: output).max() { return last }
         }
         return nil

@@ -45,7 +45,7 @@ extension Crypt {
             for name in plan.removedWAL {
                 guard let stored = listing[name] else { continue }
                 let path = archive.directory + "/" + stored
-                freed += Self.fileSize(path)
+                freed += BackupFiles.fileSize(path)
                 try? FileManager.default.removeItem(atPath: path)
             }
             try DurableFile.syncDirectory(baseDirectory)

@@ -25,7 +25,7 @@ extension Crypt {
             }
         } ?? catalog.backups
         let key = records.contains(where: \.isEncrypted) ? try self.key(explicit) : explicit
-        let tools = try PostgresTools.locate(for: server)
+        let tools = try PostgresTools.forPhysicalBackups(of: server)
         return try await withLock("verification") { () throws(BackupError) -> [Verification] in
             var results: [Verification] = []
             for record in records {
@@ -50,7 +50,7 @@ extension Crypt {
                 continue
             }
             progress(.step("Checking \(record.label)/\(file.name) against the catalog (SHA-256)"))
-            let digest = try Self.sha256(path) { done in progress(.advanced(done: done, total: file.size, unit: .bytes)) }
+            let digest = try BackupFiles.sha256(path) { done in progress(.advanced(done: done, total: file.size, unit: .bytes)) }
             if digest != file.sha256 {
                 problems.append("\(path) has changed since it was stored (SHA-256 \(digest.prefix(16))…, the catalog says \(file.sha256.prefix(16))…)")
             }
@@ -63,7 +63,7 @@ extension Crypt {
             for name in Self.backupFiles {
                 let sealed = folder + "/" + name + SealedFile.suffix
                 guard FileManager.default.fileExists(atPath: sealed) else { continue }
-                let total = Self.fileSize(sealed)
+                let total = BackupFiles.fileSize(sealed)
                 progress(.step("Decrypting \(record.label)/\(name) into a private directory"))
                 do {
                     try SealedFile.open(file: sealed, to: scratch + "/" + name, key: key, name: sealed) { done in
@@ -81,7 +81,7 @@ extension Crypt {
             let manifest = try BackupManifest.read(plain + "/backup_manifest")
             try await verifyPlain(plain, label: record.label, manifest: manifest, tools: tools, scratch: scratch, progress: progress)
         } catch {
-            guard error.code == .corrupted else { throw error }
+            guard error.code == .invalidArchive else { throw error }
             problems.append(error.message)
         }
         return (plain, problems)
@@ -95,7 +95,7 @@ extension Crypt {
         progress(.step("Verifying \(label) against its manifest (pg_verifybackup)"))
         var problems: [String] = []
         do throws(BackupError) {
-            try await tools.run("pg_verifybackup", ["-F", "t", "-n", "-P", directory], failure: "pg_verifybackup found problems") { output in
+            try await tools.runWatching("pg_verifybackup", ["-F", "t", "-n", "-P", directory], failure: "pg_verifybackup found problems") { output in
                 if let figures = PostgresTools.kilobyteProgress(in: output) {
                     progress(.advanced(done: figures.done, total: figures.total, unit: .bytes))
                 }
@@ -112,7 +112,7 @@ extension Crypt {
         do {
             try extract(directory + "/pg_wal.tar.gz", into: walDirectory)
             for range in manifest.walRanges {
-                try await tools.run("pg_waldump", [
+                try await tools.runWatching("pg_waldump", [
                     "--quiet", "--path=\(walDirectory)", "--timeline=\(range.timeline)", "--start=\(range.start)", "--end=\(range.end)",
                 ], failure: "\(label): the WAL from \(range.start) to \(range.end) on timeline \(range.timeline) does not read")
             }
@@ -120,7 +120,7 @@ extension Crypt {
             problems.append(error.message)
         }
         guard problems.isEmpty else {
-            throw BackupError(.corrupted, problems.joined(separator: "\n"))
+            throw BackupError(.invalidArchive, problems.joined(separator: "\n"))
         }
     }
 
@@ -134,12 +134,12 @@ extension Crypt {
         let tar = Subprocess.which("tar") ?? "/bin/tar"
         let outcome: Subprocess.Outcome
         do {
-            outcome = try Subprocess.run(tar, ["-xzf", archive, "-C", directory], environment: PostgresTools.environment)
+            outcome = try Subprocess.run(tar, ["-xzf", archive, "-C", directory], environment: PostgresTools.watchedEnvironment)
         } catch {
             throw BackupError(.toolFailed, "Could not run tar: \(error).")
         }
         guard outcome.succeeded else {
-            throw BackupError(.corrupted, "\(archive) does not unpack: \(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))", details: outcome.output)
+            throw BackupError(.invalidArchive, "\(archive) does not unpack: \(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))", details: outcome.output)
         }
     }
 }

@@ -64,7 +64,7 @@ public struct Crypt: Sendable {
             let decoder = JSONDecoder()
             return try decoder.decode(BackupCatalog.self, from: data)
         } catch {
-            throw BackupError(.corrupted, "The catalog \(catalogFile) cannot be read (\(error)). It was damaged; the backups themselves are in \(baseDirectory).")
+            throw BackupError(.invalidArchive, "The catalog \(catalogFile) cannot be read (\(error)). It was damaged; the backups themselves are in \(baseDirectory).")
         }
     }
 

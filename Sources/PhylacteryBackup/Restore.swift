@@ -72,7 +72,7 @@ public struct Restore: Sendable {
         if case .running(let pid, _) = server.pidFileState() {
             throw BackupError(.serverState, "The server (pid \(pid)) is running on \(server.configuration.dataDirectory); a restore replaces that directory. Stop it first: phylactery db stop (and stop the daemon or worker using it).")
         }
-        let tools = try PostgresTools.locate(for: server)
+        let tools = try PostgresTools.forPhysicalBackups(of: server)
         let catalog = try crypt.catalog()
         let encrypted = catalog.backups.contains(where: \.isEncrypted) || crypt.settings.encrypted
         let key = encrypted ? try crypt.key(explicit) : nil

@@ -112,7 +112,7 @@ struct RestoreChecks {
         for schema in schemas { arguments += ["-s", schema] }
         let output: String
         do {
-            output = try await tools.run("pg_amcheck", arguments, failure: "pg_amcheck found corruption in the restored cluster") { output in
+            output = try await tools.runWatching("pg_amcheck", arguments, failure: "pg_amcheck found corruption in the restored cluster") { output in
                 if let pages = Self.pages(in: output) { progress(.advanced(done: pages.done * 8192, total: pages.total * 8192, unit: .bytes)) }
             }
         } catch {

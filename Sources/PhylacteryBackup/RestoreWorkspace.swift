@@ -55,7 +55,7 @@ struct RestoreWorkspace {
             try? FileManager.default.removeItem(atPath: server.configuration.home + "/" + name)
         }
         for directory in [root, extraWAL, root + "/run", root + "/log"] {
-            try access.createDirectory(directory, forServer: true)
+            try access.createDirectory(directory, forServer: false)
         }
     }
 
@@ -136,7 +136,7 @@ struct RestoreWorkspace {
     func saveCurrentWAL(matching system: String, archived: Set<String>, archive: WALArchive) async throws(BackupError) -> Int {
         let current = server.configuration.dataDirectory
         guard FileManager.default.fileExists(atPath: current + "/PG_VERSION") else { return 0 }
-        let control = (try? await tools.run("pg_controldata", ["-D", current], failure: "Reading the current cluster's control file")) ?? ""
+        let control = (try? await tools.runWatching("pg_controldata", ["-D", current], failure: "Reading the current cluster's control file")) ?? ""
         guard control.split(separator: "\n").contains(where: { $0.hasPrefix("Database system identifier:") && $0.hasSuffix(" " + system) }) else {
             progress(.note("the current data directory belongs to another cluster; its WAL is not used"))
             return 0
@@ -145,6 +145,8 @@ struct RestoreWorkspace {
         for name in try names(in: current + "/pg_wal") where !archived.contains(name) {
             guard let file = WALFileName(name, segmentsPerId: archive.segmentsPerId), file.kind == .segment || file.kind == .history else { continue }
             let path = current + "/pg_wal/" + name
+            // Only regular files (never a link the server's user placed), and only real segments.
+            guard FileSystem.metadata(path)?.isRegularFile == true else { continue }
             if file.kind == .segment, Self.pageAddress(of: path) != file.segment * archive.segmentSize { continue }
             do {
                 try FileManager.default.copyItem(atPath: path, toPath: extraWAL + "/" + name)
@@ -172,7 +174,7 @@ struct RestoreWorkspace {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let (plain, problems) = try await crypt.check(record, key: key, tools: tools, scratch: scratch, progress: progress)
             guard problems.isEmpty else {
-                throw BackupError(.corrupted, "Backup \(record.label) is damaged, so nothing was restored:\n" + problems.map { "  - \($0)" }.joined(separator: "\n") + "\nRestore from another backup (--backup LABEL, or a time before it), and take a new backup.")
+                throw BackupError(.invalidArchive, "Backup \(record.label) is damaged, so nothing was restored:\n" + problems.map { "  - \($0)" }.joined(separator: "\n") + "\nRestore from another backup (--backup LABEL, or a time before it), and take a new backup.")
             }
             let target = root + "/" + record.label
             progress(.step("Unpacking \(record.label) (\(ByteSize.format(record.dataSize)))"))
@@ -198,7 +200,7 @@ struct RestoreWorkspace {
             progress(.step("Combining \(chain.map(\.label).joined(separator: " + ")) into one data directory (pg_combinebackup)"))
             let total = chain[0].dataSize
             var polls = 0
-            try await tools.run("pg_combinebackup", chain.map { root + "/" + $0.label } + ["-o", data], failure: "pg_combinebackup could not combine the backups") { _ in
+            try await tools.runWatching("pg_combinebackup", chain.map { root + "/" + $0.label } + ["-o", data], failure: "pg_combinebackup could not combine the backups") { _ in
                 polls += 1
                 if polls % 4 == 0 { progress(.advanced(done: FileSystem.size(of: data), total: total, unit: .bytes)) }
             }
@@ -208,7 +210,7 @@ struct RestoreWorkspace {
 
     /// Decrypts the archived WAL a replay from segment `start` on may read into `wal-archive`.
     func decryptArchive(_ archive: WALArchive, listing: [String: String], from start: UInt64) throws(BackupError) {
-        try access.createDirectory(decryptedWAL, forServer: true)
+        try access.createDirectory(decryptedWAL, forServer: false)
         let needed = listing.keys.compactMap { WALFileName($0, segmentsPerId: archive.segmentsPerId) }
             .filter { $0.kind == .history || ($0.kind == .segment && $0.segment >= start) }
         progress(.step("Decrypting \(needed.count) archived WAL file(s) into a private directory"))
@@ -265,7 +267,7 @@ struct RestoreWorkspace {
         chmod(data, 0o700)
         let log = root + "/log/postgresql.log"
         progress(.step("Replaying WAL to \(target) (PostgreSQL archive recovery)"))
-        try await tools.run("pg_ctl", ["start", "-W", "-D", data, "-l", log, "-o", "-c archive_mode=off"], asServerUser: true,
+        try await tools.runWatching("pg_ctl", ["start", "-W", "-D", data, "-l", log, "-o", "-c archive_mode=off"], as: PostgresTools.serverUser(of: server),
                             failure: "The recovery server did not start")
         var seenServer = false
         var restored = 0
@@ -344,7 +346,7 @@ struct RestoreWorkspace {
     /// it would be a stale copy the archive never lets it replace).
     func markNewTimelineForArchiving(archived: Set<String>, timeline: UInt32, segmentsPerId: UInt64) async throws(BackupError) {
         guard timeline > 1 else { return }
-        let control = try await tools.run("pg_controldata", ["-D", data], failure: "Reading the restored cluster's control file")
+        let control = try await tools.runWatching("pg_controldata", ["-D", data], failure: "Reading the restored cluster's control file")
         let redo = control.split(separator: "\n").first { $0.hasPrefix("Latest checkpoint's REDO WAL file:") }
             .flatMap { WALFileName(String($0.split(separator: " ").last ?? ""), segmentsPerId: segmentsPerId) }
         let walDirectory = data + "/pg_wal"
@@ -365,7 +367,7 @@ struct RestoreWorkspace {
         progress(.step("Swapping the restored cluster in for \(server.configuration.dataDirectory)"))
         outcome.previousDataDirectory = try DataDirectorySwap.swap(data, into: server.configuration.dataDirectory, keepingOldAt: aside)
         let home = BackupHome(server.configuration)
-        try access.createDirectory(home.directory, forServer: true)
+        try access.createDirectory(home.directory, forServer: false, mode: 0o711)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let data = try? encoder.encode(outcome) {

@@ -48,17 +48,17 @@ enum SealedFile {
 
         init(parsing bytes: [UInt8], name: String) throws(BackupError) {
             guard bytes.count == SealedFile.headerSize, Array(bytes[0..<8]) == SealedFile.magic else {
-                throw BackupError(.corrupted, "\(name) is not an encrypted Phylactery backup file (its header is missing or damaged).")
+                throw BackupError(.invalidArchive, "\(name) is not an encrypted Phylactery backup file (its header is missing or damaged).")
             }
             guard bytes[8] == SealedFile.version else {
-                throw BackupError(.corrupted, "\(name) was written by a newer format (version \(bytes[8])); use a newer phylactery to read it.")
+                throw BackupError(.invalidArchive, "\(name) was written by a newer format (version \(bytes[8])); use a newer phylactery to read it.")
             }
             self.deflated = bytes[9] & 1 != 0
             self.keyID = Array(bytes[10..<18])
             self.salt = Array(bytes[18..<50])
             self.chunkSize = Int(bytes[50..<54].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
             guard chunkSize > 0, chunkSize <= 64 << 20 else {
-                throw BackupError(.corrupted, "\(name) has a damaged header (chunk size \(chunkSize)).")
+                throw BackupError(.invalidArchive, "\(name) has a damaged header (chunk size \(chunkSize)).")
             }
         }
     }
@@ -172,15 +172,15 @@ enum SealedFile {
         while true {
             let lengthBytes = try read(4)
             guard lengthBytes.count == 4 else {
-                throw BackupError(.corrupted, "\(name) is cut short: it ends after chunk \(index) without its final chunk.")
+                throw BackupError(.invalidArchive, "\(name) is cut short: it ends after chunk \(index) without its final chunk.")
             }
             let length = Int(lengthBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
             guard length <= header.chunkSize else {
-                throw BackupError(.corrupted, "\(name): chunk \(index) is damaged (it claims \(length) bytes).")
+                throw BackupError(.invalidArchive, "\(name): chunk \(index) is damaged (it claims \(length) bytes).")
             }
             let body = try read(length + tagSize)
             guard body.count == length + tagSize else {
-                throw BackupError(.corrupted, "\(name) is cut short inside chunk \(index).")
+                throw BackupError(.invalidArchive, "\(name) is cut short inside chunk \(index).")
             }
             let ciphertext = body.prefix(length)
             let tag = body.suffix(tagSize)
@@ -195,12 +195,12 @@ enum SealedFile {
                 }
             }
             guard let opened else {
-                throw BackupError(.corrupted, "\(name): chunk \(index) (bytes from \(UInt64(index) * UInt64(header.chunkSize)) of the plaintext) fails authentication: the file was altered or damaged.")
+                throw BackupError(.invalidArchive, "\(name): chunk \(index) (bytes from \(UInt64(index) * UInt64(header.chunkSize)) of the plaintext) fails authentication: the file was altered or damaged.")
             }
             try write(opened)
             if final {
                 guard try read(1).isEmpty else {
-                    throw BackupError(.corrupted, "\(name) has bytes after its final chunk: the file was altered.")
+                    throw BackupError(.invalidArchive, "\(name) has bytes after its final chunk: the file was altered.")
                 }
                 return header.deflated
             }
@@ -246,11 +246,11 @@ enum SealedFile {
         do {
             _ = try Data.decompress(size: Int64(data.count), bufferSize: max(data.count, 1), skipCRC32: true, provider: { _, _ in
                 requests += 1
-                guard requests == 1 else { throw BackupError(.corrupted, "\(name): the compressed stream ends early.") }
+                guard requests == 1 else { throw BackupError(.invalidArchive, "\(name): the compressed stream ends early.") }
                 return data
             }, consumer: { out.append($0) })
         } catch {
-            throw BackupError(.corrupted, "\(name) decrypted but does not inflate (\(error)): the file was damaged before it was sealed.")
+            throw BackupError(.invalidArchive, "\(name) decrypted but does not inflate (\(error)): the file was damaged before it was sealed.")
         }
         return out
     }

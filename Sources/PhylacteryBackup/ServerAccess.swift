@@ -3,6 +3,11 @@ import Logging
 import Phylactery
 import PhylacteryEmbedded
 import PostgresNIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The superuser's way into an embedded server, and the file-system steps that must respect the
 /// server's own user when this process is root.
@@ -53,25 +58,37 @@ struct ServerAccess: Sendable {
         }
     }
 
-    /// Creates `path` (mode 0700) if it is missing, giving it to the server's user when this process
-    /// is root; an existing directory is left exactly as it is.
-    func createDirectory(_ path: String, forServer: Bool) throws(BackupError) {
+    /// Creates `path` with `mode` (0700 by default) if it is missing, giving it to the server's user
+    /// when this process is root and `forServer`; an existing directory is left exactly as it is.
+    ///
+    /// As root, only what the server itself writes belongs to its user (the archived WAL, a restore's
+    /// workspace); directories it merely passes through are root's with mode 0711, so nothing root
+    /// reads or writes there can be a link the server's user placed.
+    func createDirectory(_ path: String, forServer: Bool, mode: Int = 0o700) throws(BackupError) {
         guard !FileManager.default.fileExists(atPath: path) else { return }
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
         } catch {
             throw BackupError(.fileSystem, "Could not create \(path): \(error). Check that its parent exists and is writable (a drive or NAS share must be mounted).")
         }
+        chmod(path, mode_t(mode))
         if forServer { try self.giveToServer(path) }
     }
 
-    /// Hands `path` (recursively) to the server's user when this process is root.
+    /// Hands `path` — a file or directory this process just created — to the server's user when this
+    /// process is root. A directory's contents are handed over first and the directory itself last,
+    /// each with `lchown` (a link is never followed), so the server's user can place nothing inside
+    /// before everything in it is handed over.
     func giveToServer(_ path: String) throws(BackupError) {
         guard let user = try serverUser else { return }
-        do {
-            try FileSystem.chown(path, uid: user.uid, gid: user.gid)
-        } catch {
-            throw BackupError(.fileSystem, error.message)
+        var paths: [String] = []
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            for case let relative as String in walker { paths.append(path + "/" + relative) }
+        }
+        for item in paths.reversed() + [path] {
+            guard lchown(item, uid_t(user.uid), gid_t(user.gid)) == 0 else {
+                throw BackupError(.fileSystem, "Could not give \(item) to the server's user '\(user.name)': \(String(cString: strerror(errno))).")
+            }
         }
     }
 

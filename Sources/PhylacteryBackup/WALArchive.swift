@@ -37,7 +37,7 @@ public struct WALArchive: Sendable {
         } catch let error as BackupError {
             throw error
         } catch {
-            throw BackupError(.corrupted, "\(stored) cannot be decrypted: \(error).")
+            throw BackupError(.invalidArchive, "\(stored) cannot be decrypted: \(error).")
         }
     }
 
@@ -68,10 +68,10 @@ public struct WALArchive: Sendable {
             do {
                 archived = try SealedFile.open(inflating: existing, key: key, name: name + SealedFile.suffix)
             } catch {
-                throw BackupError(.corrupted, "\(destination) already exists but cannot be opened (\(error)); it is left alone. Move it aside after checking it.")
+                throw BackupError(.invalidArchive, "\(destination) already exists but cannot be opened (\(error)); it is left alone. Move it aside after checking it.")
             }
             guard archived == plain else {
-                throw BackupError(.corrupted, "\(destination) was already archived with other contents; it is never overwritten. Check that two servers do not archive into one directory.")
+                throw BackupError(.invalidArchive, "\(destination) was already archived with other contents; it is never overwritten. Check that two servers do not archive into one directory.")
             }
             return
         }

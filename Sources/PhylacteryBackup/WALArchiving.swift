@@ -60,13 +60,13 @@ public enum WALArchiving {
         let crypt = Crypt(server: server, settings: settings, logger: logger)
         try crypt.requireConsistentEncryption(key: key)
 
-        try access.createDirectory(settings.directory, forServer: true)
+        try access.createDirectory(settings.directory, forServer: false, mode: 0o711)
         try access.createDirectory(crypt.baseDirectory, forServer: false)
         try access.createDirectory(settings.walDirectory, forServer: true)
         guard access.serverUserCan("w", settings.walDirectory) else {
             throw BackupError(.fileSystem, "The server's user '\(server.configuration.serverUser)' cannot write to \(settings.walDirectory), so it could not archive WAL there. Give it that directory (chown \(server.configuration.serverUser) \(settings.walDirectory)), or choose another backup directory.")
         }
-        try access.createDirectory(home.directory, forServer: true)
+        try access.createDirectory(home.directory, forServer: false, mode: 0o711)
         if settings.encrypted, let key, let helper = settings.archiveHelper {
             guard access.serverUserCan("x", helper[0]) else {
                 throw BackupError(.invalidArgument, "The server's user '\(server.configuration.serverUser)' cannot run \(helper[0]), which encrypts each WAL segment. Install phylactery where every user can run it (e.g. /usr/local/bin), or make the directories above it searchable.")
@@ -146,16 +146,18 @@ public enum WALArchiving {
               AND auth_method IN ('trust', 'peer') AND error IS NULL
             """, doing: "Reading the server's access rules")
         guard (try? rules.first?.decode(Int64.self)) ?? 0 == 0 else { return }
+        // Read and replaced without following a link (the server's user can write in the data
+        // directory): the rule is appended to a new file renamed over the old one.
         let path = server.configuration.dataDirectory + "/pg_hba.conf"
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw BackupError(.fileSystem, "Could not open \(path) to let pg_basebackup connect; add this line yourself: local replication \(superuser) trust")
+        let user = try access.serverUser
+        guard let existing = FileSystem.readFile(path, owner: user?.uid) else {
+            throw BackupError(.fileSystem, "Could not read \(path) to let pg_basebackup connect; add this line yourself: local replication \(superuser) trust")
         }
         do {
-            try handle.seekToEnd()
-            try handle.write(contentsOf: Data("\n# Added by Phylactery for base backups (pg_basebackup over the socket).\nlocal   replication   \(superuser)   trust\n".utf8))
-            try handle.close()
+            try FileSystem.replaceFile(path, contents: existing + "\n# Added by Phylactery for base backups (pg_basebackup over the socket).\nlocal   replication   \(superuser)   trust\n",
+                                       mode: 0o600, owner: user.map { (uid: $0.uid, gid: $0.gid) })
         } catch {
-            throw BackupError(.fileSystem, "Could not add the replication rule to \(path): \(error).")
+            throw BackupError(.fileSystem, "Could not add the replication rule to \(path): \(error.message)")
         }
         _ = try await access.rows("SELECT pg_reload_conf()", doing: "Reloading the server's access rules")
     }

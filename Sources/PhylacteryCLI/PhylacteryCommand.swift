@@ -12,9 +12,10 @@ struct PhylacteryCommand: AsyncParsableCommand {
         abstract: "One PostgreSQL for everything a daemon remembers.",
         discussion: """
             Uses the server named by PHYLACTERY_DATABASE_URL, or else the local server in \
-            $PHYLACTERY_HOME (default $XDG_DATA_HOME/phylactery or ~/.local/share/phylactery).
+            $PHYLACTERY_HOME (default: as root /var/lib/phylactery, else $XDG_DATA_HOME/phylactery or \
+            ~/.local/share/phylactery).
             """,
-        subcommands: [DemoCommand.self, DatabaseCommand.self, MigrateCommand.self, WorkerCommand.self, QueueCommand.self, TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self]
+        subcommands: [DemoCommand.self, DatabaseCommand.self, MigrateCommand.self, ExtensionCommand.self, WorkerCommand.self, QueueCommand.self, TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self]
     )
 
     /// Quiet logs by default (warnings and errors); PHYLACTERY_VERBOSE=1 shows everything.

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension EmbeddedServer {
     /// Where the embedded server keeps its files and how it listens.
@@ -36,15 +41,31 @@ extension EmbeddedServer {
             self.serverUser = serverUser
         }
 
-        /// The data directory from the environment: `$PHYLACTERY_HOME`, else `$XDG_DATA_HOME/phylactery`,
-        /// else `~/.local/share/phylactery`. `PHYLACTERY_PG_BIN` names binaries to use instead of installing.
+        /// The data directory when Phylactery runs as root and `PHYLACTERY_HOME` is not set:
+        /// `/var/lib/phylactery`, a system location the server's user can reach without any home
+        /// directory (such as `/root`) being opened up.
+        public static let systemHome = "/var/lib/phylactery"
+
+        /// True when this process runs as root (the server then runs as ``serverUser``).
+        public static var processIsRoot: Bool { geteuid() == 0 }
+
+        /// The data directory from the environment: `$PHYLACTERY_HOME`; else, as root,
+        /// ``systemHome``; else `$XDG_DATA_HOME/phylactery`, else `~/.local/share/phylactery`.
+        /// `PHYLACTERY_PG_BIN` names binaries to use instead of installing.
+        ///
+        /// - Parameters:
+        ///   - environment: the variables to read (default: this process's).
+        ///   - asRoot: whether the caller runs as root (default: whether this process does).
         public static func fromEnvironment(
-            _ environment: [String: String]? = nil
+            _ environment: [String: String]? = nil,
+            asRoot: Bool = Configuration.processIsRoot
         ) -> Configuration {
             let environment = environment ?? ProcessInfo.processInfo.environment
             let home: String
             if let explicit = environment["PHYLACTERY_HOME"], !explicit.isEmpty {
                 home = explicit
+            } else if asRoot {
+                home = systemHome
             } else if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
                 home = xdg + "/phylactery"
             } else {
@@ -74,6 +95,9 @@ extension EmbeddedServer {
         /// `home/backup/archiving.conf`: the WAL-archiving settings `phylactery db archive` writes;
         /// every start includes it, so whoever starts the server keeps archiving on.
         public var archivingSettingsFile: String { "\(home)/backup/archiving.conf" }
+        /// `home/superuser.password`: the password of ``superuser``, for TCP connections (mode 0600,
+        /// created by the first start with ``listensOnTCP``).
+        public var passwordFile: String { "\(home)/superuser.password" }
         /// The socket file the server listens on.
         public var socketPath: String { "\(socketDirectory)/.s.PGSQL.\(port)" }
     }

@@ -53,6 +53,10 @@ public struct EmbeddedServer: Sendable {
         guard configuration.socketPath.utf8.count <= 107 else {
             throw EmbeddedServerError(.pathTooLong, "The socket path \(configuration.socketPath) is longer than the 107 bytes Unix sockets allow. Choose a shorter PHYLACTERY_HOME.")
         }
+        // Who runs the server; as root, a home that user cannot reach is refused before anything is made.
+        let user: ServerUser? = ServerUser.isRoot ? try ServerUser.ensure(configuration.serverUser) : nil
+        if let user { try FileSystem.requireReachable(configuration.home, by: user) }
+
         let installation: Installation
         if let found = try Installation.locate(configuration) {
             installation = found
@@ -71,39 +75,45 @@ public struct EmbeddedServer: Sendable {
             notes.append("warning: \(installation.binDirectory) has no pgvector; the vectors chamber will not work")
         }
 
-        // Who runs the server, and directories it can use.
-        let user: ServerUser? = ServerUser.isRoot ? try ServerUser.ensure(configuration.serverUser) : nil
+        // Directories the server can use. As root, nothing outside the directories created here
+        // changes mode, and existing directories are checked, never taken over.
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
         // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
         let usage = try self.holdUsage(for: "starting the server")
         defer { usage.release() }
-        for directory in [configuration.dataDirectory, configuration.socketDirectory] where !FileManager.default.fileExists(atPath: directory) {
-            try FileSystem.createDirectory(directory, mode: 0o700)
-        }
+        let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
+        let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
         let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
-        try FileSystem.createDirectory(logDirectory, mode: 0o755)
-        if let user {
-            for directory in [configuration.dataDirectory, configuration.socketDirectory, logDirectory] {
-                try FileSystem.chown(directory, uid: user.uid, gid: user.gid)
-            }
-            let opened = try FileSystem.makeAncestorsTraversable(configuration.dataDirectory)
-            if !opened.isEmpty {
-                notes.append("made \(opened.joined(separator: ", ")) traversable (o+x) so the '\(user.name)' user can reach the data directory")
+        for (directory, mode) in [(configuration.dataDirectory, 0o700), (configuration.socketDirectory, 0o700), (logDirectory, 0o755)] {
+            let created = try FileSystem.createDirectory(directory, mode: mode)
+            // The socket directory's mode is what keeps the trusted superuser socket private: it is
+            // checked at every start. The others keep whatever mode their owner gave them.
+            let isSocketDirectory = directory == configuration.socketDirectory
+            let corrected = try FileSystem.secureDirectory(
+                directory, owner: owner, mode: created || isSocketDirectory ? mode : nil, created: created, ownerName: ownerName)
+            if corrected && !created {
+                notes.append("set \(directory) back to mode \(String(mode, radix: 8)): only the server's user may reach its socket")
             }
         }
 
         // A cluster from another major version cannot be opened by these binaries.
         let versionFile = configuration.dataDirectory + "/PG_VERSION"
-        if let text = try? String(contentsOfFile: versionFile, encoding: .utf8) {
+        if let text = FileSystem.readFile(versionFile) {
             let major = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if major != String(installation.majorVersion) {
-                throw EmbeddedServerError(.versionMismatch, "The data directory \(configuration.dataDirectory) was created by PostgreSQL \(major), but the server binaries are PostgreSQL \(installation.majorVersion). Upgrade it with pg_upgrade, or move it aside to start afresh (its data stays in the moved directory).")
+                throw EmbeddedServerError(.versionMismatch, Self.majorMismatchPlan(dataDirectory: configuration.dataDirectory, clusterMajor: major, binaries: installation))
             }
         }
 
+        let password = configuration.listensOnTCP ? try self.ensurePassword(notes: &notes) : nil
+
         switch self.pidFileState() {
         case .running(let pid, _):
-            try await self.ensureDatabase()
+            try await self.ensureDatabase(password: password)
+            try self.recordBinaries(pid: pid, installation: installation, kind: nil)
+            if configuration.listensOnTCP, self.listenAddress() == "" {
+                notes.append("the running server does not listen on TCP; restart it with `phylactery db stop` and `phylactery db start --tcp`")
+            }
             return StartOutcome(wasAlreadyRunning: true, pid: pid, url: self.url, installation: installation, notes: notes)
         case .stale(let pid):
             try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/postmaster.pid")
@@ -113,9 +123,11 @@ public struct EmbeddedServer: Sendable {
         }
 
         self.removeStaleSocketLocks()
+        var initialised = false
         if !FileManager.default.fileExists(atPath: versionFile) {
             try self.initializeCluster(installation: installation, user: user)
             notes.append("initialised a PostgreSQL \(installation.majorVersion) cluster in \(configuration.dataDirectory)")
+            initialised = true
         }
         try self.writeSettings(user: user)
         if configuration.listensOnTCP {
@@ -141,7 +153,8 @@ public struct EmbeddedServer: Sendable {
         guard case .running(let pid, _) = self.pidFileState() else {
             throw EmbeddedServerError(.startFailed, "pg_ctl reported a start but no server is running on \(configuration.dataDirectory). See \(configuration.logFile).")
         }
-        try await self.ensureDatabase()
+        try await self.ensureDatabase(password: password)
+        try self.recordBinaries(pid: pid, installation: installation, kind: initialised ? "initdb" : nil)
         return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: installation, notes: notes)
     }
 
@@ -151,7 +164,7 @@ public struct EmbeddedServer: Sendable {
         let directory = configuration.socketDirectory
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(".s.PGSQL.") && name.hasSuffix(".lock") {
             let lock = directory + "/" + name
-            let pid = (try? String(contentsOfFile: lock, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            let pid = FileSystem.readFile(lock)?.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) } ?? 0
             if !Self.isServerProcess(pid) {
                 try? FileManager.default.removeItem(atPath: lock)
                 try? FileManager.default.removeItem(atPath: String(lock.dropLast(".lock".count)))
@@ -159,15 +172,16 @@ public struct EmbeddedServer: Sendable {
         }
     }
 
-    func initializeCluster(installation: Installation, user: ServerUser?) throws(EmbeddedServerError) {
-        let data = configuration.dataDirectory
+    /// Runs `initdb` into `dataDirectory` (default the configuration's) and writes Phylactery's access rules and settings include.
+    package func initializeCluster(installation: Installation, user: ServerUser?, dataDirectory: String? = nil, extraArguments: [String] = []) throws(EmbeddedServerError) {
+        let data = dataDirectory ?? configuration.dataDirectory
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: data), !contents.isEmpty {
             throw EmbeddedServerError(.initdbFailed, "\(data) is not empty but holds no PostgreSQL cluster (no PG_VERSION). Move it aside; Phylactery will create a new cluster there.")
         }
         let outcome = try self.run(installation.tool("initdb"), [
             "-D", data, "-U", configuration.superuser, "-E", "UTF8", "--locale=C",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions",
-        ], user: user)
+        ] + extraArguments, user: user)
         guard outcome.succeeded else {
             if outcome.output.contains("No space left") {
                 throw EmbeddedServerError(.diskFull, "initdb ran out of disk space in \(data). Free some space, remove \(data) and start again.", details: outcome.output)
@@ -187,7 +201,10 @@ public struct EmbeddedServer: Sendable {
             """
         try self.write(hba, to: data + "/pg_hba.conf", user: user)
         let conf = data + "/postgresql.conf"
-        let existing = (try? String(contentsOfFile: conf, encoding: .utf8)) ?? ""
+        // initdb wrote it as the server's user; a link or another owner's file there is not read.
+        guard let existing = FileSystem.readFile(conf, owner: user?.uid ?? UInt32(geteuid())) else {
+            throw EmbeddedServerError(.initdbFailed, "initdb left no postgresql.conf of its own in \(data). Remove \(data) and start again.")
+        }
         try self.write(existing + "\n# Phylactery's settings (rewritten at every start)\ninclude_if_exists = 'phylactery.conf'\n", to: conf, user: user)
     }
 
@@ -207,14 +224,10 @@ public struct EmbeddedServer: Sendable {
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)
     }
 
+    /// Writes a file of the cluster (mode 0600, the server user's): a new file renamed into place, so
+    /// a link placed there by the server's user is replaced, never written through.
     func write(_ text: String, to path: String, user: ServerUser?) throws(EmbeddedServerError) {
-        do {
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-        } catch {
-            throw FileSystem.failure(error, creating: path)
-        }
-        chmod(path, 0o600)
-        if let user { try FileSystem.chown(path, uid: user.uid, gid: user.gid) }
+        try FileSystem.replaceFile(path, contents: text, mode: 0o600, owner: user.map { (uid: $0.uid, gid: $0.gid) })
     }
 
     func classifyStartFailure(log: String) -> EmbeddedServerError {
@@ -237,29 +250,85 @@ public struct EmbeddedServer: Sendable {
         return EmbeddedServerError(.startFailed, "PostgreSQL did not start. Its log (\(configuration.logFile)) ends with:\n\(tail)", details: tail)
     }
 
-    /// Creates ``Configuration/database`` when it does not exist yet.
-    func ensureDatabase() async throws(EmbeddedServerError) {
-        let database = configuration.database
+    /// Creates ``Configuration/database`` when it does not exist yet, and, given a `password`, makes
+    /// it the superuser's (TCP connections need it).
+    func ensureDatabase(password: String? = nil) async throws(EmbeddedServerError) {
+        let connection: PostgresConnection
         do {
             let admin = self.url.with(database: "postgres")
-            let connection = try await PostgresConnection.connect(
+            connection = try await PostgresConnection.connect(
                 configuration: try admin.connectionConfiguration(options: .init()), id: 0, logger: logger)
-            do {
-                let exists = try await connection.query("SELECT count(*) FROM pg_database WHERE datname = \(database)", logger: logger)
-                    .collect().first?.decode(Int.self) ?? 0
-                if exists == 0 {
-                    _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier.quote(database))"), logger: logger).collect()
-                }
-                try? await connection.close()
-            } catch {
-                try? await connection.close()
-                throw error
+        } catch {
+            throw EmbeddedServerError(.startFailed, "The server started but does not accept connections on \(configuration.socketPath): \(PhylacteryError.wrapping(error, doing: "Connecting"))")
+        }
+        let failure = await self.prepareDatabase(on: connection, password: password)
+        try? await connection.close()
+        if let failure { throw failure }
+    }
+
+    /// The work of ``ensureDatabase(password:)`` on its connection; returns what failed, if anything.
+    func prepareDatabase(on connection: PostgresConnection, password: String?) async -> EmbeddedServerError? {
+        let database = configuration.database
+        do {
+            let exists = try await connection.query("SELECT count(*) FROM pg_database WHERE datname = \(database)", logger: logger)
+                .collect().first?.decode(Int.self) ?? 0
+            if exists == 0 {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier.quote(database))"), logger: logger).collect()
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
-            return  // created concurrently by another start
+            // created concurrently by another start
         } catch {
-            throw EmbeddedServerError(.startFailed, "The server started but the database '\(database)' could not be created: \(PhylacteryError.wrapping(error, doing: "Creating it"))")
+            return EmbeddedServerError(.startFailed, "The server started but the database '\(database)' could not be created: \(PhylacteryError.wrapping(error, doing: "Creating it"))")
         }
+        guard let password else { return nil }
+        do {
+            // ALTER ROLE takes no parameters: the server quotes the role and the password itself
+            // (format's %I and %L) from bound values, and the statement it builds runs next.
+            let statement = try await connection.query(
+                "SELECT format('ALTER ROLE %I PASSWORD %L', \(configuration.superuser)::text, \(password)::text)", logger: logger)
+                .collect().first?.decode(String.self) ?? ""
+            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+            return nil
+        } catch {
+            return EmbeddedServerError(.startFailed, "The server started but the password of '\(configuration.superuser)' for TCP connections could not be set: \(PhylacteryError.wrapping(error, doing: "Setting it"))")
+        }
+    }
+
+    // MARK: - TCP
+
+    /// The superuser's password for TCP connections, from ``Configuration/passwordFile``; one is made
+    /// (32 random bytes, as hex) and stored with mode 0600 when there is none. A file with a looser mode
+    /// is tightened, and said so in `notes`.
+    func ensurePassword(notes: inout [String]) throws(EmbeddedServerError) -> String {
+        let path = configuration.passwordFile
+        if let stored = FileSystem.readFile(path, owner: UInt32(geteuid()))?.trimmingCharacters(in: .whitespacesAndNewlines), !stored.isEmpty {
+            if let mode = FileSystem.metadata(path)?.mode, mode != 0o600 {
+                try FileSystem.replaceFile(path, contents: stored + "\n", mode: 0o600)
+                notes.append("set \(path) back to mode 600: it holds the superuser's password")
+            }
+            return stored
+        }
+        var generator = SystemRandomNumberGenerator()
+        let password = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        try FileSystem.replaceFile(path, contents: password + "\n", mode: 0o600)
+        notes.append("made a password for '\(configuration.superuser)' over TCP, stored in \(path) (mode 600); `phylactery db url --tcp --show-password` prints the URL with it")
+        return password
+    }
+
+    /// The URL for TCP connections: the superuser and its password at 127.0.0.1:``Configuration/port``,
+    /// without TLS (the connection never leaves the machine). Its `description` hides the password;
+    /// `unredacted` shows it.
+    ///
+    /// - Throws: ``EmbeddedServerError`` with the fix when there is no password yet (the server never
+    ///   started with ``Configuration/listensOnTCP``).
+    public func tcpURL() throws(EmbeddedServerError) -> DatabaseURL {
+        guard let password = FileSystem.readFile(configuration.passwordFile, owner: UInt32(geteuid()))?
+            .trimmingCharacters(in: .whitespacesAndNewlines), !password.isEmpty else {
+            throw EmbeddedServerError(.startFailed, "The server in \(configuration.home) has no TCP password yet. Start it with TCP: `phylactery db start --tcp`.")
+        }
+        return DatabaseURL(
+            endpoint: .tcp(host: "127.0.0.1", port: configuration.port), username: configuration.superuser,
+            password: password, database: configuration.database, tlsMode: .disable)
     }
 
     // MARK: - stop
@@ -315,7 +384,7 @@ public struct EmbeddedServer: Sendable {
 
     /// Reads `postmaster.pid` and checks the process it names.
     public func pidFileState() -> PidFileState {
-        guard let text = try? String(contentsOfFile: configuration.dataDirectory + "/postmaster.pid", encoding: .utf8) else {
+        guard let text = FileSystem.readFile(configuration.dataDirectory + "/postmaster.pid") else {
             return .absent
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -324,6 +393,13 @@ public struct EmbeddedServer: Sendable {
         }
         let port = lines.count > 3 ? Int(lines[3].trimmingCharacters(in: .whitespaces)) : nil
         return Self.isServerProcess(pid) ? .running(pid: pid, port: port) : .stale(pid: pid)
+    }
+
+    /// The first TCP address the running server listens on, as its `postmaster.pid` says (`""`: none).
+    func listenAddress() -> String? {
+        let lines = FileSystem.readFile(configuration.dataDirectory + "/postmaster.pid")?.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let lines, lines.count > 5 else { return nil }
+        return lines[5].trimmingCharacters(in: .whitespaces)
     }
 
     /// True when `pid` is a live (not zombie) postgres process.
@@ -345,6 +421,10 @@ public struct EmbeddedServer: Sendable {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return }
         defer { close(fd) }
+        // As PostgreSQL binds: with SO_REUSEADDR, so the connections of a server just stopped (in
+        // TIME_WAIT) do not count as the port being in use.
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -361,7 +441,7 @@ public struct EmbeddedServer: Sendable {
         try self.run(installation.tool("pg_ctl"), arguments, user: user)
     }
 
-    func run(_ tool: String, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
+    package func run(_ tool: String, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
         do {
             // A clean locale: the server's messages are parsed for failures, so they must be in English.
             var environment = ProcessInfo.processInfo.environment
@@ -378,9 +458,6 @@ public struct EmbeddedServer: Sendable {
     }
 
     static func readLog(_ path: String, from offset: UInt64) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        try? handle.seek(toOffset: offset)
-        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        FileSystem.readFile(path, from: offset, limit: 4 << 20) ?? ""
     }
 }

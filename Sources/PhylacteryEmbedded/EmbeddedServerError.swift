@@ -29,6 +29,9 @@ public struct EmbeddedServerError: Error, Sendable, CustomStringConvertible {
         public static let pathTooLong = Self("pathTooLong")
         /// A file or directory could not be created, read or handed to the server user.
         public static let fileSystem = Self("fileSystem")
+        /// Running as root, the server's user cannot reach the data directory, and Phylactery does not
+        /// loosen directories it did not create.
+        public static let unreachableHome = Self("unreachableHome")
         /// `initdb` failed.
         public static let initdbFailed = Self("initdbFailed")
         /// The server did not start; the message quotes its log.

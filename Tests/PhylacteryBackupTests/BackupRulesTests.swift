@@ -251,12 +251,12 @@ struct BackupRulesTests {
         flipped[SealedFile.headerSize + 4 + 2 * SealedFile.chunkSize] ^= 0x40
         try flipped.write(to: URL(fileURLWithPath: sealed))
         let tampered = #expect(throws: BackupError.self) { try SealedFile.open(file: sealed, to: opened, key: key, name: "base.tar.gz.enc") }
-        #expect(tampered?.code == .corrupted)
+        #expect(tampered?.code == .invalidArchive)
         #expect(tampered?.message.contains("base.tar.gz.enc") == true)
         #expect(!FileManager.default.fileExists(atPath: opened), "nothing half-decrypted is left")
 
         try stored.prefix(stored.count - (1234 + 20)).write(to: URL(fileURLWithPath: sealed))
-        #expect((#expect(throws: BackupError.self) { try SealedFile.open(file: sealed, to: opened, key: key, name: "x") })?.code == .corrupted)
+        #expect((#expect(throws: BackupError.self) { try SealedFile.open(file: sealed, to: opened, key: key, name: "x") })?.code == .invalidArchive)
     }
 
     @Test func walSegmentsAreDeflatedBeforeSealing() throws {
@@ -281,7 +281,7 @@ struct BackupRulesTests {
         try WALArchive.push(segment: source, name: name, to: directory, key: key)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == [name + ".enc", "source"])
         try Data(repeating: 2, count: 4096).write(to: URL(fileURLWithPath: source))
-        #expect((#expect(throws: BackupError.self) { try WALArchive.push(segment: source, name: name, to: directory, key: key) })?.code == .corrupted)
+        #expect((#expect(throws: BackupError.self) { try WALArchive.push(segment: source, name: name, to: directory, key: key) })?.code == .invalidArchive)
         let archive = WALArchive(directory: directory, segmentSize: 16 << 20)
         #expect(archive.listing() == [name: name + ".enc"])
         #expect(try archive.read(name, key: key) == Data(repeating: 1, count: 4096))

@@ -83,11 +83,46 @@ import Glibc
         #expect(names == ["committed before the crash"])
     }
 
+    func mode(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test func theSocketDirectorysModeIsCheckedAtEveryStartAndAnExistingHomeKeepsItsOwn() async throws {
+        let server = try makeServer("modes")
+        defer { cleanUp(server) }
+        #expect(chmod(server.configuration.home, 0o711) == 0)   // the operator's choice, kept
+        let first = try await server.start(installIfNeeded: false)
+        #expect(mode(server.configuration.home) == 0o711, "\(first.notes)")
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+
+        // Loosened while running: the next start (already running) closes it again and says so.
+        #expect(chmod(server.configuration.socketDirectory, 0o777) == 0)
+        let again = try await server.start(installIfNeeded: false)
+        #expect(again.wasAlreadyRunning)
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+        #expect(again.notes.contains { $0.contains("\(server.configuration.socketDirectory) back to mode 700") }, "\(again.notes)")
+
+        // Loosened while stopped: the same at a real start.
+        _ = try server.stop()
+        #expect(chmod(server.configuration.socketDirectory, 0o755) == 0)
+        let restarted = try await server.start(installIfNeeded: false)
+        #expect(!restarted.wasAlreadyRunning)
+        #expect(mode(server.configuration.socketDirectory) == 0o700)
+        #expect(mode(server.configuration.home) == 0o711)
+    }
+
     @Test func dataDirectoryOfAnotherMajorVersionIsRefused() async throws {
         let server = try makeServer("version")
         defer { cleanUp(server) }
         try FileManager.default.createDirectory(atPath: server.configuration.dataDirectory, withIntermediateDirectories: true)
         try "15\n".write(toFile: server.configuration.dataDirectory + "/PG_VERSION", atomically: true, encoding: .utf8)
+        // As root, a cluster belongs to the server's user (a directory of someone else's is refused).
+        if ServerUser.isRoot {
+            let user = try ServerUser.ensure(server.configuration.serverUser)
+            for path in [server.configuration.dataDirectory, server.configuration.dataDirectory + "/PG_VERSION"] {
+                #expect(lchown(path, user.uid, user.gid) == 0)
+            }
+        }
         let error = await #expect(throws: EmbeddedServerError.self) { try await server.start(installIfNeeded: false) }
         #expect(error?.code == .versionMismatch)
         #expect(error?.description.contains("PostgreSQL 15") == true)

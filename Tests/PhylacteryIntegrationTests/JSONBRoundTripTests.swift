@@ -91,7 +91,7 @@ extension Snapshot: PostgresCodable {}
                 try await tx.copy(into: "loaded", schema: "verbatim", columns: ["id", "label", "doc"]) { rows in
                     for (id, note) in notes.enumerated() {
                         rows.field(id)
-                        rows.field(id % 2 == 0 ? note.text : nil)
+                        try rows.field(id % 2 == 0 ? note.text : nil)
                         try rows.field(json: note)
                         try await rows.endRow()
                     }

@@ -84,17 +84,6 @@ func stopped(_ task: Task<Void, any Error>) async throws {
     try await task.value
 }
 
-/// Polls `condition` until it holds or `timeout` passes (then fails the test with `message`).
-func eventually(_ message: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out waiting: \(message)")
-    throw CancellationError()
-}
-
 func count(_ client: PhylacteryClient, _ sql: PostgresQuery) async throws -> Int {
     Int(try await client.query(sql).collect().first?.decode(Int64.self) ?? -1)
 }
@@ -240,7 +229,7 @@ struct QueueWorkerTests {
             }
             #expect(record.attempt == 3)
             #expect(record.errors.map(\.attempt) == [1, 2, 3])
-            #expect(record.errors.allSatisfy { $0.message == "poisoned 42" && $0.reason == "error" })
+            #expect(record.errors.allSatisfy { $0.message == "poisoned 42" && $0.reason == .error })
             #expect(record.finalizedAt != nil)
         }
     }
@@ -257,11 +246,11 @@ struct QueueWorkerTests {
                 }
             }
             let orphanRecord = try await client.jobs.job(orphan.id)
-            #expect(orphanRecord.errors.map(\.reason) == ["unknown_kind", "unknown_kind"])
+            #expect(orphanRecord.errors.map(\.reason) == [.unknownKind, .unknownKind])
             #expect(orphanRecord.errors.first?.message.contains("test.orphan") == true)
             let wrongRecord = try await client.jobs.job(wrong.id)
             #expect(wrongRecord.attempt == 1)
-            #expect(wrongRecord.errors.map(\.reason) == ["undecodable"])
+            #expect(wrongRecord.errors.map(\.reason) == [.undecodable])
             #expect(try await count(client, "SELECT count(*) FROM public.effects") == 0)
         }
     }
@@ -423,7 +412,7 @@ struct QueueWorkerTests {
             let record = try await client.jobs.job(job.id)
             #expect(record.state == .completed)
             #expect(record.attempt == 2)
-            #expect(record.errors.map(\.reason) == ["lease_expired"])
+            #expect(record.errors.map(\.reason) == [.leaseExpired])
             // Only the second attempt's effect exists; the stale one was refused before it ran.
             let effects = try await client.query("SELECT n FROM public.effects").collect().map { try $0.decode(Int.self) }
             #expect(effects == [1])

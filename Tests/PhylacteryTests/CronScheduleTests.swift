@@ -1,5 +1,5 @@
 import Foundation
-import Phylactery
+@testable import Phylactery
 import Testing
 
 @Suite struct CronScheduleTests {
@@ -76,5 +76,55 @@ import Testing
             let error = await #expect(throws: PhylacteryError.self) { try await Ghouls(client: client, handlers: JobHandlers(), configuration: configuration).run() }
             #expect(error?.code == .invalidArgument)
         }
+    }
+}
+
+/// The periodic leader's step after a sleep or a clock jump: never a burst of missed fires.
+@Suite struct PeriodicStepTests {
+    let start = Date(timeIntervalSince1970: 1_800_000_000 - 1_800_000_000.truncatingRemainder(dividingBy: 3600))   // a whole hour
+
+    struct Tick: Job { static let kind = "test.tick" }
+
+    func hourly(catchUp: Duration? = nil) -> PeriodicJob {
+        PeriodicJob(name: "tick", schedule: .every(.seconds(3600)), catchUp: catchUp) { Tick() }
+    }
+
+    @Test func anOnTimeFireIsEnqueuedAndTheNextPlanned() {
+        let step = PeriodicScheduler.step(hourly(), planned: start, now: start.addingTimeInterval(2))
+        #expect(step.fire == start && !step.caughtUp)
+        #expect(step.next == start.addingTimeInterval(3600))
+        let early = PeriodicScheduler.step(hourly(), planned: start, now: start.addingTimeInterval(-1))
+        #expect(early.fire == nil && early.next == start)
+    }
+
+    @Test func afterASleepMissedFiresAreSkippedNotBurst() {
+        // Asleep for ten and a half hours: eleven fires passed, none of them on time.
+        let now = start.addingTimeInterval(10.5 * 3600)
+        let step = PeriodicScheduler.step(hourly(), planned: start, now: now)
+        #expect(step.fire == nil)
+        #expect(step.next == start.addingTimeInterval(11 * 3600))
+    }
+
+    @Test func theCatchUpWindowAllowsOnlyTheLatestMissedFire() {
+        let now = start.addingTimeInterval(10.5 * 3600)
+        let caught = PeriodicScheduler.step(hourly(catchUp: .seconds(3600)), planned: start, now: now)
+        #expect(caught.caughtUp)
+        #expect(caught.fire == start.addingTimeInterval(10 * 3600), "the latest missed fire, once")
+        #expect(caught.next == start.addingTimeInterval(11 * 3600))
+        // Outside the window: nothing.
+        let tooLate = PeriodicScheduler.step(hourly(catchUp: .seconds(600)), planned: start, now: now)
+        #expect(tooLate.fire == nil)
+    }
+
+    @Test func theLatestFireIsOnTimeWhenItJustPassed() {
+        // Ten hours asleep, woken 30 s after a fire: that fire runs, the ten before it do not.
+        let now = start.addingTimeInterval(10 * 3600 + 30)
+        let step = PeriodicScheduler.step(hourly(), planned: start, now: now)
+        #expect(step.fire == start.addingTimeInterval(10 * 3600) && !step.caughtUp)
+    }
+
+    @Test func aClockThatJumpsBackPlansFromTheStoredFire() {
+        let step = PeriodicScheduler.step(hourly(), planned: start, now: start.addingTimeInterval(-3600))
+        #expect(step.fire == nil && step.next == start)
     }
 }

@@ -4,10 +4,17 @@ import Testing
 
 @Suite struct EmbeddedConfigurationTests {
     @Test func dataDirectoryPrecedence() {
-        #expect(EmbeddedServer.Configuration.fromEnvironment(["PHYLACTERY_HOME": "/a", "XDG_DATA_HOME": "/b", "HOME": "/c"]).home == "/a")
-        #expect(EmbeddedServer.Configuration.fromEnvironment(["XDG_DATA_HOME": "/b", "HOME": "/c"]).home == "/b/phylactery")
-        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/c"]).home == "/c/.local/share/phylactery")
-        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/c", "PHYLACTERY_PG_BIN": "/pg/bin"]).pgBinOverride == "/pg/bin")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["PHYLACTERY_HOME": "/a", "XDG_DATA_HOME": "/b", "HOME": "/c"], asRoot: false).home == "/a")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["XDG_DATA_HOME": "/b", "HOME": "/c"], asRoot: false).home == "/b/phylactery")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/c"], asRoot: false).home == "/c/.local/share/phylactery")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/c", "PHYLACTERY_PG_BIN": "/pg/bin"], asRoot: false).pgBinOverride == "/pg/bin")
+    }
+
+    @Test func asRootTheDefaultHomeIsASystemLocationNotRootsHome() {
+        #expect(EmbeddedServer.Configuration.systemHome == "/var/lib/phylactery")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/root"], asRoot: true).home == "/var/lib/phylactery")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/root", "XDG_DATA_HOME": "/root/.local/share"], asRoot: true).home == "/var/lib/phylactery")
+        #expect(EmbeddedServer.Configuration.fromEnvironment(["HOME": "/root", "PHYLACTERY_HOME": "/srv/ph"], asRoot: true).home == "/srv/ph")
     }
 
     @Test func layoutAndURL() {

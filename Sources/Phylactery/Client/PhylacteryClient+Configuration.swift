@@ -77,8 +77,8 @@ extension PhylacteryClient {
 
         /// The delay before attempt `attempt + 1`, given a random fraction in `0...1`.
         package func delay(afterAttempt attempt: Int, randomFraction: Double) -> Duration {
-            let exponent = min(max(attempt - 1, 0), 30)
-            let full = min(self.maximumDelay, self.baseDelay * (1 << exponent))
+            let full = RetryBackoff(initial: self.baseDelay, multiplier: 2, maximum: self.maximumDelay, jitter: 0)
+                .duration(afterAttempt: attempt, random: 0.5)
             return full * (0.5 + 0.5 * min(max(randomFraction, 0), 1))
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
@@ -121,20 +122,27 @@ public final class PhylacteryClient: Service, Sendable {
     /// way that ends the session (a server restart, an administrator's termination) the connection is
     /// closed at once and the pool never hands it out again. Long-running loops (the queue's workers)
     /// use it so a server restart cannot leave them waiting on a dead connection.
-    package func rows(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
+    ///
+    /// A statement still unanswered after `timeout` (a dead connection the client has not noticed, a
+    /// server that stopped answering), or whose task is cancelled, has its connection closed, which
+    /// fails it: such a loop never waits longer than that, and a shutdown never waits on a statement.
+    package func rows(_ query: PostgresQuery, timeout: Duration = .seconds(60), file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
         try await self.prepare(file: file, line: line)
         do {
             return try await self.withLiveConnection { connection in
-                // A client-side watchdog: a statement still unanswered after a minute is stuck on a
-                // dead connection (see above); closing the connection fails it instead of waiting forever.
                 let watchdog = Task {
-                    try await Task.sleep(for: .seconds(60))
-                    self.logger.warning("a statement got no answer for 60 s; closing its connection")
+                    try await Task.sleep(for: timeout)
+                    self.logger.warning("a statement got no answer within \(timeout); closing its connection")
                     try? await connection.close()
                 }
                 defer { watchdog.cancel() }
                 do {
-                    return try await connection.query(query, logger: self.logger, file: file, line: line).collect()
+                    return try await withTaskCancellationHandler {
+                        try await connection.query(query, logger: self.logger, file: file, line: line).collect()
+                    } onCancel: {
+                        watchdog.cancel()
+                        let _: EventLoopFuture<Void> = connection.close()
+                    }
                 } catch {
                     if PhylacteryError.endsSession(error) { try? await connection.close() }
                     throw error

@@ -84,10 +84,14 @@ public struct RawJSONB: Sendable, Hashable, PostgresEncodable, PostgresDecodable
     /// The JSON text, without the version byte.
     public private(set) var bytes: ByteBuffer
 
-    /// Wraps `bytes` after checking that they are one valid JSON document.
+    /// Wraps `bytes` after checking that they are one valid JSON document that jsonb can store.
+    ///
+    /// Invalid JSON throws ``JSONBError/Code/malformed`` (or ``JSONBError/Code/tooDeep``); a string
+    /// holding the escape `\u0000`, valid JSON that PostgreSQL's jsonb refuses, throws
+    /// ``JSONBError/Code/unstorableCharacter`` with its JSON Pointer.
     public init(validating bytes: ByteBuffer, maximumDepth: Int = 512) throws(JSONBError) {
         try bytes.withUnsafeReadableBytes { (raw) throws(JSONBError) in
-            try JSONTape.validate(raw, maximumDepth: maximumDepth)
+            try JSONTape.validate(raw, maximumDepth: maximumDepth, storable: true)
         }
         self.bytes = bytes
     }

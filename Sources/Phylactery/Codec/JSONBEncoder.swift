@@ -35,8 +35,18 @@ public struct JSONBEncoder: Sendable {
         case deferredToData
     }
 
+    /// What happens to U+0000 (NUL) in a string: PostgreSQL's jsonb cannot store it (``StorableText``).
+    public enum NulCharacterStrategy: Sendable {
+        /// Throw `EncodingError.invalidValue` naming the coding path: a user's value is never
+        /// silently changed. The default.
+        case refuse
+        /// Write U+FFFD instead: for text the library writes on its own (span attributes, error texts).
+        case replace
+    }
+
     public var dateEncodingStrategy: DateEncodingStrategy = .iso8601WithFractionalSeconds
     public var dataEncodingStrategy: DataEncodingStrategy = .base64
+    public var nulCharacterStrategy: NulCharacterStrategy = .refuse
 
     public init() {}
 
@@ -52,16 +62,33 @@ public struct JSONBEncoder: Sendable {
 
     private func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer, copyText: Bool) throws {
         let writerIndex = buffer.writerIndex
-        let impl = JSONStreamEncoder(buffer: buffer, options: .init(date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: copyText))
+        let impl = JSONStreamEncoder(buffer: buffer, options: .init(
+            date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: copyText, replacesNul: nulCharacterStrategy == .replace))
         buffer = ByteBuffer()  // hand the storage over, so appending does not copy it
         do {
             try impl.encodeTopLevel(value)
+            if impl.nulSeen { throw self.unstorableNul(value) }
             buffer = impl.takeBuffer()
         } catch {
             buffer = impl.takeBuffer()
             buffer.moveWriterIndex(to: writerIndex)
             throw error
         }
+    }
+
+    /// The error for a value holding U+0000, with the coding path of the first string that does
+    /// (found by encoding the value once more as plain JSON: a cold path).
+    private func unstorableNul<T: Encodable>(_ value: T) -> EncodingError {
+        let location: JSONTape.NulLocation? = {
+            let impl = JSONStreamEncoder(buffer: ByteBuffer(), options: .init(date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: false, replacesNul: false))
+            guard (try? impl.encodeTopLevel(value)) != nil else { return nil }
+            let bytes = impl.takeBuffer()
+            return bytes.withUnsafeReadableBytes { JSONTape.locateNul(in: $0, maximumDepth: .max) }
+        }()
+        let place = location.map { " \($0)" } ?? ""
+        return EncodingError.invalidValue(value, EncodingError.Context(
+            codingPath: location?.codingPath ?? [],
+            debugDescription: "A string\(place) contains U+0000 (NUL), which PostgreSQL cannot store in jsonb; nothing was written. Remove the character (or keep such bytes as Data, which is written as base64)"))
     }
 
     /// The JSON text of `value` in a new buffer.
@@ -84,6 +111,8 @@ struct JSONEncodingOptions {
     /// Write for COPY's text format: every backslash doubled. (Compact JSON has no raw tab, newline
     /// or carriage return, so the backslashes of escapes are all COPY needs changed.)
     var copyText = false
+    /// Write U+FFFD for U+0000 (``JSONBEncoder/NulCharacterStrategy/replace``).
+    var replacesNul = false
 }
 
 /// The `Encoder` behind ``JSONBEncoder``: one object per encoding run, streaming into its buffer.
@@ -111,6 +140,8 @@ final class JSONStreamEncoder: Encoder {
         /// ByteBuffer call checks capacity and uniqueness, too much per comma or quote.
         var staging: UnsafeMutableRawPointer = .allocate(byteCount: JSONStreamEncoder.stagingCapacity, alignment: 8)
         var stagingCount = 0
+        /// A string held U+0000 and the strategy refuses it: the run throws once it ends.
+        var nulSeen = false
     }
 
     static let stagingCapacity = 16 << 10
@@ -207,6 +238,8 @@ final class JSONStreamEncoder: Encoder {
         let written = body(UnsafeMutableRawBufferPointer(start: state.pointee.staging + state.pointee.stagingCount, count: count))
         state.pointee.stagingCount += written
     }
+
+    var nulSeen: Bool { state.pointee.nulSeen }
 
     func takeBuffer() -> ByteBuffer {
         self.flush()
@@ -583,6 +616,13 @@ final class JSONStreamEncoder: Encoder {
     }
 
     func writeEscape(_ byte: UInt8) {
+        if byte == 0 {
+            if self.options.replacesNul {
+                self.put("\u{FFFD}")
+                return
+            }
+            state.pointee.nulSeen = true
+        }
         if self.options.copyText {
             // The same escape with its backslash doubled for COPY; \\ becomes four.
             self.put(UInt8(ascii: "\\"))

@@ -23,6 +23,9 @@ public struct JSONBError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let typeMismatch = Self("typeMismatch")
         /// An encoder or decoder was used against the `Codable` rules (e.g. two values in one single-value container).
         public static let invalidUse = Self("invalidUse")
+        /// Valid JSON that PostgreSQL's jsonb cannot store: a string holding `\u0000` (U+0000). The
+        /// message gives its JSON Pointer.
+        public static let unstorableCharacter = Self("unstorableCharacter")
 
         public var description: String { self.name }
     }

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -37,9 +38,97 @@ struct JSONTape {
     }
 
     /// Checks that `bytes` are one valid JSON document without building a tape.
-    static func validate(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int) throws(JSONBError) {
+    ///
+    /// With `storable`, a document PostgreSQL's jsonb cannot hold — one with the escape `\u0000` —
+    /// is refused too, with its JSON Pointer (see ``StorableText``).
+    static func validate(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int, storable: Bool = false) throws(JSONBError) {
         var parser = Parser(bytes: bytes, maximumDepth: maximumDepth, recording: false)
         try parser.run()
+        if storable, let offset = parser.nulEscapeOffset {
+            let place = Self.locateNul(in: bytes, maximumDepth: maximumDepth).map(\.description) ?? "in the document"
+            throw JSONBError(
+                .unstorableCharacter,
+                "The document holds \\u0000 (U+0000) \(place), which PostgreSQL's jsonb cannot store. Remove the character before storing the document",
+                offset: offset)
+        }
+    }
+
+    /// Where the first string holding `\u0000` is: the path to it and whether the string is an object key.
+    struct NulLocation: CustomStringConvertible {
+        enum Component { case key(String), index(Int) }
+        var path: [Component]
+        var inKey: Bool
+        /// The path as a JSON Pointer (RFC 6901): `~` written `~0`, `/` written `~1`.
+        var pointer: String {
+            path.map { component in
+                switch component {
+                case .key(let key): "/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                case .index(let index): "/\(index)"
+                }
+            }.joined()
+        }
+        /// The path as `Codable` keys, for an `EncodingError`.
+        var codingPath: [any CodingKey] {
+            path.map { component in
+                switch component {
+                case .key(let key): JSONKey(stringValue: key)
+                case .index(let index): JSONKey(index: index)
+                }
+            }
+        }
+        var description: String { inKey ? "in a key of the object at '\(pointer)'" : "at '\(pointer)'" }
+    }
+
+    /// Finds the first string of a valid document that holds the escape `\u0000` (a cold path:
+    /// only called once such an escape was seen).
+    static func locateNul(in bytes: UnsafeRawBufferPointer, maximumDepth: Int) -> NulLocation? {
+        guard let tape = try? parse(bytes, maximumDepth: maximumDepth) else { return nil }
+        let entries = tape.entries
+        func holdsNul(_ entry: Entry) -> Bool {
+            guard entry.kind == .string, entry.flag else { return false }
+            let text = UnsafeRawBufferPointer(rebasing: bytes[Int(entry.start)..<Int(entry.start + entry.length)])
+            var i = 0
+            while i + 1 < text.count {
+                if text[i] == UInt8(ascii: "\\") {
+                    if text[i + 1] == UInt8(ascii: "u"), i + 6 <= text.count,
+                       text[(i + 2)..<(i + 6)].allSatisfy({ $0 == UInt8(ascii: "0") }) { return true }
+                    i += 2
+                } else {
+                    i += 1
+                }
+            }
+            return false
+        }
+        guard let target = entries.firstIndex(where: holdsNul) else { return nil }
+        // Walk down from the root, into the child whose entries hold the target.
+        var path: [NulLocation.Component] = []
+        var index = 0
+        while index != target {
+            let container = entries[index]
+            var child = index + 1
+            var position = 0
+            var descended = false
+            while child < Int(container.end) {
+                var valueIndex = child
+                var component = NulLocation.Component.index(position)
+                if container.kind == .object {
+                    let key = entries[child]
+                    if child == target { return NulLocation(path: path, inKey: true) }
+                    component = .key(JSONTapeDecoder.unescape(UnsafeRawBufferPointer(rebasing: bytes[Int(key.start)..<Int(key.start + key.length)])))
+                    valueIndex = child + 1
+                }
+                if target >= valueIndex && target < Int(entries[valueIndex].end) {
+                    path.append(component)
+                    index = valueIndex
+                    descended = true
+                    break
+                }
+                child = Int(entries[valueIndex].end)
+                position += 1
+            }
+            if !descended { return nil }
+        }
+        return NulLocation(path: path, inKey: false)
     }
 
     struct Parser {
@@ -48,6 +137,8 @@ struct JSONTape {
         let recording: Bool
         var position = 0
         var entries: [Entry] = []
+        /// Where the first `\u0000` escape starts, if the document has one (jsonb refuses it).
+        var nulEscapeOffset: Int?
         /// Open containers: tape index (or -1 when not recording) and whether it is an object.
         var stack: [(index: Int, isObject: Bool, count: UInt32)] = []
 
@@ -266,6 +357,8 @@ struct JSONTape {
                     }
                 } else if (0xDC00...0xDFFF).contains(unit) {
                     throw fail("lone low surrogate \\u\(String(unit, radix: 16, uppercase: true))", at: escapeStart)
+                } else if unit == 0, nulEscapeOffset == nil {
+                    nulEscapeOffset = escapeStart
                 }
             default:
                 throw fail("invalid escape '\\\(Self.printable(bytes[position]))'", at: escapeStart)

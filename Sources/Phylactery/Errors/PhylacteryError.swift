@@ -30,6 +30,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case immutableFact
             case factExists
             case staleFact
+            case unstorableValue
         }
 
         let base: Base
@@ -78,6 +79,9 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let factExists = Self(.factExists)
         /// `supersede` was asked to replace a version that is no longer the current one.
         public static let staleFact = Self(.staleFact)
+        /// A value PostgreSQL cannot store (U+0000 in text or jsonb) was refused; the message names
+        /// the column, field or coding path. Nothing was sent.
+        public static let unstorableValue = Self(.unstorableValue)
 
         public var description: String { self.base.rawValue }
     }
@@ -193,7 +197,11 @@ extension PhylacteryError {
         let sql = psql.query?.sql
         if let info = psql.serverInfo {
             let state = info[.sqlState]
-            let serverMessage = info[.message] ?? "the server reported an error"
+            var serverMessage = info[.message] ?? "the server reported an error"
+            if state == "22P05" || (state == "22021" && serverMessage.contains("0x00")) {
+                // A raw statement's own bind: the library checks its own values before sending.
+                serverMessage += "; a bound value contains U+0000 (NUL), which PostgreSQL cannot store in text or jsonb. Remove it before binding"
+            }
             let code: Code
             switch state {
             case .some(let s) where s.hasPrefix("28"): code = .authenticationFailed

@@ -37,7 +37,13 @@ extension ScalarColumnCodable {
     public static func decodeColumn(from cell: PostgresCell) throws -> Self { try cell.decode(Self.self) }
 }
 
-extension String: ScalarColumnCodable { public static var sqlType: SQLType { .text } }
+extension String: ScalarColumnCodable {
+    public static var sqlType: SQLType { .text }
+    /// Refuses U+0000, which PostgreSQL cannot store in text (``StorableText``), naming the column.
+    public func validate(for column: ColumnDescription) throws {
+        try StorableText.check(self, "The value for \(column.property) (column \(column.name))")
+    }
+}
 extension Int: ScalarColumnCodable { public static var sqlType: SQLType { .bigint } }
 extension Int64: ScalarColumnCodable { public static var sqlType: SQLType { .bigint } }
 extension Int32: ScalarColumnCodable { public static var sqlType: SQLType { .integer } }

@@ -4,10 +4,10 @@ import Phylactery
 import PhylacteryBackup
 import PhylacteryEmbedded
 
-/// The backup commands under `phylactery db`: archive, backup, backups, restore (and the server's
-/// hidden archive step). Parsing and printing only; the work is in `PhylacteryBackup`.
+/// The physical-backup commands under `phylactery db`: archive, backups (and the server's hidden
+/// archive step), and what `db backup` and `db restore` do without `--logical`. Parsing and printing
+/// only; the work is in `PhylacteryBackup`.
 enum BackupCommands {
-    static let all: [any ParsableCommand.Type] = [Archive.self, Backup.self, Backups.self, Restore.self, ArchiveWAL.self]
 
     /// This executable's absolute path: the server runs it to encrypt WAL.
     static var executablePath: String {
@@ -70,7 +70,7 @@ enum BackupCommands {
             if off { return }
             guard to != nil else { throw ValidationError("Name the backup directory: --to DIR (or --off to stop archiving).") }
             guard keyFile == nil || newKey == nil else { throw ValidationError("Give --key-file or --new-key, not both.") }
-            _ = try parseDuration(archiveTimeout, option: "--archive-timeout")
+            _ = try DurationOption.parse(archiveTimeout, option: "--archive-timeout")
         }
 
         func run() async throws {
@@ -87,7 +87,7 @@ enum BackupCommands {
                     print("Wrote a new key (id \(key!.id)) to \(newKey). Keep a copy away from this machine: without it no backup can be restored.")
                 }
                 let settings = BackupSettings(
-                    directory: BackupCommands.absolute(to!), archiveTimeout: try parseDuration(archiveTimeout, option: "--archive-timeout"),
+                    directory: BackupCommands.absolute(to!), archiveTimeout: try DurationOption.parse(archiveTimeout, option: "--archive-timeout"),
                     encrypted: key != nil, archiveHelper: key == nil ? nil : [BackupCommands.executablePath, "db", "archive-wal"])
                 let outcome = try await WALArchiving.configure(settings, for: embedded, key: key)
                 let how = settings.encrypted ? "encrypted (key \(key!.id)) by \(settings.archiveHelper![0]) db archive-wal" : "basic_archive"
@@ -123,34 +123,17 @@ enum BackupCommands {
 
     // MARK: - db backup
 
-    struct Backup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Take a base backup (full, or --incremental on the last one), verify it and record it in the catalog.")
-
-        @OptionGroup var server: ServerOptions
-        @OptionGroup var key: KeyOption
-        @Flag(help: "Copy only what changed since the last backup (PostgreSQL's WAL summaries).")
-        var incremental = false
-        @Option(name: .customLong("keep-full"), help: "Afterwards, keep only the newest N full backups (with their incrementals and WAL).")
-        var keepFull: Int?
-
-        func validate() throws {
-            if let keepFull, keepFull < 1 { throw ValidationError("--keep-full must be at least 1.") }
-        }
-
-        func run() async throws {
-            try await reportingErrors {
-                let crypt = try Crypt.open(EmbeddedServer(configuration: server.configuration))
-                let printer = BackupCommands.printer()
-                let outcome = try await crypt.backup(incremental ? .incremental : .full, key: try BackupCommands.key(key.path), progress: printer.handle)
-                printer.finish()
-                for note in outcome.notes { print("· \(note)") }
-                let record = outcome.record
-                print("Backup \(record.label): \(record.kind.rawValue)\(record.parent.map { " on \($0)" } ?? ""), \(ByteSize.format(record.size)) stored for \(ByteSize.format(record.dataSize)) of cluster\(record.isEncrypted ? ", encrypted (key \(record.keyID!))" : ""), verified.")
-                print("  WAL \(record.startLSN) – \(record.stopLSN) on timeline \(record.timeline); restorable from \(record.stopTime); PostgreSQL \(record.postgresVersion); migration head \(record.migrationHead ?? "none")")
-                if let keepFull { try await BackupCommands.applyRetention(crypt, keepFull: keepFull, printer: printer) }
-            }
-        }
+    /// `db backup [--incremental] [--keep-full N]`.
+    static func baseBackup(server: EmbeddedServer.Configuration, incremental: Bool, keepFull: Int?, keyPath: String?) async throws {
+        let crypt = try Crypt.open(EmbeddedServer(configuration: server))
+        let printer = BackupCommands.printer()
+        let outcome = try await crypt.backup(incremental ? .incremental : .full, key: try BackupCommands.key(keyPath), progress: printer.handle)
+        printer.finish()
+        for note in outcome.notes { print("· \(note)") }
+        let record = outcome.record
+        print("Backup \(record.label): \(record.kind.rawValue)\(record.parent.map { " on \($0)" } ?? ""), \(ByteSize.format(record.size)) stored for \(ByteSize.format(record.dataSize)) of cluster\(record.isEncrypted ? ", encrypted (key \(record.keyID!))" : ""), verified.")
+        print("  WAL \(record.startLSN) – \(record.stopLSN) on timeline \(record.timeline); restorable from \(record.stopTime); PostgreSQL \(record.postgresVersion); migration head \(record.migrationHead ?? "none")")
+        if let keepFull { try await BackupCommands.applyRetention(crypt, keepFull: keepFull, printer: printer) }
     }
 
     // MARK: - db backups
@@ -210,74 +193,38 @@ enum BackupCommands {
 
     // MARK: - db restore
 
-    struct Restore: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Restore the whole cluster: --latest, --at TIME or --backup LABEL; or --discard-previous.",
-            discussion: """
-                Builds a new data directory from a full backup and its incrementals, replays archived WAL \
-                to the target, checks it, and swaps it in; the old data directory is kept as \
-                data.previous-<time> until --discard-previous. --at replays every transaction that \
-                committed at or before TIME (--exclusive: before it), by the server's clock. The server \
-                must be stopped (phylactery db stop); afterwards it is started and reanimated: jobs that \
-                were running go back to their queue by the lease rule, and the restore is recorded as a \
-                fact (phylactery/restore) and a phylactery.restore span.
-                """)
-
-        @OptionGroup var server: ServerOptions
-        @OptionGroup var key: KeyOption
-        @Flag(help: "Everything archived (and still in the data directory's WAL).") var latest = false
-        @Option(help: "A time with its zone, e.g. '2026-11-29 14:05:00+00'.") var at: String?
-        @Flag(help: "With --at: stop before transactions committed exactly at TIME.") var exclusive = false
-        @Option(help: "One backup as it was taken (no WAL replayed past its end).") var backup: String?
-        @Flag(name: .customLong("discard-previous"), help: "Delete the data directories earlier restores kept aside.") var discardPrevious = false
-        @Flag(name: .customLong("no-start"), help: "Leave the server stopped (a runtime reanimates at its next start).") var noStart = false
-        @Flag(name: .customLong("archive-only"), help: "Ignore WAL left in the current data directory; use only the archive.") var archiveOnly = false
-
-        func validate() throws {
-            let targets = [latest, at != nil, backup != nil, discardPrevious].filter { $0 }.count
-            guard targets == 1 else { throw ValidationError("Give exactly one of --latest, --at TIME, --backup LABEL, --discard-previous.") }
-            if let at {
-                do { _ = try RecoveryTime(parsing: at) } catch { throw ValidationError(error.message) }
-            }
-            if exclusive && at == nil { throw ValidationError("--exclusive goes with --at.") }
+    /// `db restore --latest | --at TIME | --backup LABEL | --discard-previous` (`target` `nil`).
+    static func pointInTimeRestore(server: EmbeddedServer.Configuration, target: RestoreTarget?, keyPath: String?, usingCurrentWAL: Bool, start: Bool) async throws {
+        let embedded = EmbeddedServer(configuration: server)
+        guard let target else {
+            let removed = try PhylacteryBackup.Restore.discardPrevious(of: embedded)
+            print(removed.isEmpty ? "No previous data directory to discard." : "Removed \(removed.joined(separator: ", ")).")
+            return
         }
-
-        func run() async throws {
-            try await reportingErrors {
-                let embedded = EmbeddedServer(configuration: server.configuration)
-                if discardPrevious {
-                    let removed = try PhylacteryBackup.Restore.discardPrevious(of: embedded)
-                    print(removed.isEmpty ? "No previous data directory to discard." : "Removed \(removed.joined(separator: ", ")).")
-                    return
-                }
-                let target: RestoreTarget = if let at { .time(try RecoveryTime(parsing: at), inclusive: !exclusive) }
-                    else if let backup { .backup(backup) } else { .latest }
-                let crypt = try Crypt.open(embedded)
-                let printer = BackupCommands.printer()
-                let outcome = try await PhylacteryBackup.Restore(crypt: crypt).run(
-                    to: target, key: try BackupCommands.key(key.path), usingCurrentWAL: !archiveOnly, progress: printer.handle)
-                printer.finish()
-                for note in outcome.notes { print("· \(note)") }
-                print("Restored \(outcome.target) from \(outcome.chain.joined(separator: " + ")): last transaction \(outcome.recoveredTo.map(\.description) ?? "none replayed"), timeline \(outcome.timeline).")
-                for check in outcome.checks { print("  checked: \(check)") }
-                if let previous = outcome.previousDataDirectory {
-                    print("The previous data directory is kept in \(previous) (phylactery db restore --discard-previous removes it).")
-                }
-                guard !noStart else {
-                    print("The server is stopped; the runtime reanimates the cluster at its next start.")
-                    return
-                }
-                let started = try await embedded.start()
-                print("PostgreSQL started (pid \(started.pid)).")
-                let reanimated = try await PhylacteryClient.withClient(configuration: .init(url: embedded.url)) { client in
-                    try await Reanimation.runIfPending(for: embedded, client: client)
-                }
-                if let reanimated {
-                    let jobs = reanimated.jobs
-                    let recorded = reanimated.fact.map { "recorded as fact \(Reanimation.factNamespace)/\(Reanimation.factKey) v\($0.version)" } ?? "not recorded as a fact (the federation is not migrated)"
-                    print("Reanimated: \(jobs.requeued) running job(s) back in their queue, \(jobs.discarded) discarded (last attempt)\(jobs.stillLeased > 0 ? ", \(jobs.stillLeased) return when their lease expires" : ""); \(reanimated.partitionsCreated) trace partition(s) created; \(recorded).")
-                }
-            }
+        let crypt = try Crypt.open(embedded)
+        let printer = BackupCommands.printer()
+        let outcome = try await PhylacteryBackup.Restore(crypt: crypt).run(
+            to: target, key: try BackupCommands.key(keyPath), usingCurrentWAL: usingCurrentWAL, progress: printer.handle)
+        printer.finish()
+        for note in outcome.notes { print("· \(note)") }
+        print("Restored \(outcome.target) from \(outcome.chain.joined(separator: " + ")): last transaction \(outcome.recoveredTo.map(\.description) ?? "none replayed"), timeline \(outcome.timeline).")
+        for check in outcome.checks { print("  checked: \(check)") }
+        if let previous = outcome.previousDataDirectory {
+            print("The previous data directory is kept in \(previous) (phylactery db restore --discard-previous removes it).")
+        }
+        guard start else {
+            print("The server is stopped; the runtime reanimates the cluster at its next start.")
+            return
+        }
+        let started = try await embedded.start()
+        print("PostgreSQL started (pid \(started.pid)).")
+        let reanimated = try await PhylacteryClient.withClient(configuration: .init(url: embedded.url)) { client in
+            try await Reanimation.runIfPending(for: embedded, client: client)
+        }
+        if let reanimated {
+            let jobs = reanimated.jobs
+            let recorded = reanimated.fact.map { "recorded as fact \(Reanimation.factNamespace)/\(Reanimation.factKey) v\($0.version)" } ?? "not recorded as a fact (the federation is not migrated)"
+            print("Reanimated: \(jobs.requeued) running job(s) back in their queue, \(jobs.discarded) discarded (last attempt)\(jobs.stillLeased > 0 ? ", \(jobs.stillLeased) return when their lease expires" : ""); \(reanimated.partitionsCreated) trace partition(s) created; \(recorded).")
         }
     }
 }

@@ -8,7 +8,7 @@ import PhylacteryEmbedded
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check server version, pgvector, chambers and pool health. Exit 1 when a check fails.")
+        abstract: "Check server version, pgvector, chambers, the protection of facts and pool health. Exit 1 when a check fails.")
 
     func run() async throws {
         try await reportingErrors {

@@ -68,15 +68,22 @@ struct FactsCommand: AsyncParsableCommand {
     }
 
     struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print every version of a fact, oldest first.")
+        static let configuration = CommandConfiguration(abstract: "Print the versions of a fact, oldest first (a page of them: --offset, --limit).")
         @Argument(help: "The namespace.") var namespace: String
         @Argument(help: "The key.") var key: String
+        @OptionGroup(title: "Paging (versions, oldest first)") var page: PagingOptions
 
         func run() async throws {
             try await ChamberCLI.run(needs: "verbatim.facts") { client in
-                let history = try await client.transaction { tx in try await tx.facts.history(self.namespace, key: self.key) }
-                guard !history.isEmpty else { throw PhylacteryError(.notFound, "no fact \(self.namespace)/\(self.key)") }
+                let (current, history) = try await client.transaction { tx in
+                    (try await tx.facts.get(self.namespace, key: self.key),
+                     try await tx.facts.history(self.namespace, key: self.key, offset: self.page.offset, limit: self.page.limit))
+                }
+                guard let current else { throw PhylacteryError(.notFound, "no fact \(self.namespace)/\(self.key)") }
                 for fact in history { print(ChamberCLI.line(fact)) }
+                // Versions are numbered from 1 without gaps: the current one's number is the count.
+                let remaining = Int(current.version) - self.page.offset - history.count
+                if remaining > 0 { print(self.page.more(remaining, "version", shown: history.count)) }
             }
         }
     }

@@ -86,20 +86,25 @@ struct MemoryCommand: AsyncParsableCommand {
     }
 
     struct History: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a memory's status changes, oldest first: from, to, by whom, when.")
+        static let configuration = CommandConfiguration(abstract: "Print a memory's status changes, oldest first: from, to, by whom, when (a page of them: --offset, --limit).")
         @Argument(help: "The memory's id.", transform: RecordID.parser("memory")) var id: UUID
+        @OptionGroup(title: "Paging (status changes, oldest first)") var page: PagingOptions
 
         func run() async throws {
             try await ChamberCLI.run(needs: "vectors.status_changes") { client in
-                let (memory, changes) = try await client.transaction { tx in
-                    (try await tx.find(Memory.self, id: self.id), try await tx.memory.statusHistory(of: self.id))
+                let (memory, changes, total) = try await client.transaction { tx in
+                    (try await tx.find(Memory.self, id: self.id),
+                     try await tx.memory.statusHistory(of: self.id, offset: self.page.offset, limit: self.page.limit),
+                     try await tx.memory.statusChangeCount(of: self.id))
                 }
                 guard let memory else { throw PhylacteryError(.notFound, "no memory has id \(self.id)") }
                 let formatter = ISO8601DateFormatter()
                 for change in changes {
                     print("\(formatter.string(from: change.changedAt))  \(change.fromStatus.rawValue) → \(change.toStatus.rawValue)  by \(change.changedBy)")
                 }
-                print("\(memory.id) is \(memory.status.rawValue); \(changes.count) status change\(changes.count == 1 ? "" : "s")")
+                let remaining = total - self.page.offset - changes.count
+                if remaining > 0 { print(self.page.more(remaining, "status change", shown: changes.count)) }
+                print("\(memory.id) is \(memory.status.rawValue); \(total) status change\(total == 1 ? "" : "s")")
             }
         }
     }

@@ -98,7 +98,7 @@ struct QueueCommand: AsyncParsableCommand {
                     """)
                 if job.errors.isEmpty { print("errors     none") }
                 for error in job.errors {
-                    print("error      attempt \(error.attempt) at \(QueueCommand.time(error.at)) [\(error.reason)]: \(error.message)")
+                    print("error      attempt \(error.attempt) at \(QueueCommand.time(error.at)) [\(error.reason.rawValue)]: \(error.message)")
                 }
             }
         }
@@ -134,10 +134,11 @@ struct QueueCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete finished jobs older than a given age, in small batches.")
         @Option(name: .long, help: "Age in hours (default 168, one week).")
         var olderThanHours: Double = 168
-        func validate() throws { guard self.olderThanHours >= 0 else { throw ValidationError("--older-than-hours must not be negative.") } }
+        func validate() throws { _ = try DurationOption.seconds(self.olderThanHours, scale: 3600, option: "--older-than-hours") }
         func run() async throws {
             try await reportingErrors {
-                let deleted = try await QueueCommand.withOperator { try await $0.prune(olderThan: .seconds(self.olderThanHours * 3600)) }
+                let age = try DurationOption.seconds(self.olderThanHours, scale: 3600, option: "--older-than-hours")
+                let deleted = try await QueueCommand.withOperator { try await $0.prune(olderThan: age) }
                 print("Deleted \(deleted) finished jobs older than \(self.olderThanHours) h.")
             }
         }

@@ -33,8 +33,8 @@ struct TracesCommand: AsyncParsableCommand {
         var limit: Int = 20
 
         func validate() throws {
-            if let minimumDuration { _ = try parseDuration(minimumDuration, option: "--min-duration") }
-            if let since { _ = try parseDuration(since, option: "--since") }
+            if let minimumDuration { _ = try DurationOption.parse(minimumDuration, option: "--min-duration") }
+            if let since { _ = try DurationOption.parse(since, option: "--since") }
             if let status, TraceFilter.Status(rawValue: status) == nil { throw ValidationError("--status must be ok or error, not '\(status)'.") }
             guard limit > 0 else { throw ValidationError("--limit must be at least 1.") }
         }
@@ -42,8 +42,8 @@ struct TracesCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 var filter = TraceFilter(name: self.name, status: self.status.flatMap(TraceFilter.Status.init(rawValue:)), limit: self.limit)
-                if let minimumDuration { filter.minimumDuration = try parseDuration(minimumDuration, option: "--min-duration") }
-                if let since { filter.since = Date().addingTimeInterval(-(try parseDuration(since, option: "--since")).seconds) }
+                if let minimumDuration { filter.minimumDuration = try DurationOption.parse(minimumDuration, option: "--min-duration") }
+                if let since { filter.since = Date().addingTimeInterval(-(try DurationOption.parse(since, option: "--since")).seconds) }
                 let traces = try await TracesCommand.withStore { try await $0.list(filter) }
                 guard !traces.isEmpty else {
                     print("No traces match.")
@@ -67,6 +67,7 @@ struct TracesCommand: AsyncParsableCommand {
         var traceID: String
         @Flag(help: "Also print each span's attributes and events.")
         var details = false
+        @OptionGroup(title: "Paging (spans in start order)") var page: PagingOptions
 
         func validate() throws {
             do {
@@ -79,8 +80,11 @@ struct TracesCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let id = try TraceID(parsing: self.traceID)
-                let trace = try await TracesCommand.withStore { try await $0.trace(id) }
+                let trace = try await TracesCommand.withStore { try await $0.trace(id, offset: self.page.offset, limit: self.page.limit) }
                 print(TraceTimeline.render(trace, details: self.details))
+                if trace.remainingSpanCount > 0 {
+                    print(self.page.more(trace.remainingSpanCount, "span", shown: trace.spans.count))
+                }
             }
         }
     }
@@ -94,12 +98,12 @@ struct TracesCommand: AsyncParsableCommand {
         var olderThan: String
 
         func validate() throws {
-            _ = try parseDuration(olderThan, option: "--older-than")
+            _ = try DurationOption.parse(olderThan, option: "--older-than")
         }
 
         func run() async throws {
             try await reportingErrors {
-                let age = try parseDuration(self.olderThan, option: "--older-than")
+                let age = try DurationOption.parse(self.olderThan, option: "--older-than")
                 let cutoff = Date().addingTimeInterval(-age.seconds)
                 let dropped = try await TracesCommand.withStore { try await $0.prune(olderThan: cutoff) }
                 if dropped.isEmpty {
@@ -110,19 +114,6 @@ struct TracesCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-/// `250ms`, `2s`, `1.5h`, `7d`, `300us` → a duration; anything else is a validation error naming the option.
-func parseDuration(_ text: String, option: String) throws -> Duration {
-    let units: [(String, Double)] = [("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-        let number = text.dropLast(suffix.count)
-        // "ms" also ends in "s": only accept when what is left is a number.
-        if let value = Double(number), value >= 0, value.isFinite {
-            return .nanoseconds(Int64((value * scale * 1e9).rounded()))
-        }
-    }
-    throw ValidationError("\(option) takes a duration such as 250ms, 30s, 6h or 7d, not '\(text)'.")
 }
 
 extension String {

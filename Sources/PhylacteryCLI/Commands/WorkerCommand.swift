@@ -45,10 +45,17 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard self.concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
-        guard self.lease > 0, self.grace >= 0, self.poll > 0, self.retentionHours >= 0 else {
-            throw ValidationError("--lease and --poll must be positive; --grace and --retention-hours must not be negative.")
-        }
+        _ = try self.durations()
+        guard self.lease > 0, self.poll > 0 else { throw ValidationError("--lease and --poll must be positive.") }
         for spec in self.queue { _ = try Self.parseQueue(spec, defaultConcurrency: self.concurrency) }
+    }
+
+    /// The lease, grace period, poll interval and retention as durations (non-finite or huge numbers refused).
+    func durations() throws -> (lease: Duration, grace: Duration, poll: Duration, retention: Duration) {
+        (try DurationOption.seconds(self.lease, option: "--lease"),
+         try DurationOption.seconds(self.grace, option: "--grace"),
+         try DurationOption.seconds(self.poll, option: "--poll"),
+         try DurationOption.seconds(self.retentionHours, scale: 3600, option: "--retention-hours"))
     }
 
     static func parseQueue(_ spec: String, defaultConcurrency: Int) throws -> (String, Int) {
@@ -87,10 +94,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 }
             }
             if let schedule { queues[BackupJob.queue] = schedule.queueConfiguration }
+            let durations = try self.durations()
             let configuration = GhoulsConfiguration(
-                queues: queues, lease: .milliseconds(Int64(self.lease * 1000)), pollInterval: .milliseconds(Int64(self.poll * 1000)),
-                listens: !self.noListen, shutdownGracePeriod: .milliseconds(Int64(self.grace * 1000)),
-                retention: self.retentionHours > 0 ? .seconds(self.retentionHours * 3600) : nil,
+                queues: queues, lease: durations.lease, pollInterval: durations.poll,
+                listens: !self.noListen, shutdownGracePeriod: durations.grace,
+                retention: self.retentionHours > 0 ? durations.retention : nil,
                 periodicJobs: schedule?.periodicJobs ?? [])
             let url = try EmbeddedServer.resolveDatabaseURL()
             let logger = Logger(label: "phylactery.worker")

@@ -4,7 +4,7 @@ import PhylacteryEmbedded
 
 /// Where the local server lives: `--home`, `--pg-bin`, `--port`.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "The data directory (default: $PHYLACTERY_HOME, $XDG_DATA_HOME/phylactery or ~/.local/share/phylactery).")
+    @Option(help: "The data directory (default: $PHYLACTERY_HOME; as root /var/lib/phylactery; else $XDG_DATA_HOME/phylactery or ~/.local/share/phylactery).")
     var home: String?
 
     @Option(help: "A PostgreSQL bin directory to use instead of the embedded one (default: $PHYLACTERY_PG_BIN).")

@@ -32,7 +32,7 @@ struct Everything: Codable, Equatable {
         int: .min, int8: .min, int16: .max, int32: .min, int64: .max,
         uint: .max, uint8: .max, uint16: .max, uint32: .max, uint64: .max,
         double: 0.30000000000000004, float: 3.4028235e38, bool: true,
-        string: "quote \" backslash \\ newline \n tab \t nul \u{00} bell \u{07} é 漢字 🦀",
+        string: "quote \" backslash \\ newline \n tab \t unit separator \u{1F} bell \u{07} é 漢字 🦀",
         optionalPresent: "here", optionalAbsent: nil,
         date: Date(timeIntervalSince1970: 1_764_174_540.123),
         data: Data([0, 1, 2, 253, 254, 255, 42]),

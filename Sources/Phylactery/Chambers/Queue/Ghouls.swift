@@ -28,7 +28,9 @@ import Tracing
 /// handlers get ``GhoulsConfiguration/shutdownGracePeriod`` to finish, the rest are cancelled and
 /// their jobs given back to the queue without counting the attempt, and every outcome is written
 /// before `run()` returns. A handler still running ``GhoulsConfiguration/abandonAfter`` after its
-/// cancellation is abandoned: its job is given back anyway, so shutdown always ends.
+/// cancellation is abandoned: its job is given back anyway (or left to the rescuer while the handler
+/// still holds its row), and the last outcomes get ``GhoulsConfiguration/outcomeFlushTimeout``, so
+/// shutdown always ends (``DrainStateMachine``).
 public final class Ghouls: Service, Sendable {
     /// The client the workers use.
     public let client: PhylacteryClient
@@ -40,16 +42,25 @@ public final class Ghouls: Service, Sendable {
     let store: QueueStore
     let runners: [String: QueueRunner]
     let running = Mutex<[UUID: RunningJob]>([:])
-    let outcomes: OutcomeBatcher
+    let outcomes: OutcomeWriter
     let metrics: QueueMetrics
     private let stopping = Atomic<Bool>(false)
     private let listening = Atomic<Bool>(false)
+    /// Fulfilled when graceful shutdown is asked for.
+    private let shutdown = OneShot<Void>()
+    /// Signalled whenever a job leaves ``running``: the drain looks again.
+    private let jobEnded = WakeSignal()
+    /// Signalled to run the heartbeat at once (a cancellation notification arrived).
+    private let heartbeatNow = WakeSignal()
+    /// Claim loops still claiming: the drain writes the last outcomes only once none can claim more.
+    private let claimLoops: Atomic<Int>
 
     struct RunningJob {
         let job: ClaimedJob
-        let task: Task<Void, Never>
-        /// The handler's result, or `nil` when the drain gave up waiting for it.
-        let finished: OneShot<Result<String?, any Error>?>
+        /// The handler's task, once it started.
+        var task: Task<Void, Never>?
+        /// The handler's return, or `nil` when the drain gave up waiting for it.
+        let finished: OneShot<Result<HandlerReturn, any Error>?>
         var cancelledBy: CancelReason?
     }
 
@@ -63,10 +74,11 @@ public final class Ghouls: Service, Sendable {
         self.logger = logger
         self.store = QueueStore(client: client)
         self.metrics = QueueMetrics()
-        self.outcomes = OutcomeBatcher(store: self.store, batchSize: configuration.completionBatchSize, flushInterval: configuration.completionFlushInterval, logger: logger, metrics: self.metrics)
+        self.outcomes = OutcomeWriter(client: client, batchSize: configuration.completionBatchSize, flushInterval: configuration.completionFlushInterval, logger: logger, metrics: self.metrics)
         var runners = [String: QueueRunner]()
         for (name, queue) in configuration.queues { runners[name] = QueueRunner(name: name, configuration: queue) }
         self.runners = runners
+        self.claimLoops = Atomic(runners.count)
     }
 
     /// Whether the LISTEN connection is up (otherwise the loops only poll).
@@ -92,7 +104,7 @@ public final class Ghouls: Service, Sendable {
                     }
                 }
                 start("outcome writer") { await self.outcomes.run() }
-                start("heartbeat") { await self.every(self.configuration.heartbeatInterval) { try await self.heartbeat() } }
+                start("heartbeat") { await self.every(self.configuration.heartbeatInterval, wake: self.heartbeatNow) { try await self.heartbeat() } }
                 start("rescuer") { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
                 if let retention = self.configuration.retention {
                     start("pruner") { await self.every(self.configuration.pruneInterval) { _ = try await self.store.prune(olderThan: retention) } }
@@ -105,10 +117,8 @@ public final class Ghouls: Service, Sendable {
                     for runner in self.runners.values {
                         loops.addTask { await runner.run(in: self) }
                     }
+                    loops.addTask { await self.drainAtShutdown() }
                 }
-                // Every handler has ended and reported: write what is still waiting, then stop.
-                self.logger.debug("ghouls: claim loops stopped; writing the last outcomes")
-                await self.outcomes.drain()
                 background.cancelAll()
             }
         } onGracefulShutdown: {
@@ -119,16 +129,73 @@ public final class Ghouls: Service, Sendable {
 
     /// Stops claiming and starts the drain; what SIGTERM does through the service group.
     public func beginShutdown() {
-        self.stopping.store(true, ordering: .releasing)
-        for runner in self.runners.values { runner.wake.signal() }
+        self.shutdown.fulfil(())
     }
 
     var isStopping: Bool { self.stopping.load(ordering: .acquiring) }
 
-    /// Runs `body` every `interval` until cancelled; failures are logged and retried next round.
-    private func every(_ interval: Duration, _ body: () async throws -> Void) async {
+    /// Waits for the shutdown request, then runs the ``DrainStateMachine`` until every handler has
+    /// ended (or was abandoned) and the last outcomes are written.
+    private func drainAtShutdown() async {
+        await withTaskCancellationHandler {
+            await self.shutdown.wait()
+        } onCancel: {
+            self.shutdown.fulfil(())
+        }
+        let clock = ContinuousClock()
+        var machine = DrainStateMachine<ContinuousClock>(
+            gracePeriod: self.configuration.shutdownGracePeriod, abandonAfter: self.configuration.abandonAfter,
+            flushTimeout: self.configuration.outcomeFlushTimeout)
+        var actions = machine.shutdownRequested(at: clock.now, running: Set(self.runningJobIDs))
+        while true {
+            for action in actions {
+                switch action {
+                case .stopClaiming:
+                    self.stopping.store(true, ordering: .releasing)
+                    for runner in self.runners.values { runner.wake.signal() }
+                case .cancel(let ids):
+                    self.logger.warning("grace period over; cancelling running jobs and giving them back", metadata: ["running": "\(ids.count)"])
+                    for id in ids { self.cancelRunning(id, reason: .shutdown) }
+                case .abandon(let ids):
+                    self.logger.warning("handlers still running after cancellation; giving their jobs back without them", metadata: ["running": "\(ids.count)"])
+                    self.abandonRunning(ids)
+                case .flushOutcomes(let limit):
+                    self.logger.debug("ghouls: handlers ended; writing the last outcomes")
+                    // A claim still under way may yet return jobs (they are given back): wait for it.
+                    let deadline = clock.now + limit
+                    while self.claimLoops.load(ordering: .acquiring) > 0, clock.now < deadline {
+                        await self.jobEnded.wait(timeout: deadline - clock.now)
+                    }
+                    await self.outcomes.drain(within: max(.zero, deadline - clock.now))
+                    actions = machine.outcomesFlushed()
+                case .finish:
+                    return
+                }
+            }
+            if machine.state == .flushing { continue }
+            if case .finished = machine.state { return }
+            if Task.isCancelled {
+                // Cancelled rather than shut down gracefully: nothing to wait for; leases expire.
+                let ids = Set(self.runningJobIDs)
+                for id in ids { self.cancelRunning(id, reason: .shutdown) }
+                self.abandonRunning(ids)
+                return
+            }
+            await self.jobEnded.wait(timeout: machine.deadline.map { max(.zero, $0 - clock.now) })
+            actions = machine.tick(at: clock.now, running: Set(self.runningJobIDs))
+        }
+    }
+
+    /// Runs `body` every `interval` (or at once when `wake` is signalled) until cancelled; failures
+    /// are logged and retried next round.
+    private func every(_ interval: Duration, wake: WakeSignal? = nil, _ body: () async throws -> Void) async {
         while !Task.isCancelled {
-            do { try await Task.sleep(for: interval) } catch { return }
+            if let wake {
+                await wake.wait(timeout: interval)
+                if Task.isCancelled { return }
+            } else {
+                do { try await Task.sleep(for: interval) } catch { return }
+            }
             do {
                 try await body()
             } catch {
@@ -140,8 +207,8 @@ public final class Ghouls: Service, Sendable {
 
     // MARK: - Running one job
 
-    /// Runs one claimed job and hands its outcome to the batcher. Through the bootstrapped tracer
-    /// the job leaves a trace: `job <kind>` with children `queue.claim`, `queue.handler` (the
+    /// Runs one claimed job and hands its outcome to the ``OutcomeWriter``. Through the bootstrapped
+    /// tracer the job leaves a trace: `job <kind>` with children `queue.claim`, `queue.handler` (the
     /// handler's own spans nest under it) and `queue.complete` (until the outcome is written).
     func execute(_ job: ClaimedJob) async {
         self.metrics.started(job)
@@ -152,28 +219,31 @@ public final class Ghouls: Service, Sendable {
         root.attributes["phylactery.job.attempt"] = job.attempt
         let claim = startSpan("queue.claim", context: root.context, at: job.claimStarted)
         claim.end(at: job.claimEnded)
-        let outcome = await self.outcome(of: job, trace: root.context)
-        if let outcome {
+        guard let finished = self.running.withLock({ $0[job.id]?.finished }) else { return }
+        if let outcome = await self.outcome(of: job, finished: finished, trace: root.context) {
             let complete = startSpan("queue.complete", context: root.context)
             self.outcomes.submit(job, outcome, spans: JobSpans(root: root, complete: complete))
         } else {
             root.end()
         }
+        // Only now, with its outcome handed over, does the job stop counting as running for the drain.
+        self.running.withLock { _ = $0.removeValue(forKey: job.id) }
+        self.jobEnded.signal()
     }
 
-    private func outcome(of job: ClaimedJob, trace: ServiceContext) async -> JobOutcome? {
+    private func outcome(of job: ClaimedJob, finished: OneShot<Result<HandlerReturn, any Error>?>, trace: ServiceContext) async -> JobOutcome? {
         guard let handler = self.handlers[job.kind] else {
             let delay = self.configuration.backoff.delay(afterAttempt: job.attempt)
             self.logger.error("no handler for job kind", metadata: ["kind": "\(job.kind)", "job": "\(job.id)"])
             return .failed(message: "no handler for kind '\(job.kind)' in worker \(self.configuration.workerName) (handled: \(self.handlers.kinds.joined(separator: ", ")))",
-                           reason: "unknown_kind", retryIn: delay, discard: false)
+                           reason: .unknownKind, retryIn: delay, discard: false)
         }
-        let prepared: @Sendable (JobContext) async throws -> String?
+        let prepared: @Sendable (JobContext) async throws -> HandlerReturn
         do {
             prepared = try handler.prepare(job.args)
         } catch {
             self.logger.error("job arguments no longer decode", metadata: ["kind": "\(job.kind)", "job": "\(job.id)", "error": "\(error)"])
-            return .failed(message: "the arguments no longer decode as '\(job.kind)': \(error)", reason: "undecodable", retryIn: 0, discard: true)
+            return .failed(message: "the arguments no longer decode as '\(job.kind)': \(error)", reason: .undecodable, retryIn: 0, discard: true)
         }
         var logger = self.logger
         logger[metadataKey: "job"] = "\(job.id)"
@@ -181,7 +251,6 @@ public final class Ghouls: Service, Sendable {
         let flag = CompletionFlag()
         let context = JobContext(id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
                                  client: self.client, logger: logger, token: job.token, completedInTransaction: flag)
-        let finished = OneShot<Result<String?, any Error>?>()
         let task = Task {
             do {
                 finished.fulfil(.success(try await withSpan("queue.handler", context: trace) { _ in try await prepared(context) }))
@@ -189,9 +258,13 @@ public final class Ghouls: Service, Sendable {
                 finished.fulfil(.failure(error))
             }
         }
-        self.running.withLock { $0[job.id] = RunningJob(job: job, task: task, finished: finished, cancelledBy: nil) }
+        let cancelledEarly = self.running.withLock { running -> Bool in
+            running[job.id]?.task = task
+            return running[job.id]?.cancelledBy != nil
+        }
+        if cancelledEarly { task.cancel() }
         let result = await finished.wait()
-        let cancelledBy = self.running.withLock { $0.removeValue(forKey: job.id)?.cancelledBy }
+        let cancelledBy = self.running.withLock { $0[job.id]?.cancelledBy }
         guard let result else {
             // Abandoned by the drain: the handler ignored cancellation. Its job goes back to the
             // queue; the fence refuses whatever the handler still tries through the job's transaction.
@@ -199,19 +272,26 @@ public final class Ghouls: Service, Sendable {
             return .released
         }
         switch result {
-        case .success(let value):
-            guard flag.isSet else { return .completed(result: value) }
-            if let value {
-                _ = try? await self.client.rows("""
-                    UPDATE queue.jobs SET result = \(value)::jsonb WHERE id = \(job.id) AND claims = \(job.token) AND state = 'completed'
-                    """)
+        case .success(let returned):
+            let note: String?, stored: RawJSONB?
+            switch returned {
+            case .none: (stored, note) = (nil, nil)
+            case .result(let value): (stored, note) = (value, nil)
+            case .unstorable(let problem):
+                logger.warning("the handler's result cannot be stored; the job completes without it", metadata: ["problem": "\(problem)"])
+                (stored, note) = (nil, StorableText.sanitized("the outcome could not be stored as reported: \(problem)"))
             }
-            self.metrics.finished(job, outcome: "completed")
-            return nil
+            guard flag.isSet else { return .completed(result: stored, note: note) }
+            // Completed by the handler's own transaction: only a result (or its problem) is left to write.
+            guard stored != nil || note != nil else {
+                self.metrics.finished(job, outcome: "completed")
+                return nil
+            }
+            return .resultAfterTransaction(stored, note: note)
         case .failure(JobControl.snooze(let delay)):
             return .snoozed(after: delay.seconds)
         case .failure(JobControl.discard(let reason)):
-            return .failed(message: reason, reason: "discarded", retryIn: 0, discard: true)
+            return .failed(message: reason, reason: .discarded, retryIn: 0, discard: true)
         case .failure(let error as PhylacteryError) where error.code == .leaseLost:
             logger.warning("job lost its lease; the attempt that replaced it decides", metadata: ["attempt": "\(job.attempt)"])
             self.metrics.finished(job, outcome: "lease_lost")
@@ -219,47 +299,65 @@ public final class Ghouls: Service, Sendable {
         case .failure(let error):
             switch cancelledBy {
             case .request?:
-                return .cancelled(message: "cancelled while running (attempt \(job.attempt))")
+                return .failed(message: "cancelled while running (attempt \(job.attempt))", reason: .cancelled, retryIn: 0, discard: true)
             case .shutdown?:
                 return .released
             case nil:
                 let delay = self.configuration.backoff.delay(afterAttempt: job.attempt)
                 logger.info("job attempt failed", metadata: ["attempt": "\(job.attempt)/\(job.maxAttempts)", "error": "\(error)"])
-                return .failed(message: String(describing: error), reason: "error", retryIn: delay, discard: false)
+                return .failed(message: String(describing: error), reason: .error, retryIn: delay, discard: false)
             }
         }
+    }
+
+    /// Counts claimed jobs as running from the moment the claim returns, so the drain waits for them.
+    func register(_ jobs: [ClaimedJob]) {
+        self.running.withLock { running in
+            for job in jobs { running[job.id] = RunningJob(job: job, task: nil, finished: OneShot(), cancelledBy: nil) }
+        }
+    }
+
+    /// Gives back jobs claimed while shutdown began, without running them.
+    func giveBack(_ jobs: [ClaimedJob]) {
+        for job in jobs { self.outcomes.submit(job, .released) }
+        self.running.withLock { running in for job in jobs { running.removeValue(forKey: job.id) } }
+        self.jobEnded.signal()
+    }
+
+    /// A claim loop stopped claiming (shutdown).
+    func claimLoopStopped() {
+        self.claimLoops.subtract(1, ordering: .acquiringAndReleasing)
+        self.jobEnded.signal()
     }
 
     /// Cancels a job running in this process; returns whether it was running here.
     @discardableResult
     func cancelRunning(_ id: UUID, reason: CancelReason) -> Bool {
-        let task = self.running.withLock { running -> Task<Void, Never>? in
-            guard running[id] != nil else { return nil }
+        let (found, task) = self.running.withLock { running -> (Bool, Task<Void, Never>?) in
+            guard running[id] != nil else { return (false, nil) }
             if running[id]?.cancelledBy == nil { running[id]?.cancelledBy = reason }
-            return running[id]?.task
+            return (true, running[id]?.task)
         }
         task?.cancel()
-        return task != nil
+        return found
     }
 
-    /// Cancels every handler still running (the grace period is over).
-    func cancelAllRunning(in queue: String) {
-        let ids = self.running.withLock { $0.values.filter { $0.job.queue == queue }.map(\.job.id) }
-        for id in ids { self.cancelRunning(id, reason: .shutdown) }
-    }
-
-    /// Stops waiting for the handlers still running after their cancellation: their jobs are given
-    /// back as if they had stopped (``GhoulsConfiguration/abandonAfter``).
-    func abandonAllRunning(in queue: String) {
-        let waits = self.running.withLock { $0.values.filter { $0.job.queue == queue }.map(\.finished) }
+    /// Stops waiting for handlers still running after their cancellation: their jobs are given back
+    /// as if they had stopped (``GhoulsConfiguration/abandonAfter``).
+    func abandonRunning(_ ids: Set<UUID>) {
+        let waits = self.running.withLock { running in ids.compactMap { running[$0]?.finished } }
         for finished in waits { finished.fulfil(nil) }
     }
 
     // MARK: - Maintenance
 
+    /// Extends the leases of every job this process holds — running, or finished with its outcome
+    /// not written yet (so no rescuer runs a finished job again) — and cancels the handlers whose
+    /// cancellation was requested in their row. Only the row decides: a notification merely makes the
+    /// heartbeat look now.
     private func heartbeat() async throws {
-        let held = self.running.withLock { $0.values.map { (id: $0.job.id, token: $0.job.token) } }
-        let (_, cancelRequested) = try await self.store.heartbeat(held, lease: self.configuration.lease)
+        let running = self.running.withLock { $0.values.map { (id: $0.job.id, token: $0.job.token) } }
+        let (_, cancelRequested) = try await self.store.heartbeat(running + self.outcomes.held, lease: self.configuration.lease)
         for id in cancelRequested { self.cancelRunning(id, reason: .request) }
     }
 
@@ -276,7 +374,7 @@ public final class Ghouls: Service, Sendable {
     /// Keeps a LISTEN connection open (no transaction, so it never holds back vacuum); when it drops,
     /// the loops go on polling and the listener reconnects.
     private func listen() async {
-        var delay = Duration.milliseconds(250)
+        var failures = 0
         while !Task.isCancelled {
             do {
                 try await self.client.postgres.withConnection { connection in
@@ -284,7 +382,7 @@ public final class Ghouls: Service, Sendable {
                         try await connection.listen(on: QueueChannel.wake) { wakes in
                             try await connection.listen(on: QueueChannel.cancel) { cancels in
                                 self.listening.store(true, ordering: .relaxed)
-                                delay = .milliseconds(250)
+                                failures = 0
                                 // Enqueues made while no one listened went unannounced: look now.
                                 for runner in self.runners.values { runner.wake.signal() }
                                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -293,8 +391,11 @@ public final class Ghouls: Service, Sendable {
                                         throw ListenerEnded()
                                     }
                                     group.addTask {
+                                        // Anyone may NOTIFY; the heartbeat cancels only jobs whose row says so.
                                         for try await notification in cancels {
-                                            if let id = UUID(uuidString: notification.payload) { self.cancelRunning(id, reason: .request) }
+                                            if let id = UUID(uuidString: notification.payload), self.running.withLock({ $0[id] != nil }) {
+                                                self.heartbeatNow.signal()
+                                            }
                                         }
                                         throw ListenerEnded()
                                     }
@@ -313,8 +414,8 @@ public final class Ghouls: Service, Sendable {
                 self.logger.warning("queue listener lost; polling until it is back", metadata: ["error": "\(String(reflecting: error))", "poll": "\(self.configuration.pollInterval)"])
             }
             self.listening.store(false, ordering: .relaxed)
-            do { try await Task.sleep(for: delay) } catch { break }
-            delay = min(delay * 2, .seconds(5))
+            failures += 1
+            do { try await Task.sleep(for: RetryBackoff.writer.duration(afterAttempt: failures)) } catch { break }
         }
         self.listening.store(false, ordering: .relaxed)
     }
@@ -343,7 +444,7 @@ final class QueueRunner: Sendable {
         let worker = "\(ghouls.configuration.workerName):\(self.name)"
         var failures = 0
         await withDiscardingTaskGroup { handlers in
-            while !ghouls.isStopping {
+            while !ghouls.isStopping && !Task.isCancelled {
                 let free = concurrency - self.inFlight.load(ordering: .acquiring)
                 // Claim when a useful batch fits (or nothing runs), not for every single free slot.
                 let worthClaiming = free >= max(1, self.claimBatch / 2) || free == concurrency
@@ -363,6 +464,11 @@ final class QueueRunner: Sendable {
                             jobs = try await ghouls.store.claim(queue: self.name, limit: want, lease: lease, worker: worker)
                         }
                         failures = 0
+                        if ghouls.isStopping {
+                            ghouls.giveBack(jobs)
+                            break
+                        }
+                        ghouls.register(jobs)
                         for job in jobs {
                             self.inFlight.add(1, ordering: .acquiringAndReleasing)
                             handlers.addTask {
@@ -375,35 +481,15 @@ final class QueueRunner: Sendable {
                     } catch {
                         failures += 1
                         ghouls.logger.warning("claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
-                        timeout = min(timeout, .milliseconds(100 * min(failures, 10)))
+                        timeout = min(timeout, RetryBackoff.writer.duration(afterAttempt: failures))
                     }
                 }
                 if claimedFull && self.inFlight.load(ordering: .acquiring) < concurrency { continue }
                 await self.wake.wait(timeout: timeout)
             }
-            // Draining: let handlers finish within the grace period, then cancel what is left; a
-            // handler that ignores cancellation must not hold the shutdown forever either.
-            if await !self.handlersFinish(within: ghouls.configuration.shutdownGracePeriod) {
-                ghouls.logger.warning("grace period over; cancelling running jobs and giving them back", metadata: [
-                    "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
-                ])
-                ghouls.cancelAllRunning(in: self.name)
-                if await !self.handlersFinish(within: ghouls.configuration.abandonAfter) {
-                    ghouls.logger.warning("handlers still running after cancellation; giving their jobs back without them", metadata: [
-                        "queue": "\(self.name)", "running": "\(self.inFlight.load(ordering: .acquiring))",
-                    ])
-                    ghouls.abandonAllRunning(in: self.name)
-                }
-            }
+            // Stopping: the handlers of this queue end (or are abandoned) under the drain
+            // (``Ghouls/drainAtShutdown()``); the group waits for them.
+            ghouls.claimLoopStopped()
         }
-    }
-
-    /// Waits up to `limit` for this queue's handlers to end; returns whether they all did.
-    private func handlersFinish(within limit: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while self.inFlight.load(ordering: .acquiring) > 0 && ContinuousClock.now < deadline {
-            await self.wake.wait(timeout: min(.milliseconds(50), deadline - ContinuousClock.now))
-        }
-        return self.inFlight.load(ordering: .acquiring) == 0
     }
 }

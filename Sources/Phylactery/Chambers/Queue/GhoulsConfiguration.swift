@@ -1,32 +1,5 @@
 public import Foundation
 
-/// How failed attempts are spaced: exponential growth with jitter, capped.
-public struct RetryBackoff: Sendable, Hashable {
-    /// The delay after the first failure.
-    public var initial: Duration
-    /// Each further failure multiplies the delay by this.
-    public var multiplier: Double
-    /// No delay exceeds this.
-    public var maximum: Duration
-    /// A random fraction (±) applied to each delay, so failed jobs do not return in lockstep.
-    public var jitter: Double
-
-    /// A backoff policy.
-    public init(initial: Duration = .seconds(2), multiplier: Double = 2, maximum: Duration = .seconds(3600), jitter: Double = 0.25) {
-        self.initial = initial
-        self.multiplier = multiplier
-        self.maximum = maximum
-        self.jitter = jitter
-    }
-
-    /// The delay before attempt `attempt + 1`, in seconds, given a random number in 0…1.
-    public func delay(afterAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
-        let base = self.initial.seconds * pow(self.multiplier, Double(max(0, attempt - 1)))
-        let capped = min(base, self.maximum.seconds)
-        return max(0, capped * (1 + self.jitter * (2 * random - 1)))
-    }
-}
-
 /// How one queue is worked.
 public struct QueueConfiguration: Sendable, Hashable {
     /// Handlers running at once in this process.
@@ -70,6 +43,9 @@ public struct GhoulsConfiguration: Sendable {
     /// running then (it ignores cancellation) has its job given back without it, so shutdown always
     /// ends; the fencing token refuses anything it later tries through the job's transaction.
     public var abandonAfter: Duration
+    /// At shutdown, once every handler has ended (or was abandoned), how long writing the last
+    /// outcomes may take. Outcomes still unwritten then are left to the rescuer (their leases expire).
+    public var outcomeFlushTimeout: Duration
     /// Outcomes are written together once this many are waiting…
     public var completionBatchSize: Int
     /// …or once the oldest waited this long.
@@ -95,6 +71,7 @@ public struct GhoulsConfiguration: Sendable {
         rescueInterval: Duration? = nil,
         shutdownGracePeriod: Duration = .seconds(10),
         abandonAfter: Duration = .seconds(5),
+        outcomeFlushTimeout: Duration = .seconds(5),
         completionBatchSize: Int = 500,
         completionFlushInterval: Duration = .milliseconds(2),
         backoff: RetryBackoff = RetryBackoff(),
@@ -111,6 +88,7 @@ public struct GhoulsConfiguration: Sendable {
         self.rescueInterval = rescueInterval ?? lease / 2
         self.shutdownGracePeriod = shutdownGracePeriod
         self.abandonAfter = abandonAfter
+        self.outcomeFlushTimeout = outcomeFlushTimeout
         self.completionBatchSize = completionBatchSize
         self.completionFlushInterval = completionFlushInterval
         self.backoff = backoff
@@ -122,6 +100,7 @@ public struct GhoulsConfiguration: Sendable {
 
     func validate() throws {
         guard !self.queues.isEmpty else { throw PhylacteryError(.invalidArgument, "ghouls need at least one queue to work") }
+        try StorableText.check(self.workerName, "The worker name")
         for (name, queue) in self.queues {
             try PendingJob.checkName(name, what: "queue name")
             guard queue.concurrency >= 1 else { throw PhylacteryError(.invalidArgument, "queue '\(name)': concurrency must be at least 1") }
@@ -140,8 +119,8 @@ public struct GhoulsConfiguration: Sendable {
                 throw PhylacteryError(.invalidArgument, "periodic job '\(job.name)': catchUp (\(window)) must be shorter than the retention (\(retention)), or a pruned fire could run again")
             }
         }
-        guard self.shutdownGracePeriod >= .zero, self.abandonAfter >= .zero else {
-            throw PhylacteryError(.invalidArgument, "the shutdown grace period (\(self.shutdownGracePeriod)) and abandonAfter (\(self.abandonAfter)) must not be negative")
+        guard self.shutdownGracePeriod >= .zero, self.abandonAfter >= .zero, self.outcomeFlushTimeout >= .zero else {
+            throw PhylacteryError(.invalidArgument, "the shutdown grace period (\(self.shutdownGracePeriod)), abandonAfter (\(self.abandonAfter)) and outcomeFlushTimeout (\(self.outcomeFlushTimeout)) must not be negative")
         }
     }
 }

@@ -14,6 +14,17 @@ public enum JobControl: Error, Sendable {
 /// A function that runs one kind of job, with its arguments decoded.
 public typealias JobHandlerFunction<J: Job> = @Sendable (J, JobContext) async throws -> Void
 
+/// What a handler's run gave back.
+enum HandlerReturn: Sendable {
+    /// Nothing to store.
+    case none
+    /// A result, encoded.
+    case result(RawJSONB)
+    /// A result that could not be encoded for jsonb (U+0000 in a string, a non-finite number): the
+    /// job completed all the same, and the problem is kept with it (``JobFailureReason/unstorableOutcome``).
+    case unstorable(problem: String)
+}
+
 /// A handler with its job type erased: decodes the arguments, runs, and optionally returns a result.
 public struct AnyJobHandler: Sendable {
     /// The kind it runs.
@@ -21,7 +32,7 @@ public struct AnyJobHandler: Sendable {
     /// The queue its jobs go to by default (``Job/queue``), which a worker hosting it should work.
     public let queue: String
     /// Decodes the arguments (throwing when they no longer decode) and returns the run itself.
-    let prepare: @Sendable (RawJSONB) throws -> @Sendable (JobContext) async throws -> String?
+    let prepare: @Sendable (RawJSONB) throws -> @Sendable (JobContext) async throws -> HandlerReturn
 
     /// Wraps a handler of `J`.
     public init<J: Job>(_ type: J.Type, _ handler: @escaping JobHandlerFunction<J>) {
@@ -31,7 +42,7 @@ public struct AnyJobHandler: Sendable {
             let job = try args.decode(J.self)
             return { context in
                 try await handler(job, context)
-                return nil
+                return .none
             }
         }
     }
@@ -44,7 +55,12 @@ public struct AnyJobHandler: Sendable {
             let job = try args.decode(J.self)
             return { context in
                 let result = try await handler(job, context)
-                return String(decoding: try JSONBEncoder().encodeToBytes(result), as: UTF8.self)
+                // The handler has finished: a result that cannot be stored must not make it run again.
+                do {
+                    return .result(RawJSONB(trusted: try JSONBEncoder().encodeToBuffer(result)))
+                } catch {
+                    return .unstorable(problem: "the result could not be encoded: \(error)")
+                }
             }
         }
     }
@@ -107,17 +123,11 @@ public struct JobContext: Sendable {
         file: String = #fileID, line: Int = #line, _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
         let result = try await self.client.transaction(file: file, line: line) { tx in
-            let held = try await tx.query("""
-                SELECT 1 FROM queue.jobs WHERE id = \(self.id) AND claims = \(self.token) AND state = 'running' FOR NO KEY UPDATE
-                """, file: file, line: line).collect()
-            guard !held.isEmpty else {
+            guard try await OutcomeWriter.holdLease(of: self.id, token: self.token, in: tx, file: file, line: line) else {
                 throw PhylacteryError(.leaseLost, "job \(self.id) (\(self.kind), attempt \(self.attempt)) lost its lease to another attempt; its transaction was not run", file: file, line: line)
             }
             let result = try await body(tx)
-            try await tx.execute("""
-                UPDATE queue.jobs SET state = 'completed', finalized_at = now(), lease_expires_at = NULL, updated_at = now()
-                WHERE id = \(self.id) AND claims = \(self.token)
-                """, file: file, line: line)
+            try await OutcomeWriter.complete(self.id, token: self.token, in: tx, file: file, line: line)
             return result
         }
         self.completedInTransaction.set()

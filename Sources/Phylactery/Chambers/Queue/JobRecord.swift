@@ -20,11 +20,11 @@ public struct JobAttemptError: Codable, Sendable, Hashable {
     public var at: Date
     /// What went wrong, as the handler's error described itself.
     public var message: String
-    /// A short category: `error`, `lease_expired`, `unknown_kind`, `undecodable`, `cancelled`, …
-    public var reason: String
+    /// Why the attempt did not complete (stored as its raw value: `error`, `lease_expired`, …).
+    public var reason: JobFailureReason
 
     /// Describes a failed attempt.
-    public init(attempt: Int, at: Date, message: String, reason: String) {
+    public init(attempt: Int, at: Date, message: String, reason: JobFailureReason) {
         self.attempt = attempt
         self.at = at
         self.message = message

@@ -22,8 +22,8 @@ public struct PendingJob: Sendable {
     public let uniqueKey: String?
     /// When the unique key holds (set only with a key).
     public let uniqueness: JobUniqueness?
-    /// The arguments as JSON text.
-    let argumentsJSON: String
+    /// The encoded arguments, sent as binary jsonb.
+    let arguments: RawJSONB
 
     /// Encodes `job` and checks `options` against the type's defaults.
     public init<J: Job>(_ job: J, options: JobOptions = .default, encoder: JSONBEncoder = JSONBEncoder(), now: Date = Date()) throws {
@@ -47,10 +47,11 @@ public struct PendingJob: Sendable {
             guard !key.isEmpty, key.utf8.count <= 512 else {
                 throw PhylacteryError(.invalidArgument, "job '\(kind)': a unique key must be 1–512 bytes")
             }
+            try StorableText.check(key, "job '\(kind)': the unique key")
         }
-        let bytes: [UInt8]
+        let bytes: ByteBuffer
         do {
-            bytes = try encoder.encodeToBytes(job)
+            bytes = try encoder.encodeToBuffer(job)
         } catch {
             throw PhylacteryError(.invalidArgument, "job '\(kind)': its arguments cannot be encoded as JSON: \(error)", underlying: error)
         }
@@ -62,11 +63,11 @@ public struct PendingJob: Sendable {
         self.scheduledAt = options.scheduledAt
         self.uniqueKey = options.uniqueKey
         self.uniqueness = options.uniqueKey == nil ? nil : options.uniqueness
-        self.argumentsJSON = String(decoding: bytes, as: UTF8.self)
+        self.arguments = RawJSONB(trusted: bytes)
     }
 
     static func checkName(_ name: String, what: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 128, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+        guard !name.isEmpty, name.utf8.count <= 128, !name.contains(where: { $0.isWhitespace || $0.isNewline || $0 == "\u{0}" }) else {
             throw PhylacteryError(.invalidArgument, "\(what) '\(name)' must be 1–128 characters without spaces")
         }
     }

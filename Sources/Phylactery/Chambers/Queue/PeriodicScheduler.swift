@@ -55,12 +55,32 @@ struct PeriodicScheduler {
                 _ = try await connection.query("SELECT 1", logger: self.ghouls.logger).collect()
                 continue
             }
+            let now = Date()
             for index in jobs.indices {
-                guard let fire = next[index], fire <= Date() else { continue }
-                try await self.enqueue(jobs[index], fire: fire, caughtUp: false)
-                next[index] = jobs[index].schedule.next(after: fire)
+                guard let planned = next[index] else { continue }
+                let step = Self.step(jobs[index], planned: planned, now: now)
+                if let fire = step.fire { try await self.enqueue(jobs[index], fire: fire, caughtUp: step.caughtUp) }
+                next[index] = step.next
             }
         }
+    }
+
+    /// How late a fire may be seen and still count as on time: the leader looks at least every 5 s,
+    /// so a later one means the process slept or the clock jumped.
+    static let onTimeTolerance: TimeInterval = 60
+
+    /// What the leader does for `job` whose next fire was planned at `planned`, at `now`: at most one
+    /// fire to enqueue, and the next planned fire. After a sleep or a clock jump the missed fires are
+    /// never enqueued one after another: only the latest, and only when it is on time or the job's
+    /// catch-up window covers it. (Pure: tested without a clock.)
+    static func step(_ job: PeriodicJob, planned: Date, now: Date) -> (fire: Date?, caughtUp: Bool, next: Date?) {
+        guard planned <= now else { return (nil, false, planned) }
+        let latest = job.schedule.latestFire(in: planned...now) ?? planned
+        let next = job.schedule.next(after: now)
+        let lateness = now.timeIntervalSince(latest)
+        if lateness <= Self.onTimeTolerance { return (latest, false, next) }
+        if let window = job.catchUp, lateness <= window.seconds { return (latest, true, next) }
+        return (nil, false, next)
     }
 
     /// Enqueues one fire; a fire already enqueued (by an earlier leader) comes back as a duplicate.

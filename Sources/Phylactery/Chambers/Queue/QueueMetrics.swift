@@ -37,22 +37,21 @@ final class QueueMetrics: Sendable {
         self.counter(queue: job.queue, outcome: outcome).increment()
     }
 
-    func recorded(_ batch: [(job: ClaimedJob, outcome: JobOutcome)], refused: Set<UUID>) {
-        for (job, outcome) in batch {
-            let name: String
-            if refused.contains(job.id) {
-                name = "refused"
-            } else {
-                switch outcome {
-                case .completed: name = "completed"
-                case .failed(_, _, _, let discard): name = discard || job.attempt >= job.maxAttempts ? "discarded" : "retried"
-                case .cancelled: name = "cancelled"
-                case .snoozed: name = "snoozed"
-                case .released: name = "released"
-                }
+    /// Counts written outcomes; `refused` are the ones the fence refused (the lease had passed on).
+    func recorded(_ job: ClaimedJob, _ outcome: JobOutcome, refused: Bool) {
+        let name: String
+        if refused {
+            name = "refused"
+        } else {
+            switch outcome {
+            case .completed, .resultAfterTransaction: name = "completed"
+            case .failed(_, let reason, _, let discard):
+                name = discard ? (reason == .cancelled ? "cancelled" : "discarded") : job.attempt >= job.maxAttempts ? "discarded" : "retried"
+            case .snoozed: name = "snoozed"
+            case .released: name = "released"
             }
-            self.counter(queue: job.queue, outcome: name).increment()
         }
+        self.counter(queue: job.queue, outcome: name).increment()
     }
 
     func rescued(_ count: Int) { self.rescuedCounter.increment(by: count) }

@@ -19,24 +19,8 @@ struct ClaimedJob: Sendable {
     var claimEnded = DefaultTracerClock.now
 }
 
-/// How one attempt ended, as the worker reports it.
-enum JobOutcome: Sendable {
-    /// Done; the optional result is JSON text.
-    case completed(result: String?)
-    /// Failed: retried after `retryIn` unless the attempts are used up, or discarded at once.
-    case failed(message: String, reason: String, retryIn: Double, discard: Bool)
-    /// Put back until `after` seconds from now without counting the attempt.
-    case snoozed(after: Double)
-    /// Cancelled while running (the handler observed it).
-    case cancelled(message: String)
-    /// Given back untouched (shutdown): the attempt does not count.
-    case released
-}
-
-/// The SQL of the queue's life cycle: claim, heartbeat, outcomes, rescue, prune.
-///
-/// Every outcome is fenced: it applies only while the job is still `running` under the token the
-/// claim returned, so a worker that lost its lease cannot overwrite the attempt that replaced it.
+/// The SQL of the queue's life cycle besides outcomes (those are ``OutcomeWriter``'s): claim,
+/// heartbeat, rescue, prune.
 struct QueueStore: Sendable {
     let client: PhylacteryClient
 
@@ -137,102 +121,37 @@ struct QueueStore: Sendable {
     /// Extends the leases of running jobs still held under these tokens. Returns the ids whose lease
     /// was extended and, among them, those whose cancellation was requested. Jobs whose row is locked
     /// (a handler's own transaction holds it) are skipped: nobody can rescue them meanwhile.
+    ///
+    /// A batch refused on one row's data is split so the other leases are still extended
+    /// (``BatchSplitter``); a transient failure throws, and the next beat tries again.
     func heartbeat(_ held: [(id: UUID, token: Int64)], lease: Duration) async throws -> (extended: Set<UUID>, cancelRequested: Set<UUID>) {
         guard !held.isEmpty else { return ([], []) }
-        let rows = try await self.client.rows("""
-            WITH held AS (
-                SELECT j.id FROM queue.jobs j JOIN unnest(\(held.map(\.id))::uuid[], \(held.map(\.token))::int8[]) AS u(id, token)
-                    ON j.id = u.id AND j.claims = u.token
-                WHERE j.state = 'running'
-                FOR NO KEY UPDATE OF j SKIP LOCKED
-            )
-            UPDATE queue.jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
-            FROM held WHERE j.id = held.id
-            RETURNING j.id, j.cancel_requested
-            """)
+        let report = await BatchSplitter.write(held) { batch in
+            try await self.client.rows("""
+                WITH held AS (
+                    SELECT j.id FROM queue.jobs j JOIN unnest(\(batch.map(\.id))::uuid[], \(batch.map(\.token))::int8[]) AS u(id, token)
+                        ON j.id = u.id AND j.claims = u.token
+                    WHERE j.state = 'running'
+                    FOR NO KEY UPDATE OF j SKIP LOCKED
+                )
+                UPDATE queue.jobs j SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+                FROM held WHERE j.id = held.id
+                RETURNING j.id, j.cancel_requested
+                """)
+        }
+        if let error = report.transientError { throw error }
+        if let (first, error) = report.rejected.first {
+            self.client.logger.warning("a job's lease could not be extended; its row refuses the update", metadata: [
+                "job": "\(first.id)", "rejected": "\(report.rejected.count)", "error": "\(error)",
+            ])
+        }
         var extended = Set<UUID>(), cancelled = Set<UUID>()
-        for row in rows {
+        for row in report.written.joined() {
             let (id, cancel) = try row.decode((UUID, Bool).self, context: .default)
             extended.insert(id)
             if cancel { cancelled.insert(id) }
         }
         return (extended, cancelled)
-    }
-
-    /// Records outcomes in as few statements as there are kinds of outcome. Returns the ids whose
-    /// outcome was refused because the lease had passed on (their token no longer matches).
-    func record(_ outcomes: [(job: ClaimedJob, outcome: JobOutcome)]) async throws -> Set<UUID> {
-        var completeIDs = [UUID](), completeTokens = [Int64](), completeResults = [String]()
-        var failIDs = [UUID](), failTokens = [Int64](), failMessages = [String](), failReasons = [String](), failDelays = [Double](), failDiscard = [Bool]()
-        var snoozeIDs = [UUID](), snoozeTokens = [Int64](), snoozeDelays = [Double]()
-        var releaseIDs = [UUID](), releaseTokens = [Int64]()
-        for (job, outcome) in outcomes {
-            switch outcome {
-            case .completed(let result):
-                completeIDs.append(job.id); completeTokens.append(job.token); completeResults.append(result ?? "")
-            case .failed(let message, let reason, let delay, let discard):
-                failIDs.append(job.id); failTokens.append(job.token); failMessages.append(message); failReasons.append(reason)
-                failDelays.append(delay); failDiscard.append(discard)
-            case .cancelled(let message):
-                failIDs.append(job.id); failTokens.append(job.token); failMessages.append(message); failReasons.append("cancelled")
-                failDelays.append(0); failDiscard.append(true)
-            case .snoozed(let delay):
-                snoozeIDs.append(job.id); snoozeTokens.append(job.token); snoozeDelays.append(delay)
-            case .released:
-                releaseIDs.append(job.id); releaseTokens.append(job.token)
-            }
-        }
-        var applied = Set<UUID>()
-        func collect(_ rows: [PostgresRow]) throws {
-            for row in rows { applied.insert(try row.decode(UUID.self, context: .default)) }
-        }
-        if !completeIDs.isEmpty {
-            try collect(await self.client.rows("""
-                UPDATE queue.jobs j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL,
-                    result = NULLIF(u.result, '')::jsonb, updated_at = now()
-                FROM unnest(\(completeIDs)::uuid[], \(completeTokens)::int8[], \(completeResults)::text[]) AS u(id, token, result)
-                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
-                RETURNING j.id
-                """))
-        }
-        if !failIDs.isEmpty {
-            try collect(await self.client.rows("""
-                UPDATE queue.jobs j SET
-                    state = CASE WHEN u.discard THEN (CASE WHEN u.reason = 'cancelled' THEN 'cancelled' ELSE 'discarded' END)
-                                 WHEN j.attempt >= j.max_attempts THEN 'discarded'
-                                 WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded'
-                                 ELSE 'available' END,
-                    scheduled_at = CASE WHEN u.discard OR j.attempt >= j.max_attempts THEN j.scheduled_at
-                                        ELSE now() + make_interval(secs => u.delay) END,
-                    finalized_at = CASE WHEN u.discard OR j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
-                    lease_expires_at = NULL,
-                    errors = j.errors || jsonb_build_array(jsonb_build_object(
-                        'attempt', j.attempt, 'at', now(), 'message', u.message,
-                        'reason', CASE WHEN \(unescaped: Self.waitingDuplicateExists) AND NOT u.discard AND j.attempt < j.max_attempts
-                                       THEN 'superseded' ELSE u.reason END)),
-                    updated_at = now()
-                FROM unnest(\(failIDs)::uuid[], \(failTokens)::int8[], \(failMessages)::text[], \(failReasons)::text[],
-                            \(failDelays)::float8[], \(failDiscard)::bool[]) AS u(id, token, message, reason, delay, discard)
-                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
-                RETURNING j.id
-                """))
-        }
-        if !snoozeIDs.isEmpty || !releaseIDs.isEmpty {
-            // Neither counts: the attempt is given back. A release runs again at once.
-            let ids = snoozeIDs + releaseIDs, tokens = snoozeTokens + releaseTokens
-            let delays = snoozeDelays + [Double](repeating: 0, count: releaseIDs.count)
-            try collect(await self.client.rows("""
-                UPDATE queue.jobs j SET
-                    state = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
-                    finalized_at = CASE WHEN \(unescaped: Self.waitingDuplicateExists) THEN now() END,
-                    attempt = j.attempt - 1, scheduled_at = now() + make_interval(secs => u.delay),
-                    lease_expires_at = NULL, updated_at = now()
-                FROM unnest(\(ids)::uuid[], \(tokens)::int8[], \(delays)::float8[]) AS u(id, token, delay)
-                WHERE j.id = u.id AND j.claims = u.token AND j.state = 'running'
-                RETURNING j.id
-                """))
-        }
-        return Set(outcomes.map(\.job.id)).subtracting(applied)
     }
 
     /// A job unique "while waiting" that goes back to waiting would collide with a duplicate enqueued
@@ -243,7 +162,8 @@ struct QueueStore: Sendable {
         """
 
     /// Returns running jobs whose lease ran out (their worker died or stalled) to the queue, counting
-    /// the attempt (or discarding the job when it was the last), at most `limit` at a time.
+    /// the attempt (or discarding the job when it was the last), at most `limit` at a time. A job
+    /// whose cancellation was requested is cancelled instead: it never runs again.
     func rescue(limit: Int = 1000) async throws -> [(id: UUID, state: JobState)] {
         let rows = try await self.client.rows("""
             WITH expired AS (
@@ -253,11 +173,13 @@ struct QueueStore: Sendable {
                 FOR NO KEY UPDATE SKIP LOCKED
             )
             UPDATE queue.jobs j SET
-                state = CASE WHEN j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
-                finalized_at = CASE WHEN j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
-                scheduled_at = CASE WHEN j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
+                state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                             WHEN j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN 'discarded'
+                             ELSE 'available' END,
+                finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
+                scheduled_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN j.scheduled_at ELSE now() END,
                 errors = j.errors || jsonb_build_array(jsonb_build_object(
-                    'attempt', j.attempt, 'at', now(), 'reason', 'lease_expired',
+                    'attempt', j.attempt, 'at', now(), 'reason', \(JobFailureReason.leaseExpired.rawValue)::text,
                     'message', 'the lease of worker ' || coalesce(j.worker, '?') || ' expired at ' || j.lease_expires_at::text || ' (worker presumed dead)')),
                 lease_expires_at = NULL, updated_at = now()
             FROM expired WHERE j.id = expired.id
@@ -286,13 +208,5 @@ struct QueueStore: Sendable {
             total += rows.count
             if rows.count < batchSize { return total }
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double (leases, intervals, the CLI's and the benchmarks' figures).
-    package var seconds: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -48,16 +48,17 @@ extension Transaction {
         // Options are checked once, on the first job (they are the same for all).
         let probe = try PendingJob(jobs[0], options: options)
         var columns = ["id", "kind", "queue", "priority", "args", "max_attempts"]
-        let scheduled = probe.scheduledAt.map { ISO8601DateFormatter.phylacteryFractional.string(from: $0) }
+        // A value-type format style: a shared ISO8601DateFormatter is not safe to use from several tasks.
+        let scheduled = probe.scheduledAt.map { $0.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
         if scheduled != nil { columns.append("scheduled_at") }
         var results = [EnqueuedJob]()
         results.reserveCapacity(jobs.count)
         try await self.copy(into: JobRecord.schema.table, schema: Chamber.queue.schema, columns: columns, file: file, line: line) { rows in
             for job in jobs {
                 let id = UUID.v7()
-                rows.field(id.uuidString)
-                rows.field(probe.kind)
-                rows.field(probe.queue)
+                try rows.field(id.uuidString)
+                try rows.field(probe.kind)
+                try rows.field(probe.queue)
                 rows.field(probe.priority)
                 do {
                     try rows.field(json: job)
@@ -65,7 +66,7 @@ extension Transaction {
                     throw PhylacteryError(.invalidArgument, "job '\(probe.kind)': its arguments cannot be encoded as JSON: \(error)", underlying: error)
                 }
                 rows.field(probe.maxAttempts)
-                if let scheduled { rows.field(scheduled) }
+                if let scheduled { try rows.field(scheduled) }
                 try await rows.endRow()
                 results.append(EnqueuedJob(id: id, kind: probe.kind, isDuplicate: false))
             }
@@ -82,25 +83,23 @@ extension PendingJob {
     /// a transaction's connection, or a pooled one in autocommit.
     static func insert(_ jobs: [PendingJob], file: String, line: Int, run: (PostgresQuery) async throws -> [PostgresRow]) async throws -> [EnqueuedJob] {
         guard !jobs.isEmpty else { return [] }
-        var ids = [UUID](), kinds = [String](), queues = [String](), priorities = [Int16](), arguments = [String]()
-        var attempts = [Int32](), schedules = [Double](), keys = [String](), scopes = [String]()
+        var ids = [UUID](), kinds = [String](), queues = [String](), priorities = [Int16](), arguments = [RawJSONB]()
+        var attempts = [Int32](), schedules = [Date?](), keys = [String?](), scopes = [String?]()
         for job in jobs {
             ids.append(job.id); kinds.append(job.kind); queues.append(job.queue); priorities.append(job.priority)
-            arguments.append(job.argumentsJSON); attempts.append(job.maxAttempts)
-            schedules.append(job.scheduledAt?.timeIntervalSince1970 ?? -1)
-            keys.append(job.uniqueKey ?? ""); scopes.append(job.uniqueness?.rawValue ?? "")
+            arguments.append(job.arguments); attempts.append(job.maxAttempts)
+            schedules.append(job.scheduledAt); keys.append(job.uniqueKey); scopes.append(job.uniqueness?.rawValue)
         }
-        // '' and -1 stand for NULL: arrays of optionals do not bind, and neither value is valid input.
+        // One array per column, in binary (the arguments as jsonb[]): nothing for the server to parse.
         let rows = try await run("""
             WITH input AS (
                 SELECT * FROM unnest(\(ids)::uuid[], \(kinds)::text[], \(queues)::text[], \(priorities)::int2[],
-                                     \(arguments)::text[], \(attempts)::int4[], \(schedules)::float8[], \(keys)::text[], \(scopes)::text[])
+                                     \(arguments)::jsonb[], \(attempts)::int4[], \(NullableArray(schedules))::timestamptz[],
+                                     \(NullableArray(keys))::text[], \(NullableArray(scopes))::text[])
                     AS t(id, kind, queue, priority, args, max_attempts, scheduled, unique_key, uniqueness)
             ), inserted AS (
                 INSERT INTO queue.jobs (id, kind, queue, priority, args, max_attempts, scheduled_at, unique_key, uniqueness)
-                SELECT id, kind, queue, priority, args::jsonb, max_attempts,
-                       CASE WHEN scheduled < 0 THEN now() ELSE to_timestamp(scheduled) END,
-                       NULLIF(unique_key, ''), NULLIF(uniqueness, '')
+                SELECT id, kind, queue, priority, args, max_attempts, coalesce(scheduled, now()), unique_key, uniqueness
                 FROM input
                 ON CONFLICT (kind, unique_key) WHERE \(unescaped: JobRecord.uniquePredicate) DO NOTHING
                 RETURNING id, queue, scheduled_at
@@ -144,15 +143,6 @@ extension PendingJob {
     }
 
 
-}
-
-extension ISO8601DateFormatter {
-    /// Microsecond-precision timestamps for COPY's text format.
-    nonisolated(unsafe) static let phylacteryFractional: ISO8601DateFormatter = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }()
 }
 
 extension PhylacteryClient {

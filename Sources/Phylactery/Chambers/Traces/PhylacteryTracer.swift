@@ -13,6 +13,12 @@ public import Tracing
 /// counter and a warning in the log); writing resumes by itself when the database answers again.
 /// On graceful shutdown the buffer is flushed.
 ///
+/// A span the server refuses on its data never holds back the others: a batch that fails that way
+/// is split (``BatchSplitter``), the good spans are written at once and the refused one is dropped
+/// and counted (``unstorableSpans``, the `phylactery_traces_spans_unstorable` counter). Text the
+/// tracer writes is made storable first (U+0000 becomes U+FFFD, see ``StorableText``), so a span's
+/// name or attributes cannot be the reason.
+///
 /// ```swift
 /// let tracer = PhylacteryTracer(client: client, configuration: .init(service: "my-daemon"))
 /// InstrumentationSystem.bootstrap(tracer)
@@ -40,7 +46,8 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
         public var batchSize: Int = 10_000
         /// How often the buffer is written when it does not fill a batch first. Default 250 ms.
         public var flushInterval: Duration = .milliseconds(250)
-        /// The longest wait between write attempts while the database fails. Default 2 s.
+        /// The longest wait between write attempts while the database fails (the backoff starts
+        /// at 50 ms and doubles). Default 2 s.
         public var maximumBackoff: Duration = .seconds(2)
         /// Day partitions created ahead of today (UTC). Default 2.
         public var partitionsAhead: Int = 2
@@ -66,9 +73,11 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
     private let counters = Mutex<Counters>(Counters())
     private let droppedCounter: Counter
     private let storedCounter: Counter
+    private let unstorableCounter: Counter
 
     struct Counters {
         var stored = 0
+        var unstorable = 0
         var reportedDrops = 0
         var failing = false
         var knownDays: Set<Int64> = []
@@ -85,6 +94,7 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
         let dimensions = [("service", configuration.service)]
         self.droppedCounter = Counter(label: "phylactery_traces_spans_dropped", dimensions: dimensions, factory: factory)
         self.storedCounter = Counter(label: "phylactery_traces_spans_stored", dimensions: dimensions, factory: factory)
+        self.unstorableCounter = Counter(label: "phylactery_traces_spans_unstorable", dimensions: dimensions, factory: factory)
     }
 
     // MARK: - Tracer
@@ -143,6 +153,9 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
     /// Spans dropped so far: buffer overflow while the database was slow or down, or spans that
     /// could not be written at shutdown.
     public var droppedSpans: Int { self.buffer.withLock { $0.dropped } }
+    /// Spans dropped because the server refused them on their data (each written alone, and refused
+    /// alone); the other spans of their batches were stored.
+    public var unstorableSpans: Int { self.counters.withLock { $0.unstorable } }
     /// Spans written to the database so far.
     public var storedSpans: Int { self.counters.withLock { $0.stored } }
     /// Spans waiting in the buffer.
@@ -187,21 +200,16 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
         self.reportDrops()
     }
 
-    /// Writes everything buffered now and returns how many spans were written; throws (and keeps
-    /// the spans buffered) when the database fails. For tests, tools and a clean hand-over.
+    /// Writes everything buffered now and returns how many spans were written (spans the server
+    /// refuses on their data are dropped and counted, see ``unstorableSpans``). Throws, keeping the
+    /// unwritten spans buffered, when the database fails. For tests, tools and a clean hand-over.
     @discardableResult
     public func flush() async throws -> Int {
         var written = 0
         while true {
             let batch = self.buffer.withLock { $0.removeOldest(self.configuration.batchSize) }
             if batch.isEmpty { break }
-            do {
-                try await self.write(batch)
-            } catch {
-                self.buffer.withLock { $0.requeue(batch) }
-                throw error
-            }
-            written += batch.count
+            written += try await self.write(batch)
         }
         self.reportDrops()
         return written
@@ -210,42 +218,76 @@ public final class PhylacteryTracer: Tracer, Service, Sendable {
     /// One writer pass: batches until the buffer is empty or a write fails.
     private func writeAvailable(backingOff: Bool) async {
         var failures = 0
+        let backoff = RetryBackoff(initial: .milliseconds(50), multiplier: 2, maximum: self.configuration.maximumBackoff, jitter: 0.2)
         while true {
             let batch = self.buffer.withLock { $0.removeOldest(self.configuration.batchSize) }
             if batch.isEmpty { break }
             do {
                 try await self.write(batch)
+                failures = 0
                 if self.counters.withLock({ let was = $0.failing; $0.failing = false; return was }) {
                     self.logger.notice("trace writer recovered: the database takes spans again")
                 }
             } catch {
-                self.buffer.withLock { $0.requeue(batch) }
                 if !self.counters.withLock({ let was = $0.failing; $0.failing = true; return was }) {
                     self.logger.warning("trace writer cannot write spans; keeping the newest \(self.configuration.bufferCapacity) in memory and retrying", metadata: ["error": "\(error)"])
                 }
                 self.reportDrops()
                 guard backingOff, !self.shuttingDown.load(ordering: .relaxed) else { return }
                 failures += 1
-                let delay = min(self.configuration.maximumBackoff, .milliseconds(50) * (1 << min(failures, 10)))
-                try? await Task.sleep(for: delay)
+                try? await Task.sleep(for: backoff.duration(afterAttempt: failures))
                 if Task.isCancelled || self.shuttingDown.load(ordering: .relaxed) { return }
             }
         }
         self.reportDrops()
     }
 
-    /// Writes one batch, creating the day partitions it needs first.
-    private func write(_ batch: [FinishedSpan]) async throws {
+    /// Writes one batch and returns how many spans were stored. Spans refused on their data are
+    /// dropped and counted; on a transient failure the unwritten spans go back to the buffer and the
+    /// error is thrown.
+    @discardableResult
+    private func write(_ batch: [FinishedSpan]) async throws -> Int {
+        let report = await BatchSplitter.write(batch) { spans in try await self.copy(spans) }
+        if let (span, error) = report.rejected.first {
+            let count = report.rejected.count
+            self.counters.withLock { $0.unstorable += count }
+            self.unstorableCounter.increment(by: count)
+            self.logger.warning("spans refused by the database on their data were dropped; the rest of their batch was stored", metadata: [
+                "spans": "\(count)", "first": "\(span.name)", "error": "\(error)",
+            ])
+        }
+        if let error = report.transientError {
+            self.buffer.withLock { $0.requeue(report.unwritten) }
+            throw error
+        }
+        return report.written.reduce(0, +)
+    }
+
+    /// Copies spans into the table, creating the day partitions they need first (again, if one was
+    /// dropped meanwhile).
+    private func copy(_ spans: [FinishedSpan]) async throws -> Int {
         var days: Set<Int64> = []
-        for span in batch { days.insert(TraceStore.day(ofMicroseconds: span.startMicroseconds)) }
+        for span in spans { days.insert(TraceStore.day(ofMicroseconds: span.startMicroseconds)) }
+        try await self.ensurePartitions(days)
+        do {
+            try await self.store.copy(spans, service: self.configuration.service)
+        } catch where FailureClass.sqlState(of: error) == "23514" && String(describing: error).contains("partition") {
+            // A partition this tracer created was dropped (pruned) since: create it again, once.
+            self.counters.withLock { $0.knownDays.subtract(days) }
+            try await self.ensurePartitions(days)
+            try await self.store.copy(spans, service: self.configuration.service)
+        }
+        self.counters.withLock { $0.stored += spans.count }
+        self.storedCounter.increment(by: spans.count)
+        return spans.count
+    }
+
+    private func ensurePartitions(_ days: Set<Int64>) async throws {
         let missing = self.counters.withLock { days.subtracting($0.knownDays) }
         for day in missing.sorted() {
             try await self.store.ensurePartition(day: day)
             _ = self.counters.withLock { $0.knownDays.insert(day) }
         }
-        try await self.store.copy(batch, service: self.configuration.service)
-        self.counters.withLock { $0.stored += batch.count }
-        self.storedCounter.increment(by: batch.count)
     }
 
     /// Creates today's partition and the next ``Configuration/partitionsAhead`` days'.

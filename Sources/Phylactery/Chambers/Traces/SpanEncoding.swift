@@ -125,6 +125,7 @@ struct CopyJSON {
             case 0x0A: self.buffer.writeStaticString("\\\\n")
             case 0x0D: self.buffer.writeStaticString("\\\\r")
             case 0x09: self.buffer.writeStaticString("\\\\t")
+            case 0x00: self.buffer.writeStaticString("\u{FFFD}")  // jsonb cannot hold \u0000 (StorableText)
             case 0..<0x20:
                 self.buffer.writeStaticString("\\\\u00")
                 self.byte(Hex.digits[Int(byte >> 4)])

@@ -218,13 +218,31 @@ public struct TraceStore: Sendable {
         }
     }
 
-    /// Every stored span of one trace, as a tree; throws `.notFound` when none is stored.
-    public func trace(_ id: TraceID) async throws -> Trace {
-        let spans = try await self.client.fetch(SpanRecord.self, where: "trace_id = \(id.uuid)", orderBy: "start_us, span_id")
-        guard !spans.isEmpty else {
-            throw PhylacteryError(.notFound, "no spans are stored for trace \(id)")
+    /// The most spans ``trace(_:offset:limit:)`` reads by default.
+    public static let defaultSpanLimit = 10_000
+
+    /// One trace's stored spans, as a tree: at most `limit` of them in start order, after the first
+    /// `offset`, so a trace of any size is read in bounded memory and time. The result's
+    /// ``Trace/totalSpanCount`` says how many are stored; a span whose parent is on another page shows
+    /// as a root of this one.
+    ///
+    /// - Throws: `.notFound` when no span of the trace is stored; `.invalidArgument` for a negative
+    ///   `offset` or a `limit` below 1.
+    public func trace(_ id: TraceID, offset: Int = 0, limit: Int = TraceStore.defaultSpanLimit) async throws -> Trace {
+        guard offset >= 0, limit >= 1 else {
+            throw PhylacteryError(.invalidArgument, "offset must not be negative and limit must be at least 1; got \(offset) and \(limit)")
         }
-        return Trace(id: id, spans: spans)
+        return try await self.client.transaction { tx in
+            let total = try await tx.count(SpanRecord.self, where: "trace_id = \(id.uuid)")
+            guard total > 0 else {
+                throw PhylacteryError(.notFound, "no spans are stored for trace \(id)")
+            }
+            let spans = try await tx.models("""
+                SELECT \(unescaped: ModelSQL.selectList(SpanRecord.schema)) FROM \(unescaped: ModelSQL.table(SpanRecord.schema))
+                WHERE trace_id = \(id.uuid) ORDER BY start_us, span_id LIMIT \(limit) OFFSET \(offset)
+                """, as: SpanRecord.self, file: #fileID, line: #line)
+            return Trace(id: id, spans: spans, offset: offset, totalSpanCount: total)
+        }
     }
 
     /// Spans slower than `minimumDuration`, slowest first: what the duration index is for.
@@ -266,18 +284,30 @@ public struct TraceFilter: Sendable, Hashable {
     }
 }
 
-/// One trace's stored spans, arranged as a tree.
+/// One trace's stored spans, arranged as a tree: all of them, or one page (``TraceStore/trace(_:offset:limit:)``).
 public struct Trace: Sendable, Hashable {
     /// The trace id.
     public var id: TraceID
-    /// Every span, by start time.
+    /// The spans read, by start time.
     public var spans: [SpanRecord]
+    /// How many spans, in start order, come before ``spans`` (0 unless this is a later page).
+    public var offset: Int
+    /// How many spans the trace has stored; more than `offset + spans.count` when pages follow.
+    public var totalSpanCount: Int
 
-    /// A trace from its spans.
-    public init(id: TraceID, spans: [SpanRecord]) {
+    /// A trace from its spans: all of them, unless `offset` and `totalSpanCount` say they are one page.
+    public init(id: TraceID, spans: [SpanRecord], offset: Int = 0, totalSpanCount: Int? = nil) {
         self.id = id
         self.spans = spans.sorted { ($0.startMicroseconds, $0.spanID.rawValue) < ($1.startMicroseconds, $1.spanID.rawValue) }
+        self.offset = offset
+        self.totalSpanCount = max(totalSpanCount ?? spans.count, offset + spans.count)
     }
+
+    /// How many stored spans come after ``spans``.
+    public var remainingSpanCount: Int { max(0, self.totalSpanCount - self.offset - self.spans.count) }
+
+    /// True when ``spans`` is only part of the trace.
+    public var isPartial: Bool { self.offset > 0 || self.remainingSpanCount > 0 }
 
     /// Spans whose parent is not stored in this trace (normally the one root; also spans whose
     /// parent ran in another process, or was dropped), by start time.
@@ -289,6 +319,15 @@ public struct Trace: Sendable, Hashable {
     /// The children of `span`, by start time.
     public func children(of span: SpanRecord) -> [SpanRecord] {
         self.spans.filter { $0.parentSpanID == span.spanID }
+    }
+
+    /// Every span's children, by start time, keyed by the parent's id: one pass, for walking the whole tree.
+    public var childrenByParent: [SpanID: [SpanRecord]] {
+        var children: [SpanID: [SpanRecord]] = [:]
+        for span in self.spans {
+            if let parent = span.parentSpanID { children[parent, default: []].append(span) }
+        }
+        return children
     }
 
     /// The first start and the last end among the spans, in microseconds since the Unix epoch.

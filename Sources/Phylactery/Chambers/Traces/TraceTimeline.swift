@@ -13,26 +13,37 @@
 /// Each bar sits where the span ran within the whole trace; names are indented by depth.
 public enum TraceTimeline {
     /// The timeline as text, one span per line; `width` is the bar's width in characters.
-    /// With `details`, each span's attributes and events follow it.
+    /// With `details`, each span's attributes and events follow it. For one page of a trace
+    /// (``Trace/isPartial``) the header names the spans shown, and bars span that page's time.
+    ///
+    /// Linear in the number of spans, and without recursion, so a deep or wide trace draws at once.
     public static func render(_ trace: Trace, width: Int = 30, details: Bool = false) -> String {
         let (start, end) = trace.bounds
         let total = max(end - start, 1)
         let roots = trace.roots
         let rootName = roots.first?.name ?? "?"
         var lines: [String] = []
-        var header = "trace \(trace.id) · \(rootName) · \(trace.spans.count) span\(trace.spans.count == 1 ? "" : "s") · \(format(microseconds: end - start))"
+        let count = trace.totalSpanCount
+        var header = "trace \(trace.id) · \(rootName) · \(count) span\(count == 1 ? "" : "s")"
+        if trace.isPartial {
+            header += trace.spans.isEmpty
+                ? " (none shown after the first \(trace.offset))"
+                : " (\(trace.offset + 1)–\(trace.offset + trace.spans.count) shown)"
+        }
+        header += " · \(format(microseconds: end - start))"
         let errors = trace.errorCount
-        if errors > 0 { header += " · \(errors) error\(errors == 1 ? "" : "s")" }
+        if errors > 0 { header += " · \(errors) error\(errors == 1 ? "" : "s")\(trace.isPartial ? " shown" : "")" }
         lines.append(header)
         lines.append(pad("offset", 9) + "  " + pad("duration", 9) + "  timeline")
         let width = max(width, 4)
+        let childrenByParent = trace.childrenByParent
 
-        func draw(_ span: SpanRecord, prefix: String, isLast: Bool, isRoot: Bool) {
+        func draw(_ span: SpanRecord, prefix: String, isLast: Bool, isRoot: Bool) -> String {
             let offset = span.startMicroseconds - start
             let from = Int((Double(offset) / Double(total) * Double(width)).rounded(.down))
             var length = Int((Double(span.durationMicroseconds) / Double(total) * Double(width)).rounded())
             length = max(1, min(length, width - min(from, width - 1)))
-            let first = min(from, width - 1)
+            let first = min(max(from, 0), width - 1)
             let bar = String(repeating: " ", count: first) + String(repeating: "#", count: length) + String(repeating: " ", count: max(0, width - first - length))
             let branch = isRoot ? "" : (isLast ? "└─ " : "├─ ")
             var line = pad(format(microseconds: offset), 9) + "  " + pad(format(microseconds: span.durationMicroseconds), 9) + "  |" + bar + "|  " + prefix + branch + span.name
@@ -47,12 +58,18 @@ public enum TraceTimeline {
                     lines.append(indent + "@ +\(format(microseconds: event.timeMicroseconds - start)) \(event.name)\(attributes.isEmpty ? "" : " " + attributes)")
                 }
             }
-            let children = trace.children(of: span)
-            for (i, child) in children.enumerated() {
-                draw(child, prefix: childPrefix, isLast: i == children.count - 1, isRoot: false)
+            return childPrefix
+        }
+
+        // Depth first, in start order, with an explicit stack (pushed in reverse so the first child pops first).
+        var stack: [(span: SpanRecord, prefix: String, isLast: Bool, isRoot: Bool)] = roots.reversed().map { ($0, "", true, true) }
+        while let next = stack.popLast() {
+            let childPrefix = draw(next.span, prefix: next.prefix, isLast: next.isLast, isRoot: next.isRoot)
+            let children = childrenByParent[next.span.spanID] ?? []
+            for (index, child) in children.enumerated().reversed() {
+                stack.append((child, childPrefix, index == children.count - 1, false))
             }
         }
-        for root in roots { draw(root, prefix: "", isLast: true, isRoot: true) }
         return lines.joined(separator: "\n")
     }
 

@@ -152,12 +152,32 @@ public struct VectorMemory: Sendable {
         try await self.transaction.fetch(MemoryStatusChange.self, where: "memory_id = \(id)", orderBy: "created_at, id")
     }
 
+    /// One page of an entry's status changes, oldest first: at most `limit` of them, after the first
+    /// `offset`. ``statusChangeCount(of:)`` tells how many there are.
+    ///
+    /// - Throws: ``PhylacteryError/Code/invalidArgument`` for a negative `offset` or `limit`.
+    public func statusHistory(of id: UUID, offset: Int, limit: Int) async throws -> [MemoryStatusChange] {
+        guard offset >= 0, limit >= 0 else {
+            throw PhylacteryError(.invalidArgument, "offset and limit must not be negative; got \(offset) and \(limit)")
+        }
+        return try await self.transaction.models("""
+            SELECT \(unescaped: ModelSQL.selectList(MemoryStatusChange.schema)) FROM \(unescaped: ModelSQL.table(MemoryStatusChange.schema))
+            WHERE memory_id = \(id) ORDER BY created_at, id LIMIT \(limit) OFFSET \(offset)
+            """, as: MemoryStatusChange.self, file: #fileID, line: #line)
+    }
+
+    /// How many status changes an entry has (0 when it has none or does not exist).
+    public func statusChangeCount(of id: UUID) async throws -> Int {
+        try await self.transaction.count(MemoryStatusChange.self, where: "memory_id = \(id)")
+    }
+
     /// Changes the status and appends the change to `vectors.status_changes` in one statement: the
     /// row is locked first, so the logged previous status is the one this change replaced.
     func setStatus(_ status: MemoryStatus, of id: UUID, by actor: String) async throws -> Memory {
         guard !actor.isEmpty else {
             throw PhylacteryError(.invalidArgument, "a status change needs the name of who made it")
         }
+        try StorableText.check(actor, "The name of who changed the memory's status")
         let rows = try await self.transaction.models(PostgresQuery(unsafeSQL: """
             WITH previous AS (SELECT id, status FROM vectors.memories WHERE id = $3 FOR UPDATE),
             changed AS (

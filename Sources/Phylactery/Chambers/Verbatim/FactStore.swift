@@ -39,7 +39,7 @@ public struct FactStore: Sendable {
     /// Records a new fact whose value is JSON the caller already has; see ``put(_:key:value:source:)-(_,_,some Encodable,_)``.
     @discardableResult
     public func put(_ namespace: String, key: String, value json: RawJSONB, source: String) async throws -> Fact {
-        try Self.checkNames(namespace, key)
+        try Self.checkNames(namespace, key, source: source)
         let rows = try await self.transaction.models("""
             INSERT INTO verbatim.facts (id, namespace, key, version, value, source)
             VALUES (\(UUID.v7()), \(namespace), \(key), 1, \(json), \(source))
@@ -68,7 +68,7 @@ public struct FactStore: Sendable {
     /// ``supersede(_:key:value:source:expectedVersion:)-(_,_,some Encodable,_,_)``.
     @discardableResult
     public func supersede(_ namespace: String, key: String, value json: RawJSONB, source: String, expectedVersion: Int? = nil) async throws -> Fact {
-        try Self.checkNames(namespace, key)
+        try Self.checkNames(namespace, key, source: source)
         let expected = expectedVersion.map { Int32(clamping: $0) }
         let rows: [Fact]
         do {
@@ -107,8 +107,23 @@ public struct FactStore: Sendable {
     }
 
     /// Every version of a fact, oldest first (empty when the key has none).
+    ///
+    /// A long history is read in pages with ``history(_:key:offset:limit:)``.
     public func history(_ namespace: String, key: String) async throws -> [Fact] {
         try await self.transaction.fetch(Fact.self, where: "namespace = \(namespace) AND key = \(key)", orderBy: "version")
+    }
+
+    /// One page of a fact's versions, oldest first: at most `limit` of them, after the first `offset`
+    /// (versions are numbered from 1 without gaps, so a page starts at version `offset + 1`, and the
+    /// current version's number is how many there are).
+    ///
+    /// - Throws: ``PhylacteryError/Code/invalidArgument`` for a negative `offset` or `limit`.
+    public func history(_ namespace: String, key: String, offset: Int, limit: Int) async throws -> [Fact] {
+        guard offset >= 0, limit >= 0 else {
+            throw PhylacteryError(.invalidArgument, "offset and limit must not be negative; got \(offset) and \(limit)")
+        }
+        return try await self.transaction.fetch(
+            Fact.self, where: "namespace = \(namespace) AND key = \(key) AND version > \(offset)", orderBy: "version", limit: limit)
     }
 
     /// The current facts of a namespace whose key starts with `prefix` (all of them for `""`), by key.
@@ -131,10 +146,13 @@ public struct FactStore: Sendable {
         RawJSONB(trusted: try self.encoder.encodeToBuffer(value))
     }
 
-    static func checkNames(_ namespace: String, _ key: String) throws {
+    static func checkNames(_ namespace: String, _ key: String, source: String? = nil) throws {
         guard !namespace.isEmpty, !key.isEmpty else {
             throw PhylacteryError(.invalidArgument, "a fact needs a non-empty namespace and key")
         }
+        try StorableText.check(namespace, "The fact's namespace")
+        try StorableText.check(key, "The fact's key")
+        if let source { try StorableText.check(source, "The fact's source") }
     }
 
     /// `a_b%` → `a\_b\%`: the prefix as a literal LIKE pattern (backslash is LIKE's default escape).
