@@ -37,7 +37,7 @@ extension DatabaseCommand {
                 }
             } else {
                 guard directory == nil else {
-                    throw ValidationError("Base backups go to the backup directory `phylactery db archive --to DIR` configured; --to is for --logical backups.")
+                    throw ValidationError("--to DIR is for a logical backup: pass --logical. (Base backups go to the backup directory `phylactery db archive --to DIR` configured.)")
                 }
                 if let keepFull, keepFull < 1 { throw ValidationError("--keep-full must be at least 1.") }
             }
