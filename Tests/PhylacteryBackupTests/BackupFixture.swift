@@ -57,7 +57,7 @@ struct BackupFixture {
     /// Forces a WAL segment switch and waits (bounded) until the segment is archived.
     func archiveCurrentWAL(_ client: PhylacteryClient) async throws {
         let segment = try await client.query("SELECT pg_walfile_name(pg_switch_wal())").collect().first!.decode(String.self)
-        try await waitFor("segment \(segment) archived", timeout: .seconds(60)) {
+        try await eventually("segment \(segment) archived", timeout: .seconds(60)) {
             let status = await WALArchiving.status(of: server)
             return (status.lastArchived ?? "") >= segment
         }
@@ -74,19 +74,6 @@ struct BackupFixture {
         } catch {
             return (127, "could not run \(Self.executable): \(error)")
         }
-    }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Polls `condition` until it holds, failing after `timeout` (a condition with a deadline, not a sleep).
-func waitFor(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(100))
     }
 }
 

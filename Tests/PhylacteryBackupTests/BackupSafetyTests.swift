@@ -129,8 +129,8 @@ import Testing
             try await client.execute("INSERT INTO public.pending VALUES (1)")
             _ = try await client.query("SELECT pg_switch_wal()").collect()
         }
-        try await waitFor("archiving to fail") { await WALArchiving.status(of: fixture.server).isFailing }
-        try await waitFor("a segment to wait longer than the 2 s bound") { await WALArchiving.status(of: fixture.server).check.status == .failed }
+        try await eventually("archiving to fail") { await WALArchiving.status(of: fixture.server).isFailing }
+        try await eventually("a segment to wait longer than the 2 s bound") { await WALArchiving.status(of: fixture.server).check.status == .failed }
         let status = await WALArchiving.status(of: fixture.server)
         #expect(status.check.detail.contains("not archived"), "\(status.check.detail)")
         #expect(status.failedCount > 0)
@@ -142,7 +142,7 @@ import Testing
 
         // It comes back; the server catches up by itself.
         try FileManager.default.moveItem(atPath: wal + "-away", toPath: wal)
-        try await waitFor("archiving to catch up") {
+        try await eventually("archiving to catch up") {
             let status = await WALArchiving.status(of: fixture.server)
             return status.waitingSegments == 0 && status.check.status == .ok
         }

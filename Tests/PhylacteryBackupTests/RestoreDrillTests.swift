@@ -212,7 +212,7 @@ struct DrillState: Equatable, CustomStringConvertible {
         #expect(beforeKill.phases == ["A", "B", "C", "E"])
         guard case .running(let pid, _) = fixture.server.pidFileState() else { Issue.record("the server is not running"); return }
         #expect(kill(pid, SIGKILL) == 0)
-        try await waitFor("the killed server to be gone") { !isRunning(fixture.server) }
+        try await eventually("the killed server to be gone") { !isRunning(fixture.server) }
 
         // restore --latest: every committed row is back, the WAL the archive lacked from the killed
         // server's own pg_wal.
