@@ -18,8 +18,8 @@ let package = Package(
     products: [
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
-        .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
+        .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
         .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
@@ -84,8 +84,10 @@ let package = Package(
             ],
             swiftSettings: embeddedSwiftSettings
         ),
-        // Backups: logical backups with pg_dump/pg_restore, per-extension export, import and purge,
-        // and upgrades of the server binaries (minor: switch; major: pg_upgrade after a verified backup).
+        // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups and
+        // point-in-time restore of the embedded server's cluster; logical backups with pg_dump/pg_restore,
+        // per-extension export, import and purge, and upgrades of the server binaries (minor: switch;
+        // major: pg_upgrade after a verified backup).
         .target(
             name: "PhylacteryBackup",
             dependencies: [
@@ -95,6 +97,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
@@ -147,6 +152,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "PhylacteryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -196,6 +202,17 @@ let package = Package(
             dependencies: [
                 "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Backups: unit tests of the rules, and the restore drill, corruption and encryption tests on
+        // private embedded servers.
+        .testTarget(
+            name: "PhylacteryBackupTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
         ),

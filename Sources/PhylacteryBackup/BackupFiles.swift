@@ -41,14 +41,9 @@ enum BackupFiles {
         }
     }
 
-    /// Writes `data` to `path` (mode 0600), replacing it atomically.
+    /// Writes `data` to `path` (mode 0600), replacing it atomically and durably (``DurableFile``).
     static func write(_ data: Data, to path: String) throws(BackupError) {
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-        } catch {
-            throw BackupError(.fileSystem, "Could not write \(path): \(error).")
-        }
+        try DurableFile.replace(path, with: data, mode: 0o600)
     }
 
     /// The file's size in bytes (0 when unreadable).
@@ -56,14 +51,20 @@ enum BackupFiles {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
-    /// The file's SHA-256, lowercase hex, read in 1 MiB chunks.
-    static func sha256(_ path: String) throws(BackupError) -> String {
+    /// ``size(_:)`` as the catalog counts bytes.
+    static func fileSize(_ path: String) -> UInt64 { UInt64(max(0, size(path))) }
+
+    /// The file's SHA-256, lowercase hex, read in 1 MiB chunks; `progress` gets the bytes read so far.
+    static func sha256(_ path: String, progress: (UInt64) -> Void = { _ in }) throws(BackupError) -> String {
         do {
             let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
             defer { try? handle.close() }
             var hasher = SHA256()
+            var done: UInt64 = 0
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
                 hasher.update(data: chunk)
+                done += UInt64(chunk.count)
+                progress(done)
             }
             return hex(hasher.finalize())
         } catch {

@@ -78,6 +78,9 @@ public struct EmbeddedServer: Sendable {
         // Directories the server can use. As root, nothing outside the directories created here
         // changes mode, and existing directories are checked, never taken over.
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
+        // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
+        let usage = try self.holdUsage(for: "starting the server")
+        defer { usage.release() }
         let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
         let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
         let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
@@ -214,6 +217,8 @@ public struct EmbeddedServer: Sendable {
             unix_socket_directories = '\(configuration.socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
             max_connections = 500
+            # WAL archiving, when backups are configured (`phylactery db archive`).
+            include_if_exists = '\(configuration.archivingSettingsFile.replacingOccurrences(of: "'", with: "''"))'
 
             """
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)

@@ -14,9 +14,22 @@ public struct HealthReport: Sendable, CustomStringConvertible {
         public var detail: String
         /// What to do about it, when something is wrong.
         public var fix: String?
+
+        /// A check's outcome (for checks made outside the client, such as WAL archiving).
+        public init(name: String, status: Status, detail: String, fix: String? = nil) {
+            self.name = name
+            self.status = status
+            self.detail = detail
+            self.fix = fix
+        }
     }
 
     public var checks: [Check]
+
+    /// A report of `checks`.
+    public init(checks: [Check]) {
+        self.checks = checks
+    }
 
     /// True when no check failed (warnings allowed).
     public var isHealthy: Bool { !self.checks.contains { $0.status == .failed } }

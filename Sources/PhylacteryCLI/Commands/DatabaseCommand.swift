@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Phylactery
+import PhylacteryBackup
 import PhylacteryEmbedded
 
 /// `phylactery db …`: the local PostgreSQL 18 + pgvector server.
@@ -8,7 +9,10 @@ struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Install, start, stop and inspect the local PostgreSQL server.",
-        subcommands: [Install.self, Start.self, Stop.self, Status.self, URLCommand.self, Backup.self, Restore.self, Upgrade.self]
+        subcommands: [
+            Install.self, Start.self, Stop.self, Status.self, URLCommand.self,
+            BackupCommands.Archive.self, Backup.self, BackupCommands.Backups.self, Restore.self, Upgrade.self, BackupCommands.ArchiveWAL.self,
+        ]
     )
 
     struct Install: AsyncParsableCommand {
@@ -104,6 +108,12 @@ struct DatabaseCommand: AsyncParsableCommand {
                 print("socket:         \(status.socketPath)")
                 print("size:           \(ByteCountFormatter.string(fromByteCount: Int64(status.dataSize), countStyle: .file))")
                 print("url:            \(status.url)")
+                let archive = await WALArchiving.status(of: EmbeddedServer(configuration: server.configuration))
+                if archive.settings != nil || status.isRunning {
+                    let check = archive.check
+                    print("backups:        \(check.status == .ok ? "" : check.status.rawValue.uppercased() + ": ")\(check.detail)")
+                    if check.status == .failed, let fix = check.fix { print("                fix: \(fix)") }
+                }
                 if !status.isRunning { throw ExitCode(3) }
             }
         }

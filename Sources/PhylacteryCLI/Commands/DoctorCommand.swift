@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Phylactery
+import PhylacteryBackup
 import PhylacteryEmbedded
 
 /// `phylactery doctor`: checks the database Phylactery would use and says what is wrong.
@@ -12,8 +13,12 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let url = try EmbeddedServer.resolveDatabaseURL()
-            let report = try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in
+            var report = try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in
                 await client.healthReport()
+            }
+            // The local server's WAL archiving: fails once a segment waited longer than archive_timeout.
+            if try PhylacteryClient.Configuration.fromEnvironment() == nil {
+                report.checks.append(await WALArchiving.status(of: EmbeddedServer()).check)
             }
             print(report)
             if !report.isHealthy { throw ExitCode.failure }
