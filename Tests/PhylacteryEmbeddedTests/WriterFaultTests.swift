@@ -19,7 +19,7 @@ struct FaultAnswer: Codable, Sendable { var n: Int }
 /// is lost or run again and that the writers recover by themselves.
 ///
 /// Each test runs its own server (a restart must not disturb the rest of the suite).
-@Suite(.serialized) struct WriterFaultTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WriterFaultTests {
     enum Fault: String, CaseIterable, CustomTestStringConvertible {
         case dataErrorOnOneRow, constraintViolation, killedConnections, serverRestart, statementTimeout
         var testDescription: String { self.rawValue }
@@ -206,7 +206,9 @@ struct FaultAnswer: Codable, Sendable { var n: Int }
         }
     }
 
+    /// A count read through the guarded path: a pooled connection left half-dead by the fault fails
+    /// the read within 10 s (and is retried by `eventually`) instead of holding the test.
     static func count(_ client: PhylacteryClient, _ sql: PostgresQuery) async throws -> Int {
-        Int(try await client.query(sql).collect().first?.decode(Int64.self) ?? -1)
+        Int(try await client.rows(sql, timeout: .seconds(10)).first?.decode(Int64.self) ?? -1)
     }
 }

@@ -40,6 +40,28 @@ import Testing
         }
     }
 
+    @Test("a transaction with a timeout that the server does not answer in time fails, commits nothing, and the pool carries on")
+    func transactionTimeout() async throws {
+        try await TestDatabase.withFreshDatabase("tx_timeout") { client in
+            try await client.execute("CREATE TABLE public.marks (n int)")
+            let started = ContinuousClock.now
+            await #expect(throws: PhylacteryError.self) {
+                try await client.transaction(options: TransactionOptions(timeout: .milliseconds(500))) { tx in
+                    try await tx.execute("INSERT INTO public.marks VALUES (1)")
+                    // A statement that does not answer (as a vanished server's would not).
+                    try await tx.execute("SELECT pg_sleep(30)")
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(15), "ended by the timeout, not by the 30 s sleep")
+            #expect(try await client.query("SELECT count(*) FROM public.marks").collect().first?.decode(Int64.self) == 0)
+            // An attempt that finishes within its bound is untouched by it.
+            try await client.transaction(options: TransactionOptions(timeout: .seconds(30))) { tx in
+                try await tx.execute("INSERT INTO public.marks VALUES (2)")
+            }
+            #expect(try await client.query("SELECT count(*) FROM public.marks").collect().first?.decode(Int64.self) == 1)
+        }
+    }
+
     @Test("connections terminated while idle in the pool are skipped by the next transactions")
     func terminatedWhileIdle() async throws {
         try await TestDatabase.withFreshDatabase("dead_idle") { client in

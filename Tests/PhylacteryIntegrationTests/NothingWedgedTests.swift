@@ -32,7 +32,7 @@ final class Gate: Sendable {
 
 /// The reviewer's findings of issue 12, each as a regression test: a bad value or a failed write
 /// never stops the queue or the tracer, and nothing a handler finished runs again.
-@Suite("Nothing wedged")
+@Suite("Nothing wedged", .timeLimit(.minutes(5)))
 struct NothingWedgedTests {
     func state(_ client: PhylacteryClient, _ id: UUID) async throws -> JobRecord? {
         try await client.jobs.job(id)

@@ -155,11 +155,18 @@ public struct TransactionOptions: Sendable, Hashable {
     public var readOnly: Bool
     /// Retry policy; `nil` uses the client's ``PhylacteryClient/Configuration/Options/retry``.
     public var retry: PhylacteryClient.RetryPolicy?
+    /// A bound on each attempt: an attempt still unfinished after it has its connection closed, which
+    /// fails the statement in flight and commits nothing (the error is
+    /// ``PhylacteryError/Code/connectionFailed``). For background writers, so a connection whose server
+    /// vanished without the client noticing cannot hold them; `nil` (the default) waits as long as the
+    /// server takes. A timeout that strikes while COMMIT is in flight leaves its outcome unknown.
+    public var timeout: Duration?
 
-    public init(isolationLevel: IsolationLevel? = nil, readOnly: Bool = false, retry: PhylacteryClient.RetryPolicy? = nil) {
+    public init(isolationLevel: IsolationLevel? = nil, readOnly: Bool = false, retry: PhylacteryClient.RetryPolicy? = nil, timeout: Duration? = nil) {
         self.isolationLevel = isolationLevel
         self.readOnly = readOnly
         self.retry = retry
+        self.timeout = timeout
     }
 
     /// The defaults: server isolation level, read-write, the client's retry policy.
@@ -263,6 +270,15 @@ extension PhylacteryClient {
         _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
         let transaction = Transaction(connection: connection, attempt: attempt, logger: self.logger)
+        let watchdog = options.timeout.map { timeout in
+            Task { [logger = self.logger] in
+                do { try await Task.sleep(for: timeout) } catch { return }
+                logger.warning("a transaction did not finish within \(timeout); closing its connection")
+                transaction.state.markSessionLost()
+                try? await connection.close()
+            }
+        }
+        defer { watchdog?.cancel() }
         do {
             try await transaction.control(options.beginSQL, phase: .begin, file: file, line: line)
         } catch {

@@ -84,7 +84,7 @@ public struct TraceStore: Sendable {
     func ensurePartition(day: Int64) async throws {
         let name = Self.partitionName(day: day)
         let from = day * Self.microsecondsPerDay, to = (day + 1) * Self.microsecondsPerDay
-        try await self.client.transaction { tx in
+        try await self.client.transaction(options: Self.writerOptions) { tx in
             try await tx.execute("SELECT pg_advisory_xact_lock(\(Self.partitionLockKey))")
             try await tx.execute(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(SQLIdentifier.quote(schema: Self.schema, name: name)) \
@@ -151,8 +151,12 @@ public struct TraceStore: Sendable {
     // MARK: - Writing
 
     /// Writes finished spans with one `COPY` in one transaction.
+    /// The tracer's writes are bounded: a connection that stopped answering fails the write (the
+    /// spans stay buffered and are retried) instead of holding the writer.
+    static let writerOptions = TransactionOptions(timeout: .seconds(60))
+
     func copy(_ spans: [FinishedSpan], service: String) async throws {
-        try await self.client.transaction { tx in
+        try await self.client.transaction(options: Self.writerOptions) { tx in
             try await tx.copy(into: SpanRecord.table, schema: Self.schema, columns: SpanEncoding.columns) { rows in
                 for span in spans { try await rows.span(span, service: service) }
             }
