@@ -43,7 +43,9 @@ struct DemoCommand: AsyncParsableCommand {
         let vector = report.checks.first { $0.name == "pgvector" }?.detail ?? "?"
         print("2. Chambers ready: \(Chamber.allCases.map(\.schema).joined(separator: ", ")) — \(version), \(vector)")
 
-        // Demo tables, one in `public` (state) and one in `traces` (what happened).
+        // Two tables made by hand for steps 3 and 4, one in `public` (state) and one in `traces` (what
+        // happened); dropped again after step 4, so no later plan finds tables no model declares.
+        try await Self.dropHandMadeTables(client)
         try await client.execute("CREATE TABLE IF NOT EXISTS public.demo_visits (id bigserial PRIMARY KEY, visitor text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
         try await client.execute("CREATE TABLE IF NOT EXISTS traces.demo_events (id bigserial PRIMARY KEY, visit_id bigint NOT NULL, event text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
         let before = try await self.counts(client)
@@ -72,11 +74,13 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("4. Rolled back a transaction that wrote to both chambers and then threw — rows still \(afterRollback)")
         }
+        try await client.execute("DROP TABLE public.demo_visits, traces.demo_events")
+        print("   (the two tables made by hand for steps 3 and 4 are dropped again; everything from step 6 on is declared as models)")
         try await self.snapshot(client)
         try await self.federation(client)
         try await self.chambers(client)
         try await self.queue(client)
-        print("Done. Connect with: psql '\(client.configuration.url.unredacted)'   Stop the server with: phylactery db stop")
+        print("Done. Look around with: phylactery db psql   Stop the server with: phylactery db stop")
     }
 
     /// A daemon's state snapshot: a few megabytes of nested JSON, saved as jsonb and read back.
@@ -109,6 +113,7 @@ struct DemoCommand: AsyncParsableCommand {
         let row = try await client.query("SELECT doc, pg_column_size(doc), octet_length(doc::text) FROM public.demo_snapshots WHERE id = \(id)").collect().first!
         let (back, stored, text) = try row.decode((JSONB<StateSnapshot>, Int, Int).self)
         let read = clock.now - readStart
+        try await client.execute("DROP TABLE public.demo_snapshots")
         guard back.value == snapshot else {
             throw PhylacteryError(.queryFailed, "The snapshot read back differs from the one saved.")
         }
@@ -232,6 +237,12 @@ struct DemoCommand: AsyncParsableCommand {
         print("10. Traces: the ghouls ran under the tracer; \(written) spans flushed into traces.spans (partitioned by day). The last attempt of \(job.kind), read back as a tree:")
         for line in TraceTimeline.render(trace).split(separator: "\n") { print("   \(line)") }
         print("   All traces: phylactery traces list; this one again: phylactery traces show \(traceID)")
+    }
+
+    /// Drops the tables the tour makes by hand, left by an interrupted earlier run (or an older tour,
+    /// which kept them).
+    static func dropHandMadeTables(_ client: PhylacteryClient) async throws {
+        try await client.execute("DROP TABLE IF EXISTS public.demo_visits, traces.demo_events, public.demo_snapshots")
     }
 
     /// (visits, events) row counts.
