@@ -20,6 +20,10 @@ let package = Package(
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .library(name: "PhylacteryCommands", targets: ["PhylacteryCommands"]),
+        // The two example extensions, for example daemons (Examples/Daemon) to host.
+        .library(name: "NotebookExtension", targets: ["NotebookExtension"]),
+        .library(name: "TasksExtension", targets: ["TasksExtension"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
         .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
@@ -128,13 +132,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The `phylactery` command: argument parsing and printing over the library.
+        // The operator's commands as a library: argument parsing and printing over the libraries,
+        // mounted by `phylactery` and by any daemon's executable under its own name.
+        .target(
+            name: "PhylacteryCommands",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                "PhylacteryBackup",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The example daemon's executable (Examples/Daemon has its own Package.swift for building it
+        // alone); compiled here so the test command builds and runs it without a second build.
+        .executableTarget(
+            name: "ExampleDaemon",
+            dependencies: ["PhylacteryCommands", "NotebookExtension", "TasksExtension"],
+            path: "Examples/Daemon/Sources/ExampleDaemon",
+            swiftSettings: swiftSettings
+        ),
+        // The `phylactery` executable: the commands hosting the two example extensions, and the tour.
         .executableTarget(
             name: "PhylacteryCLI",
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
-                "PhylacteryBackup",
+                "PhylacteryCommands",
                 "NotebookExtension",
                 "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -219,7 +248,7 @@ let package = Package(
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["PhylacteryCLI", "ExampleDaemon", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -8,8 +8,14 @@ struct PhylacteryProcess: Sendable {
 
     /// Runs `phylactery arguments…` with the test's environment plus `extra`, and waits for it.
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> PhylacteryProcess {
-        let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
-        let executable = ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery"
+        try run(executable: ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery", arguments, environment: extra)
+    }
+
+    /// The directory of the built executables (next to the test bundle).
+    static var binDirectory: String { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path }
+
+    /// Runs another built executable the same way.
+    static func run(executable: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> PhylacteryProcess {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(extra) { $1 }
         let outcome = try Subprocess.run(executable, arguments, environment: environment)

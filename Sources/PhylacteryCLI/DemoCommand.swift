@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Phylactery
 import NotebookExtension
+import PhylacteryCommands
 import PhylacteryEmbedded
 import PostgresNIO
 import TasksExtension
@@ -19,7 +20,7 @@ struct DemoCommand: AsyncParsableCommand {
     struct ChangedMyMind: Error {}
 
     func run() async throws {
-        try await reportingErrors {
+        try await PhylacteryCommands.reportingErrors {
             let url: DatabaseURL
             if let external = try PhylacteryClient.Configuration.fromEnvironment() {
                 url = external.url

@@ -1,9 +1,11 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
-import PhylacteryEmbedded
+public import PhylacteryEmbedded
 
 /// Where the local server lives: `--home`, `--pg-bin`, `--port`.
-struct ServerOptions: ParsableArguments {
+public struct ServerOptions: ParsableArguments {
+    public init() {}
+
     @Option(help: "The data directory (default: $PHYLACTERY_HOME; as root /var/lib/phylactery; else $XDG_DATA_HOME/phylactery or ~/.local/share/phylactery).")
     var home: String?
 
@@ -16,11 +18,12 @@ struct ServerOptions: ParsableArguments {
     @Flag(help: "Also listen on TCP at 127.0.0.1:<port> (password required there).")
     var tcp = false
 
-    func validate() throws {
+    public func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535.") }
     }
 
-    var configuration: EmbeddedServer.Configuration {
+    /// The embedded server's configuration these options (and the environment) name.
+    public var configuration: EmbeddedServer.Configuration {
         var configuration = EmbeddedServer.Configuration.fromEnvironment()
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }

@@ -10,7 +10,7 @@ struct MigrateCommand: AsyncParsableCommand {
         abstract: "Plan, generate, apply and undo migrations for the core and every registered extension.",
         discussion: """
             The wanted schema is the core's models plus those of the extensions this binary registers \
-            (\(Extensions.all.map(\.slug).joined(separator: ", "))). Steps with hazards (data-loss, \
+            (\(PhylacteryCommands.extensions.map(\.slug).joined(separator: ", "))). Steps with hazards (data-loss, \
             table-rewrite, long-lock) are never applied without the matching --allow flag.
             """,
         subcommands: [Plan.self, Generate.self, Up.self, Down.self, Status.self, History.self, Check.self, Auto.self]
@@ -23,7 +23,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
         func migrator(_ client: PhylacteryClient) throws -> Migrator {
             let directory = self.directory ?? ProcessInfo.processInfo.environment["PHYLACTERY_MIGRATIONS"] ?? "migrations"
-            return Migrator(client: client, federation: try Extensions.federation(), options: .init(directory: directory))
+            return Migrator(client: client, federation: try PhylacteryCommands.federation(), options: .init(directory: directory))
         }
 
         func withMigrator<R: Sendable>(_ body: (Migrator) async throws -> R) async throws -> R {

@@ -70,7 +70,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let federation = try Extensions.federation()
+            let federation = try PhylacteryCommands.federation()
             var handlers = federation.jobHandlers
             // On the local server: hold its home while running (a restore waits for this worker to
             // stop), reanimate after a restore, and take the scheduled backups when asked.

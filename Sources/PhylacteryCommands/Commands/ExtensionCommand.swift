@@ -12,7 +12,7 @@ struct ExtensionCommand: AsyncParsableCommand {
         discussion: """
             An export is one file: a zip of manifest.json (owner, version, registry rows, per table its columns, \
             row count and SHA-256) and one COPY text entry per table. This binary registers \
-            \(Extensions.all.map(\.slug).joined(separator: ", ")).
+            \(PhylacteryCommands.extensions.map(\.slug).joined(separator: ", ")).
             """,
         subcommands: [Export.self, Import.self, Purge.self, Verify.self]
     )
@@ -42,7 +42,7 @@ struct ExtensionCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let outcome = try await ExtensionCommand.withClient { try await ExtensionData(client: $0).importArchive(at: file, federation: try Extensions.federation()) }
+                let outcome = try await ExtensionCommand.withClient { try await ExtensionData(client: $0).importArchive(at: file, federation: try PhylacteryCommands.federation()) }
                 if let migration = outcome.migration {
                     print("Migrated \(outcome.manifest.owner) first (revision \(migration.revision), \(migration.up.count) statements).")
                 }
@@ -79,7 +79,7 @@ struct ExtensionCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let safeguard: ExtensionData.PurgeSafeguard = file.map { .exportTo($0) } ?? .withoutExport
-                let outcome = try await ExtensionCommand.withClient { try await ExtensionData(client: $0).purge(slug, federation: try Extensions.federation(), safeguard: safeguard) }
+                let outcome = try await ExtensionCommand.withClient { try await ExtensionData(client: $0).purge(slug, federation: try PhylacteryCommands.federation(), safeguard: safeguard) }
                 if let export = outcome.export, let file {
                     print("Exported \(export.owner) into \(file) (sha256 \(outcome.exportSHA256 ?? "")) and read it back.")
                 }
