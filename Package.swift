@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .library(name: "PhylacteryRuntime", targets: ["PhylacteryRuntime"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
         .executable(name: "phylactery-bench", targets: ["PhylacteryBench"]),
         .executable(name: "phylactery-chaos", targets: ["PhylacteryChaos"]),
@@ -33,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-syntax.git", from: "603.0.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML", "CommandLineArguments"]),
     ],
     targets: [
         // The library: database core, codec, registry, migrations and the chambers.
@@ -77,6 +81,26 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The runtime a daemon runs: one Service that starts or waits for the server, migrates by
+        // policy, runs the workers, the tracer and housekeeping, and stops them in reverse order;
+        // its configuration through swift-configuration (flags, environment, file, secrets).
+        .target(
+            name: "PhylacteryRuntime",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,7 +165,8 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", "PhylacteryRuntime",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -176,6 +201,19 @@ let package = Package(
             dependencies: [
                 "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Runs PhylacteryRuntime against embedded servers of its own and the test command's server.
+        .testTarget(
+            name: "PhylacteryRuntimeTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryRuntime", "PhylacteryTestSupport", "TasksExtension",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: swiftSettings
         ),
