@@ -3,12 +3,14 @@ import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Phylactery target compiles with (see shared STYLE.md §3 and §6).
-let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
-    .enableUpcomingFeature("InternalImportsByDefault"),
-    .enableUpcomingFeature("MemberImportVisibility"),
-    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
-]
+let upcomingFeatures = ["ExistentialAny", "InternalImportsByDefault", "MemberImportVisibility", "NonisolatedNonsendingByDefault"]
+let swiftSettings: [SwiftSetting] = upcomingFeatures.map { .enableUpcomingFeature($0) }
+
+/// The embedded server reads `struct stat` from opened descriptors. Clang imports that C struct once
+/// per build and attributes it to whichever module loaded the header first (Glibc, CoreFoundation or
+/// CDispatch, differently in debug and release builds), so MemberImportVisibility cannot be satisfied
+/// for its members by any one import: this target goes without that upcoming feature.
+let embeddedSwiftSettings: [SwiftSetting] = upcomingFeatures.filter { $0 != "MemberImportVisibility" }.map { .enableUpcomingFeature($0) }
 
 let package = Package(
     name: "phylactery",
@@ -16,6 +18,7 @@ let package = Package(
     products: [
         .library(name: "Phylactery", targets: ["Phylactery"]),
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
+        .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .library(name: "PhylacteryRuntime", targets: ["PhylacteryRuntime"]),
         .executable(name: "phylactery", targets: ["PhylacteryCLI"]),
@@ -78,13 +81,14 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: embeddedSwiftSettings
         ),
         // The runtime a daemon runs: one Service that starts or waits for the server, migrates by
         // policy, runs the workers, the tracer and housekeeping, and stops them in reverse order;
@@ -101,6 +105,26 @@ let package = Package(
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups and
+        // point-in-time restore of the embedded server's cluster; logical backups with pg_dump/pg_restore,
+        // per-extension export, import and purge, and upgrades of the server binaries (minor: switch;
+        // major: pg_upgrade after a verified backup).
+        .target(
+            name: "PhylacteryBackup",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -134,6 +158,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "NotebookExtension",
                 "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -151,6 +176,7 @@ let package = Package(
             dependencies: [
                 "Phylactery",
                 "PhylacteryEmbedded",
+                "PhylacteryBackup",
                 "PhylacteryTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -165,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", "PhylacteryRuntime",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryRuntime",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -188,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryIntegrationTests",
             dependencies: [
-                "Phylactery", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -199,7 +225,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryEmbeddedTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
@@ -217,10 +243,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Backups: unit tests of the rules, and the restore drill, corruption and encryption tests on
+        // private embedded servers.
+        .testTarget(
+            name: "PhylacteryBackupTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Runs the built `phylactery` executable and reads what it prints.
         .testTarget(
             name: "PhylacteryCLITests",
-            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension"],
+            dependencies: ["PhylacteryCLI", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -16,17 +16,21 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors, backup.")
     var suite: String
 
     @Option(help: "vectors: how many rows to load (default 100000).")
     var rows = 100_000
 
+    @Option(name: .customLong("size-mb"), help: "backup: the cluster's size in MB (default 1024).")
+    var sizeMB = 1024
+
     @Option(help: .hidden)
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate", "queue", "traces", "vectors"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors.") }
+        guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup.") }
+        guard sizeMB >= 64 else { throw ValidationError("--size-mb must be at least 64") }
         guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
     }
 
@@ -60,6 +64,18 @@ struct PhylacteryBench: AsyncParsableCommand {
         }
         var logger = Logger(label: "phylactery.bench")
         logger.logLevel = .warning
+        if suite == "backup" {
+            // Its own server in a temporary home: it archives, backs up and restores the whole cluster.
+            var benchmark = BackupBenchmark(logger: logger, sizeMB: sizeMB)
+            do {
+                try await benchmark.run()
+            } catch {
+                print("error: \(String(reflecting: error))")
+                throw ExitCode.failure
+            }
+            Self.printResult(suite: suite, benchmark.results)
+            return
+        }
         let url: DatabaseURL
         if let external = try PhylacteryClient.Configuration.fromEnvironment() {
             url = external.url
@@ -107,6 +123,11 @@ struct PhylacteryBench: AsyncParsableCommand {
             print("error: \(String(reflecting: error))")
             throw ExitCode.failure
         }
+        Self.printResult(suite: suite, results)
+    }
+
+    /// The last line: `RESULT {"suite":…,…}`.
+    static func printResult(suite: String, _ results: [String: Double]) {
         let json = results.keys.sorted().map { key in
             let value = results[key]!
             return "\"\(key)\":\(value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.4g", value))"

@@ -15,7 +15,7 @@ struct PhylacteryCommand: AsyncParsableCommand {
             $PHYLACTERY_HOME (default: as root /var/lib/phylactery, else $XDG_DATA_HOME/phylactery or \
             ~/.local/share/phylactery).
             """,
-        subcommands: [DemoCommand.self, DatabaseCommand.self, MigrateCommand.self, WorkerCommand.self, QueueCommand.self, TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self]
+        subcommands: [DemoCommand.self, DatabaseCommand.self, MigrateCommand.self, ExtensionCommand.self, WorkerCommand.self, QueueCommand.self, TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self]
     )
 
     /// Quiet logs by default (warnings and errors); PHYLACTERY_VERBOSE=1 shows everything.

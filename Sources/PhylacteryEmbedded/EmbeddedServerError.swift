@@ -38,6 +38,9 @@ public struct EmbeddedServerError: Error, Sendable, CustomStringConvertible {
         public static let startFailed = Self("startFailed")
         /// The server did not stop.
         public static let stopFailed = Self("stopFailed")
+        /// Another process holds the home: a runtime or worker (refusing a restore), or a restore
+        /// (refusing a start).
+        public static let inUse = Self("inUse")
 
         public var description: String { self.name }
     }

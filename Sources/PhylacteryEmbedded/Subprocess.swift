@@ -32,6 +32,65 @@ package enum Subprocess {
         as user: String? = nil,
         environment: [String: String]? = nil
     ) throws -> Outcome {
+        let running = try spawn(executable, arguments, as: user, environment: environment)
+        return try running.wait()
+    }
+
+    /// A child started by ``spawn(_:_:as:environment:)``: its output goes to a private file that can be
+    /// read while it runs (progress lines), and it is reaped by ``wait()`` or ``poll()``.
+    package struct Running: Sendable {
+        /// The child's process id (of `runuser` when run as another user).
+        package let pid: Int32
+        /// The file its standard output and error go to; removed when the child is reaped.
+        package let outputPath: String
+        let program: String
+
+        /// Blocks until the child exits and returns its status and everything it printed.
+        package func wait() throws -> Outcome {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 {
+                guard errno == EINTR else { throw SpawnError(executable: program, errno: errno) }
+            }
+            return self.reaped(status)
+        }
+
+        /// The outcome when the child has exited, `nil` while it runs. Never blocks.
+        package func poll() throws -> Outcome? {
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == 0 { return nil }
+            if result == -1 {
+                guard errno == EINTR else { throw SpawnError(executable: program, errno: errno) }
+                return nil
+            }
+            return self.reaped(status)
+        }
+
+        /// What the child printed from byte `offset` on (it may still be writing).
+        package func output(from offset: UInt64) -> String {
+            guard let handle = FileHandle(forReadingAtPath: outputPath) else { return "" }
+            defer { try? handle.close() }
+            try? handle.seek(toOffset: offset)
+            return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        }
+
+        private func reaped(_ status: Int32) -> Outcome {
+            let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+            unlink(outputPath)
+            // WIFEXITED / WEXITSTATUS, spelled out (they are C macros).
+            let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            return Outcome(status: exitCode, output: output)
+        }
+    }
+
+    /// Starts `executable` with `arguments` (as `user` when given, through `runuser`) and returns at once.
+    /// The caller must reap it with ``Running/wait()`` or ``Running/poll()``.
+    package static func spawn(
+        _ executable: String,
+        _ arguments: [String],
+        as user: String? = nil,
+        environment: [String: String]? = nil
+    ) throws -> Running {
         let program: String
         let argv: [String]
         if let user {
@@ -43,7 +102,6 @@ package enum Subprocess {
         }
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let outputPath = FileManager.default.temporaryDirectory.path + "/phylactery-\(UUID().uuidString).out"
-        defer { unlink(outputPath) }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -52,7 +110,7 @@ package enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
-        var pid: pid_t = 0
+        var pid: Int32 = 0
         let cArgs = argv.map { strdup($0) } + [nil]
         let cEnv = env.map { strdup($0) } + [nil]
         defer {
@@ -60,16 +118,11 @@ package enum Subprocess {
             cEnv.forEach { free($0) }
         }
         let spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
-        guard spawned == 0 else { throw SpawnError(executable: program, errno: spawned) }
-
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else { throw SpawnError(executable: program, errno: errno) }
+        guard spawned == 0 else {
+            unlink(outputPath)
+            throw SpawnError(executable: program, errno: spawned)
         }
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        // WIFEXITED / WEXITSTATUS, spelled out (they are C macros).
-        let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitCode, output: output)
+        return Running(pid: pid, outputPath: outputPath, program: program)
     }
 
     /// The absolute path of `name` found on `PATH`, or `nil`.

@@ -79,17 +79,17 @@ struct FaultAnswer: Codable, Sendable { var n: Int }
             let half = Self.jobs / 2
             let effects = try await client.enqueue(contentsOf: (0..<half).map { FaultEffect(n: $0) })
             let results = try await client.enqueue(contentsOf: (0..<half).map { FaultResult(n: $0) })
-            try await Self.eventually("every handler waits at the gate") { book.waiting.load(ordering: .relaxed) == Self.jobs }
+            try await eventually("every handler waits at the gate") { book.waiting.load(ordering: .relaxed) == Self.jobs }
 
             // Inject the fault, let every handler finish into it, hold it, clear it.
             let clear = try await Self.inject(fault, client: client, server: server, badEffect: effects[0].id, badResult: results[0].id)
             book.open.store(true, ordering: .releasing)
-            try await Self.eventually("every handler finished") { ghouls.runningJobIDs.isEmpty }
+            try await eventually("every handler finished") { ghouls.runningJobIDs.isEmpty }
             try await Task.sleep(for: .seconds(2))   // the fault lasts (not synchronisation)
             try await clear()
 
             // Recovery by themselves: every job completes, each handler ran once, every effect once.
-            try await Self.eventually("every job completed", timeout: .seconds(60)) {
+            try await eventually("every job completed", timeout: .seconds(60), retryingErrors: true) {
                 try await Self.count(client, "SELECT count(*) FROM queue.jobs WHERE state = 'completed'") == Self.jobs
             }
             // A handler that finished (the result jobs: nothing of theirs touches the database) ran once,
@@ -112,7 +112,7 @@ struct FaultAnswer: Codable, Sendable { var n: Int }
                 #expect(stored == half)
             }
             // The tracer: every span stored, except the one the table refuses (counted).
-            try await Self.eventually("every span stored", timeout: .seconds(60)) {
+            try await eventually("every span stored", timeout: .seconds(60), retryingErrors: true) {
                 _ = try? await tracer.flush()
                 return try await Self.count(client, "SELECT count(*) FROM traces.spans WHERE name = 'fault.span'") == Self.jobs - 1
             }
@@ -208,15 +208,5 @@ struct FaultAnswer: Codable, Sendable { var n: Int }
 
     static func count(_ client: PhylacteryClient, _ sql: PostgresQuery) async throws -> Int {
         Int(try await client.query(sql).collect().first?.decode(Int64.self) ?? -1)
-    }
-
-    static func eventually(_ message: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("timed out waiting: \(message)")
-        throw CancellationError()
     }
 }

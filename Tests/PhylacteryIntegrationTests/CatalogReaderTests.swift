@@ -182,6 +182,25 @@ import Testing
         }
     }
 
+    @Test func triggersWithTheSessionsTheyFireIn() async throws {
+        try await TestDatabase.withFreshDatabase("catalog_triggers") { client in
+            try await client.execute("CREATE TABLE public.guarded (id int PRIMARY KEY)")
+            try await client.execute("CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END; $$")
+            for (name, state) in [("a_origin", nil), ("b_always", "ENABLE ALWAYS"), ("c_replica", "ENABLE REPLICA"), ("d_disabled", "DISABLE")] {
+                try await client.execute(PostgresQuery(unsafeSQL: "CREATE TRIGGER \(name) BEFORE DELETE ON public.guarded FOR EACH ROW EXECUTE FUNCTION public.refuse()"))
+                if let state {
+                    try await client.execute(PostgresQuery(unsafeSQL: "ALTER TABLE public.guarded \(state) TRIGGER \(name)"))
+                }
+            }
+            let (shape, queries) = try await read(client, ["public"])
+            #expect(queries == CatalogReader.queryCount)
+            let triggers = try #require(shape[QualifiedName("public", "guarded")]).triggers
+            #expect(triggers.map(\.name) == ["a_origin", "b_always", "c_replica", "d_disabled"])
+            #expect(triggers.map(\.enabled) == [.origin, .always, .replica, .disabled])
+            #expect(triggers.allSatisfy { $0.function == QualifiedName("public", "refuse") && $0.typeBits == 1 | 2 | 8 })
+        }
+    }
+
     @Test func pgTempIsTheSessionsTempSchemaInsideATransaction() async throws {
         try await TestDatabase.withFreshDatabase("catalog_temp") { client in
             try await client.execute("CREATE TABLE public.kept (id int PRIMARY KEY)")

@@ -16,7 +16,7 @@ import Testing
             #expect(vector.count == 1)
             let report = await client.healthReport()
             #expect(report.isHealthy, "\(report)")
-            #expect(report.checks.map(\.name) == ["connection", "server version", "pgvector", "chambers", "pool"])
+            #expect(report.checks.map(\.name) == ["connection", "server version", "pgvector", "chambers", "facts", "pool"])
             #expect(report.checks.allSatisfy { $0.status == .ok }, "\(report)")
         }
     }

@@ -197,7 +197,15 @@ import Testing
             let unique = try Self.migrator(client, [Self.notes([ModelSchema.column("title", String.self, unique: true)])])
             let failed = await #expect(throws: PhylacteryError.self) { try await unique.apply(allowing: []) }
             #expect(failed?.code == .migrationFailed, "\(String(describing: failed))")
-            // The concurrent build left an invalid index behind; once the duplicate is gone, the plan rebuilds and attaches it.
+            // The failed concurrent build's invalid index was dropped at once.
+            let invalid = "SELECT count(*) FROM pg_index WHERE indrelid = 'public.notes'::regclass AND NOT indisvalid"
+            #expect(try await client.query(PostgresQuery(unsafeSQL: invalid)).collect().first?.decode(Int64.self) == 0)
+            // A process killed during the build leaves one behind (made here by a build of our own);
+            // once the duplicate is gone, the plan rebuilds and attaches it.
+            await #expect(throws: PhylacteryError.self) {
+                try await client.execute("CREATE UNIQUE INDEX CONCURRENTLY notes_title_key ON public.notes (title)")
+            }
+            #expect(try await client.query(PostgresQuery(unsafeSQL: invalid)).collect().first?.decode(Int64.self) == 1)
             try await client.execute("DELETE FROM public.notes WHERE ctid = (SELECT max(ctid) FROM public.notes)")
             let plan = try await unique.plan()
             let statements = plan.upStatements.map(\.sql)

@@ -114,6 +114,47 @@ struct NothingWedgedTests {
         }
     }
 
+    @Test("a lease update refused for one job still extends the others' leases")
+    func heartbeatIsolatesARefusedRow() async throws {
+        try await withQueueDatabase("wedge_heartbeat") { client in
+            let gate = Gate()
+            var handlers = JobHandlers()
+            handlers.register(Gated.self) { _, _ in
+                gate.runs.add(1, ordering: .relaxed)
+                try await gate.wait()
+            }
+            let configuration = GhoulsConfiguration(
+                queues: ["default": QueueConfiguration(concurrency: 4)], lease: .seconds(30), heartbeatInterval: .milliseconds(300),
+                pollInterval: .milliseconds(200), retention: nil, workerName: "test")
+            let ghouls = Ghouls(client: client, handlers: handlers, configuration: configuration)
+            try await whileRunning(ghouls) {
+                let bad = try await client.enqueue(Gated()), good = try await client.enqueue(Gated())
+                try await eventually("both run") { gate.runs.load(ordering: .relaxed) == 2 }
+                try await client.execute(PostgresQuery(unsafeSQL: """
+                    CREATE FUNCTION public.refuse_lease() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF NEW.id = '\(bad.id)' AND NEW.lease_expires_at IS DISTINCT FROM OLD.lease_expires_at AND NEW.state = 'running' THEN
+                            RAISE EXCEPTION 'lease refused' USING ERRCODE = '22023';
+                        END IF;
+                        RETURN NEW;
+                    END $$
+                    """))
+                try await client.execute("CREATE TRIGGER refuse_lease BEFORE UPDATE ON queue.jobs FOR EACH ROW EXECUTE FUNCTION public.refuse_lease()")
+                let badLease = try #require(try await state(client, bad.id)?.leaseExpiresAt)
+                let goodLease = try #require(try await state(client, good.id)?.leaseExpiresAt)
+                try await eventually("the other lease is extended", timeout: .seconds(10)) {
+                    (try await state(client, good.id)?.leaseExpiresAt ?? goodLease) > goodLease
+                }
+                #expect(try await state(client, bad.id)?.leaseExpiresAt == badLease)
+                try await client.execute("DROP TRIGGER refuse_lease ON queue.jobs")
+                gate.release()
+                try await eventually("both complete") {
+                    try await count(client, "SELECT count(*) FROM queue.jobs WHERE state = 'completed'") == 2
+                }
+            }
+        }
+    }
+
     @Test("a bare NOTIFY on the cancel channel does not cancel a job: only its row can")
     func notifyAloneDoesNotCancel() async throws {
         try await withQueueDatabase("wedge_notify") { client in

@@ -84,17 +84,6 @@ func stopped(_ task: Task<Void, any Error>) async throws {
     try await task.value
 }
 
-/// Polls `condition` until it holds or `timeout` passes (then fails the test with `message`).
-func eventually(_ message: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out waiting: \(message)")
-    throw CancellationError()
-}
-
 func count(_ client: PhylacteryClient, _ sql: PostgresQuery) async throws -> Int {
     Int(try await client.query(sql).collect().first?.decode(Int64.self) ?? -1)
 }

@@ -6,16 +6,30 @@ public struct HealthReport: Sendable, CustomStringConvertible {
     /// One check's outcome.
     public struct Check: Sendable {
         public enum Status: String, Sendable { case ok, warning, failed }
-        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `pool`.
+        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `facts`,
+        /// `replication role` (only when sessions start as `replica`), `pool`.
         public var name: String
         public var status: Status
         /// What was found.
         public var detail: String
         /// What to do about it, when something is wrong.
         public var fix: String?
+
+        /// A check's outcome (for checks made outside the client, such as WAL archiving).
+        public init(name: String, status: Status, detail: String, fix: String? = nil) {
+            self.name = name
+            self.status = status
+            self.detail = detail
+            self.fix = fix
+        }
     }
 
     public var checks: [Check]
+
+    /// A report of `checks`.
+    public init(checks: [Check]) {
+        self.checks = checks
+    }
 
     /// True when no check failed (warnings allowed).
     public var isHealthy: Bool { !self.checks.contains { $0.status == .failed } }
@@ -34,14 +48,18 @@ extension PhylacteryClient {
     /// The lowest server version Phylactery supports.
     public static let minimumServerVersion = 150000
 
-    /// Checks the server version, pgvector, the chambers and the pool, without changing anything.
+    /// Checks the server version, pgvector, the chambers, the protection of facts and the pool,
+    /// without changing anything.
     ///
     /// Unlike other operations it does not create missing chambers, so it reports the database as it is.
+    /// The `facts` check fails while `verbatim.facts` is not protected: an immutability trigger
+    /// missing, disabled, changed, or not enabled `ALWAYS` (then a session that sets
+    /// `session_replication_role = replica` could change facts).
     public func healthReport() async -> HealthReport {
         var checks: [HealthReport.Check] = []
         let url = self.configuration.url
         do {
-            let (version, versionText, vectorAvailable, vectorInstalled, schemas) = try await self.withDirectConnection { connection in
+            let (version, versionText, vectorAvailable, vectorInstalled, schemas, replicationRole, facts) = try await self.withDirectConnection { connection in
                 let version = try await connection.query("SELECT current_setting('server_version_num')::int, current_setting('server_version')", logger: self.logger)
                     .collect().first!.decode((Int, String).self)
                 let available = try await connection.query("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", logger: self.logger)
@@ -50,7 +68,13 @@ extension PhylacteryClient {
                     .collect().first.map { try $0.decode(String.self) }
                 let schemas = try await connection.query("SELECT nspname FROM pg_namespace", logger: self.logger)
                     .collect().map { try $0.decode(String.self) }
-                return (version.0, version.1, available, installed, Set(schemas))
+                // The role's or database's default, which every session of this client starts with.
+                let role = try await connection.query("SELECT current_setting('session_replication_role')", logger: self.logger)
+                    .collect().first?.decode(String.self) ?? "origin"
+                let facts = schemas.contains(FactStore.table.schema)
+                    ? try await CatalogReader.read(schemas: [FactStore.table.schema], on: connection, logger: self.logger).shape[FactStore.table]
+                    : nil
+                return (version.0, version.1, available, installed, Set(schemas), role, facts)
             }
             checks.append(.init(name: "connection", status: .ok, detail: "\(url.username)@\(url.endpointDescription), database \(url.database)"))
             if version >= Self.minimumServerVersion {
@@ -75,6 +99,22 @@ extension PhylacteryClient {
             } else {
                 checks.append(.init(name: "chambers", status: .warning, detail: "missing: \(missing.joined(separator: ", "))",
                                     fix: "They are created on first use (`phylactery demo`, or any transaction)."))
+            }
+            if let facts {
+                let problems = FactStore.protectionProblems(in: facts)
+                if problems.isEmpty {
+                    checks.append(.init(name: "facts", status: .ok, detail: "\(FactStore.table): UPDATE, DELETE and TRUNCATE refused by triggers that fire in every session"))
+                } else {
+                    checks.append(.init(name: "facts", status: .failed, detail: "\(FactStore.table) is not protected: " + problems.joined(separator: "; "),
+                                        fix: "Run `phylactery migrate auto` (or start the daemon, which migrates): it restores the triggers; `migrate plan` shows the statements."))
+                }
+            } else {
+                checks.append(.init(name: "facts", status: .ok, detail: "\(FactStore.table) not created yet (the first migration creates it with its triggers)"))
+            }
+            if replicationRole == "replica" {
+                checks.append(.init(name: "replication role", status: .warning,
+                                    detail: "sessions start with session_replication_role = replica (a role or database setting): foreign keys and ordinary triggers do not fire in them",
+                                    fix: "ALTER ROLE … RESET session_replication_role, or ALTER DATABASE … RESET session_replication_role, unless this database is a logical replica."))
             }
         } catch {
             checks.append(.init(name: "connection", status: .failed, detail: String(describing: error),

@@ -123,35 +123,53 @@ extension Transaction {
         line: Int = #line,
         _ rows: (inout CopyRowWriter) async throws -> Void
     ) async throws -> Int {
+        var written = 0
+        try await self.copyFrom(table: table, schema: schema, columns: columns, file: file, line: line) { writer in
+            var rowWriter = CopyRowWriter(writer: writer, encoder: encoder, columns: columns)
+            try await rows(&rowWriter)
+            try await rowWriter.flush()
+            written = rowWriter.rowCount
+        }
+        return written
+    }
+
+    /// Runs `COPY schema.table (columns) FROM STDIN` (text format) with `write` sending the data as it
+    /// is: for data that is already in COPY's text format (an extension export).
+    ///
+    /// Table and column names must be plain identifiers (PostgresNIO quotes them without escaping).
+    /// Throwing from `write` aborts the COPY and the transaction; that error comes back unchanged.
+    package func copyFrom(
+        table: String,
+        schema: String,
+        columns: [String],
+        file: String = #fileID,
+        line: Int = #line,
+        _ write: (PostgresCopyFromWriter) async throws -> Void
+    ) async throws {
         // PostgresNIO's COPY takes an unqualified table name: resolve it in `schema` for the
         // duration of the COPY, then put the transaction's search_path back.
         let previous = try await self.query("SELECT current_setting('search_path')", file: file, line: line)
             .collect().first?.decode(String.self) ?? "public"
         try await self.execute("SELECT set_config('search_path', \(SQLIdentifier.quote(schema)), true)", file: file, line: line)
-        var written = 0
         var bodyError: (any Error)?
         do {
             try await self.connection.copyFrom(
                 table: table, columns: columns, logger: self.logger, file: file, line: line
             ) { writer in
-                var rowWriter = CopyRowWriter(writer: writer, encoder: encoder, columns: columns)
                 do {
-                    try await rows(&rowWriter)
+                    try await write(writer)
                 } catch {
                     bodyError = error
                     throw error
                 }
-                try await rowWriter.flush()
-                written = rowWriter.rowCount
             }
         } catch {
             // The COPY was aborted, and with it the transaction. The body's own error comes back
-            // unchanged; failures of the COPY itself become a PhylacteryError.
+            // unchanged; failures of the COPY itself (a refused write is a PSQLError) become a PhylacteryError.
             self.state.markAborted()
-            if let bodyError { throw bodyError }
+            if let bodyError, !(bodyError is PSQLError) { throw bodyError }
             throw PhylacteryError.wrapping(error, doing: "Copying rows into \(schema).\(table)", phase: .body, file: file, line: line)
         }
         try await self.execute("SELECT set_config('search_path', \(previous), true)", file: file, line: line)
-        return written
     }
 }

@@ -17,7 +17,9 @@ package import PostgresNIO
 /// - PRIMARY KEY, UNIQUE, CHECK and FOREIGN KEY constraints (NOT NULL constraints are nullability,
 ///   already on ``ColumnShape/notNull``);
 /// - indexes that do not back a primary key, unique or exclusion constraint;
-/// - user triggers, with their function's name and source (a fifth query).
+/// - user triggers, with their function's name and source and `tgenabled` (whether they fire in
+///   every session, only without `session_replication_role = replica`, only with it, or never), in a
+///   fifth query.
 ///
 /// Not read: key ordering (`DESC`, `NULLS FIRST`), collations and `INCLUDE` columns of indexes, FK
 /// `ON UPDATE` and match type, exclusion constraints, policies and privileges.
@@ -136,8 +138,10 @@ package struct CatalogReader {
 
         // 5. Triggers and their functions.
         for row in try await fetch(Self.triggersSQL, binding: order) {
-            let (oid, name, bits, functionSchema, functionName, body) = try row.decode((Int64, String, Int16, String, String, String).self)
-            builders[oid]?.triggers.append(TriggerShape(name: name, typeBits: bits, function: QualifiedName(functionSchema, functionName), body: body))
+            let (oid, name, bits, functionSchema, functionName, body, enabled) = try row.decode((Int64, String, Int16, String, String, String, String).self)
+            builders[oid]?.triggers.append(TriggerShape(
+                name: name, typeBits: bits, function: QualifiedName(functionSchema, functionName), body: body,
+                enabled: TriggerShape.Enabled(catalog: enabled)))
         }
 
         shape.tables = order.compactMap { builders[$0]?.shape }.sorted { $0.name < $1.name }

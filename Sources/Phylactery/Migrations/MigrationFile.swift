@@ -22,7 +22,10 @@ import Crypto
 /// ```
 ///
 /// Each block holds one statement. `(outside transaction)` blocks run after the transactional
-/// part commits; `{data-loss, …}` names the hazards a block needs consent for. The checksum of
+/// part commits; `{data-loss, …}` names the hazards a block needs consent for. A
+/// `-- parameters: […]` line holds the values a block binds as `$1`, `$2`, … (the ownership
+/// registry's rows), and `-- on failure: drop invalid index …` names the index a concurrent build
+/// makes, dropped again when the build fails. The checksum of
 /// the whole text is kept when the migration is applied, so an edited applied file is refused.
 public struct MigrationFile: Sendable, Hashable {
     /// One statement with its description.
@@ -116,10 +119,27 @@ public struct MigrationFile: Sendable, Hashable {
             if !block.hazards.isEmpty { header += " {\(block.hazards.sorted().map(\.rawValue).joined(separator: ", "))}" }
             header += ": \(block.summary) [\(block.owner)]"
             lines.append(header)
+            if !block.statement.parameters.isEmpty {
+                lines.append(Self.parametersPrefix + Self.jsonLine(block.statement.parameters))
+            }
+            if let index = block.statement.buildsIndex {
+                lines.append(Self.buildsIndexPrefix + index)
+            }
             lines.append(block.statement.sql + ";")
             lines.append("")
         }
         return lines
+    }
+
+    /// The line that carries a block's bind parameters, as a JSON array of strings.
+    static let parametersPrefix = "-- parameters: "
+    /// The line that names the index a block builds concurrently (dropped if the build leaves it invalid).
+    static let buildsIndexPrefix = "-- on failure: drop invalid index "
+
+    /// `values` as a one-line JSON array (JSON escapes line breaks, quotes and backslashes).
+    static func jsonLine(_ values: [String]) -> String {
+        // Encoding an array of strings cannot fail.
+        String(decoding: (try? JSONBEncoder().encodeToBytes(values)) ?? Array("[]".utf8), as: UTF8.self)
     }
 
     /// Reads a migration file's text.
@@ -131,12 +151,25 @@ public struct MigrationFile: Sendable, Hashable {
 
         func finish() throws {
             guard let block = current else { return }
-            // Whole-line comments are a reviewer's notes, not part of the statement.
+            var parameters: [String] = []
+            var buildsIndex: String?
+            for line in block.lines {
+                if line.hasPrefix(Self.parametersPrefix) {
+                    do {
+                        parameters = try JSONBDecoder().decode([String].self, from: Array(line.dropFirst(Self.parametersPrefix.count).utf8))
+                    } catch {
+                        throw PhylacteryError(.migrationRefused, "\(source): step '\(block.summary)' has a parameters line that is not a JSON array of strings")
+                    }
+                } else if line.hasPrefix(Self.buildsIndexPrefix) {
+                    buildsIndex = String(line.dropFirst(Self.buildsIndexPrefix.count)).trimmingCharacters(in: .whitespaces)
+                }
+            }
+            // Other whole-line comments are a reviewer's notes, not part of the statement.
             let lines = block.lines.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
             var sql = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
             if sql.hasSuffix(";") { sql.removeLast() }
             guard !sql.isEmpty else { throw PhylacteryError(.migrationRefused, "\(source): step '\(block.summary)' has no SQL") }
-            let made = Block(summary: block.summary, owner: block.owner, statement: MigrationStatement(sql, transactional: block.transactional), hazards: block.hazards)
+            let made = Block(summary: block.summary, owner: block.owner, statement: MigrationStatement(sql, transactional: block.transactional, parameters: parameters, buildsIndex: buildsIndex), hazards: block.hazards)
             if section == "up" { up.append(made) } else { down.append(made) }
             current = nil
         }

@@ -18,10 +18,19 @@ public struct MigrationStatement: Sendable, Hashable {
     /// or that should not hold the migration's locks (`VALIDATE CONSTRAINT`): they run after the
     /// transactional part has committed, each on its own.
     public var transactional: Bool
+    /// Text values sent as the bind parameters `$1`, `$2`, … of ``sql``: values (the ownership
+    /// registry's names and declarations) never sit in the SQL text, whatever they contain.
+    public var parameters: [String]
+    /// The index (schema-qualified, quoted) this statement builds `CONCURRENTLY`. When the build
+    /// fails, PostgreSQL leaves the index behind marked invalid; the migrator drops it at once, so a
+    /// failed build never leaves an invalid index in the database.
+    public var buildsIndex: String?
 
-    public init(_ sql: String, transactional: Bool = true) {
+    public init(_ sql: String, transactional: Bool = true, parameters: [String] = [], buildsIndex: String? = nil) {
         self.sql = sql
         self.transactional = transactional
+        self.parameters = parameters
+        self.buildsIndex = buildsIndex
     }
 }
 

@@ -1,18 +1,26 @@
+package import PostgresNIO
+
 /// Compares the federation's tables with the live catalog and orders the differences into steps.
 ///
 /// Rules: only objects a registered owner declares (now, or in its last recorded revision) are
 /// changed; anything else found in a chamber is reported in ``MigrationPlan/notices`` and left
 /// alone. Changes to existing tables are online-safe: indexes are built `CONCURRENTLY` outside
 /// the transaction, new CHECKs and foreign keys are added `NOT VALID` and validated afterwards,
-/// unique constraints are attached to a concurrently built index.
+/// unique constraints are attached to a concurrently built index. A changed index or unique
+/// constraint is built under a temporary name and swapped in (MigrationPlanner+Replace), and ones
+/// the model no longer declares are dropped after the new ones exist, so a table is never without
+/// its index or its uniqueness. A type change whose cast fails on stored values is refused with the
+/// reason and the count (MigrationPlanner+Probes).
 package struct MigrationPlanner {
-    /// Runs `SELECT EXISTS (…)` for questions about data (is the table empty, are there NULLs).
-    package typealias Probe = @Sendable (_ existsQuery: String) async throws -> Bool
+    /// Runs a question about the stored data (is the table empty, are there NULLs, which values fail
+    /// a cast) inside the planning transaction, which is rolled back afterwards. These are not
+    /// catalog queries: they run only for the steps that need them.
+    package typealias DataQuery = @Sendable (PostgresQuery) async throws -> [PostgresRow]
 
     let wanted: WantedSchema
     let actual: SchemaShape
     let registry: [OwnershipRecord]
-    let probe: Probe
+    let query: DataQuery
     /// `actual.tables` by name: the plan looks every wanted table up once.
     private var live: [QualifiedName: TableShape]
 
@@ -23,14 +31,18 @@ package struct MigrationPlanner {
     // Step phases, in apply order.
     enum Phase {
         static let createSchema = 0, renameTable = 1, renameColumn = 2, dropForeignKey = 3, dropIndexOrConstraint = 4
-        static let createTable = 5, alterColumn = 6, dropColumn = 7, addConstraint = 8, createIndex = 9, dropTable = 10, record = 11
+        static let createTable = 5, alterColumn = 6, dropColumn = 7, addConstraint = 8, createIndex = 9
+        /// Indexes and unique constraints the model no longer declares go once the new ones are
+        /// built: a model that swaps one for another (new columns, so a new name) is never without both.
+        static let dropSuperseded = 10
+        static let dropTable = 11, record = 12
     }
 
-    package init(wanted: WantedSchema, actual: SchemaShape, registry: [OwnershipRecord], probe: @escaping Probe) {
+    package init(wanted: WantedSchema, actual: SchemaShape, registry: [OwnershipRecord], query: @escaping DataQuery) {
         self.wanted = wanted
         self.actual = actual
         self.registry = registry
-        self.probe = probe
+        self.query = query
         self.live = Dictionary(actual.tables.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -96,8 +108,8 @@ package struct MigrationPlanner {
         }
         for record in self.registry where self.wanted.owners.contains(record.owner) && !present.contains("\(record.owner)/\(record.model)") {
             self.add("forget model \(record.model) of \(record.owner)", owner: record.owner, Phase.record,
-                     up: [MigrationBookkeeping.forgetSQL(owner: record.owner, model: record.model)],
-                     down: [MigrationBookkeeping.recordSQL(record)])
+                     up: [MigrationBookkeeping.forgetStatement(owner: record.owner, model: record.model)],
+                     down: [MigrationBookkeeping.recordStatement(record)])
         }
 
         let ordered = self.steps.enumerated().sorted { ($0.element.phase, $0.offset) < ($1.element.phase, $1.offset) }.map(\.element)
@@ -106,7 +118,7 @@ package struct MigrationPlanner {
 
     // MARK: - Steps
 
-    private mutating func add(
+    mutating func add(
         _ summary: String, owner: String, _ phase: Int, up: [MigrationStatement], down: [MigrationStatement], hazards: Set<Hazard> = [], downHazards: Set<Hazard> = []
     ) {
         self.steps.append(MigrationStep(summary, owner: owner, phase: phase, up: up, down: down, hazards: hazards, downHazards: downHazards))
@@ -140,7 +152,7 @@ package struct MigrationPlanner {
         }
         var restore = [DDL.createTable(live)]
         restore += live.indexes.map { DDL.createIndex($0, on: live, concurrently: false) }
-        restore += live.triggers.flatMap { [DDL.createTriggerFunction($0), DDL.createTrigger($0, on: live.name)] }
+        restore += live.triggers.flatMap { [DDL.createTriggerFunction($0)] + DDL.createTrigger($0, on: live.name) }
         self.add("drop table \(live.name)", owner: owner, Phase.dropTable,
                  up: ["DROP TABLE \(live.name.sql)"] + live.triggers.map(DDL.dropTriggerFunction), down: restore, hazards: [.dataLoss])
     }
@@ -183,8 +195,8 @@ package struct MigrationPlanner {
         let previous = self.registry.first { $0.owner == table.owner && $0.model == table.model }
         guard previous != record else { return }
         self.add("record ownership of \(table.shape.name) (\(table.owner)/\(table.model))", owner: table.owner, Phase.record,
-                 up: [MigrationBookkeeping.recordSQL(record)],
-                 down: [previous.map(MigrationBookkeeping.recordSQL) ?? MigrationBookkeeping.forgetSQL(owner: table.owner, model: table.model)])
+                 up: [MigrationBookkeeping.recordStatement(record)],
+                 down: [previous.map(MigrationBookkeeping.recordStatement) ?? MigrationBookkeeping.forgetStatement(owner: table.owner, model: table.model)])
     }
 
     // MARK: - Existing tables
@@ -217,7 +229,7 @@ package struct MigrationPlanner {
         var hasRows: Bool?
         func tableHasRows() async throws -> Bool {
             if let hasRows { return hasRows }
-            let answer = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(catalogName.sql))")
+            let answer = try await self.exists("SELECT 1 FROM \(catalogName.sql)")
             hasRows = answer
             return answer
         }
@@ -253,11 +265,16 @@ package struct MigrationPlanner {
             let col = "\(alter) ALTER COLUMN \(DDL.q(column.name))"
             let written = source.column(column.name) ?? column
             if current.type != column.type {
-                self.add("change type of \(name).\(column.name) from \(current.type) to \(column.type)", owner: owner, Phase.alterColumn,
-                         up: ["\(col) TYPE \(column.type) USING \(DDL.q(column.name))::\(column.type)"],
-                         down: ["\(col) TYPE \(current.type) USING \(DDL.q(column.name))::\(current.type)"],
-                         hazards: Self.typeChangeHazards(from: current.type, to: column.type),
-                         downHazards: Self.typeChangeHazards(from: column.type, to: current.type))
+                // A cast that fails on a stored row would fail the whole migration at apply: refused now, with the reason.
+                if let failure = try await self.castFailures(of: catalogName, column: catalogColumn[column.name] ?? column.name, to: column.type) {
+                    self.refusals.append("cannot change the type of \(name).\(column.name) from \(current.type) to \(column.type): \(failure.description); change or remove those values first, or keep the old type")
+                } else {
+                    self.add("change type of \(name).\(column.name) from \(current.type) to \(column.type)", owner: owner, Phase.alterColumn,
+                             up: ["\(col) TYPE \(column.type) USING \(DDL.q(column.name))::\(column.type)"],
+                             down: ["\(col) TYPE \(current.type) USING \(DDL.q(column.name))::\(current.type)"],
+                             hazards: Self.typeChangeHazards(from: current.type, to: column.type),
+                             downHazards: Self.typeChangeHazards(from: column.type, to: current.type))
+                }
             }
             if current.defaultExpression != column.defaultExpression {
                 let up = written.defaultExpression.map { "\(col) SET DEFAULT \($0)" } ?? "\(col) DROP DEFAULT"
@@ -268,7 +285,7 @@ package struct MigrationPlanner {
                 self.add("drop NOT NULL on \(name).\(column.name)", owner: owner, Phase.alterColumn,
                          up: ["\(col) DROP NOT NULL"], down: ["\(col) SET NOT NULL"])
             } else if !current.notNull && column.notNull {
-                let hasNulls = try await self.probe("SELECT EXISTS (SELECT 1 FROM \(catalogName.sql) WHERE \(DDL.q(catalogColumn[column.name] ?? column.name)) IS NULL)")
+                let hasNulls = try await self.exists("SELECT 1 FROM \(catalogName.sql) WHERE \(DDL.q(catalogColumn[column.name] ?? column.name)) IS NULL")
                 if hasNulls, let fill = written.defaultExpression {
                     self.add("set NOT NULL on \(name).\(column.name), filling NULLs with its default", owner: owner, Phase.alterColumn,
                              up: ["UPDATE \(name.sql) SET \(DDL.q(column.name)) = \(fill) WHERE \(DDL.q(column.name)) IS NULL", "\(col) SET NOT NULL"],
@@ -292,6 +309,17 @@ package struct MigrationPlanner {
             }
         }
 
+        // Replacements (an index or unique constraint whose definition changed) are built under a
+        // temporary name before the old one goes, then swapped in (see MigrationPlanner+Replace).
+        // One built by a run that stopped before its swap is ours, not an unknown index: it is used
+        // when it is what the model wants, else dropped.
+        let replacementOf = Dictionary((want.uniques.map(\.name) + want.indexes.map(\.name)).map { (DDL.replacementName($0), $0) }, uniquingKeysWith: { first, _ in first })
+        let built = Dictionary(live.indexes.compactMap { index in replacementOf[index.name].map { ($0, index) } }, uniquingKeysWith: { first, _ in first })
+        live.indexes.removeAll { replacementOf[$0.name] != nil }
+        var replaced: Set<String> = []
+        for key in want.uniques where live.uniques.contains(where: { $0.name == key.name && !$0.sameDefinition(as: key) }) { replaced.insert(key.name) }
+        for index in want.indexes where live.indexes.contains(where: { $0.name == index.name && !$0.validated.sameDefinition(as: index) }) { replaced.insert(index.name) }
+
         // Unique constraints: attached to an index built concurrently. An index of that name left by
         // an earlier attempt that failed half-way is attached when it is what we want, else rebuilt.
         // A partitioned table takes neither CONCURRENTLY nor USING INDEX: the constraint is added
@@ -303,19 +331,22 @@ package struct MigrationPlanner {
                 guard online else {
                     return [MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE (\(key.columns.map(DDL.q).joined(separator: ", ")))")]
                 }
-                let index = IndexShape(name: key.name, method: "btree", isUnique: true, keys: key.columns, operatorClasses: key.columns.map { _ in nil })
+                let index = Self.uniqueIndex(key.name, columns: key.columns)
                 let attach = MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE USING INDEX \(DDL.q(key.name))", transactional: false)
                 if let leftover = leftovers[key.name] {
-                    var usable = leftover
-                    usable.isValid = true
-                    if leftover.isValid && Self.sameIndex(usable, index) { return [attach] }
+                    if leftover.isValid && leftover.validated.sameDefinition(as: index) { return [attach] }
                     return [MigrationStatement(DDL.dropIndex(key.name, schema: name.schema, concurrently: true), transactional: false),
-                            MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false), attach]
+                            DDL.buildIndexConcurrently(index, on: source), attach]
                 }
-                return [MigrationStatement(DDL.createIndex(index, on: source, concurrently: true), transactional: false), attach]
+                return [DDL.buildIndexConcurrently(index, on: source), attach]
             },
             restore: { key in [MigrationStatement("\(alter) ADD CONSTRAINT \(DDL.q(key.name)) UNIQUE (\(key.columns.map(DDL.q).joined(separator: ", ")))")] },
-            drop: { key in [MigrationStatement(DDL.dropConstraint(key.name, on: name))] })
+            drop: { key in [MigrationStatement(DDL.dropConstraint(key.name, on: name), transactional: !online)] },
+            dropPhase: Phase.dropSuperseded,
+            replace: { old, new, undo in
+                let found = undo ? Replacement.none : Replacement(found: built[new.name], wanted: Self.uniqueIndex(DDL.replacementName(new.name), columns: new.columns))
+                return Self.replaceUnique(old, with: new, on: undo ? live : source, online: online, found: found)
+            })
 
         // CHECK constraints: NOT VALID, then validated outside the transaction.
         self.diffNamed(want.checks, live.checks.map { var c = $0; c.validated = true; return c }, declared: declared?.constraints, what: "check", table: name, owner: owner,
@@ -340,19 +371,33 @@ package struct MigrationPlanner {
                      up: [MigrationStatement(DDL.validate(key.name, on: name), transactional: false)], down: [])
         }
 
-        // Indexes: built concurrently; an invalid leftover of a failed build is rebuilt.
-        self.diffNamed(want.indexes, live.indexes.filter { !uniqueNames.contains($0.name) }.map { var i = $0; i.isValid = true; return i }, declared: declared?.indexes, what: "index", table: name, owner: owner,
-            add: { index in [MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == index.name } ?? index, on: source, concurrently: online), transactional: !online)] },
+        // Indexes: built concurrently (a failed build's invalid index is dropped by the migrator);
+        // an invalid leftover of a build that was interrupted is rebuilt; a changed one is replaced.
+        func build(_ index: IndexShape) -> MigrationStatement {
+            let written = source.indexes.first { $0.name == index.name } ?? index
+            return online ? DDL.buildIndexConcurrently(written, on: source) : MigrationStatement(DDL.createIndex(written, on: source, concurrently: false))
+        }
+        self.diffNamed(want.indexes, live.indexes.filter { !uniqueNames.contains($0.name) }.map(\.validated), declared: declared?.indexes, what: "index", table: name, owner: owner,
+            add: { index in [build(index)] },
             restore: { index in [MigrationStatement(DDL.createIndex(index, on: live, concurrently: false))] },
-            drop: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: false))] },
-            dropCreated: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online)] })
+            drop: { index in [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online)] },
+            dropPhase: Phase.dropSuperseded,
+            replace: { old, new, undo in
+                if undo { return Self.replaceIndex(old, with: new, on: live, online: online, found: .none) }
+                let found = Replacement(found: built[new.name].map { var index = $0; index.name = new.name; return index }, wanted: new)
+                return Self.replaceIndex(old, with: source.indexes.first { $0.name == new.name } ?? new, on: source, online: online, found: found)
+            })
         for index in live.indexes where !index.isValid && !uniqueNames.contains(index.name) {
             if let wanted = want.indexes.first(where: { $0.name == index.name }), Self.sameIndex(wanted, index) {
                 self.add("rebuild invalid index \(index.name) on \(name)", owner: owner, Phase.createIndex,
-                         up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online),
-                              MigrationStatement(DDL.createIndex(source.indexes.first { $0.name == wanted.name } ?? wanted, on: source, concurrently: online), transactional: !online)],
+                         up: [MigrationStatement(DDL.dropIndex(index.name, schema: name.schema, concurrently: online), transactional: !online), build(wanted)],
                          down: [])
             }
+        }
+        // Replacements built earlier that no replacement uses any more.
+        for (wantedName, leftover) in built.sorted(by: { $0.key < $1.key }) where !replaced.contains(wantedName) {
+            self.add("drop leftover index \(leftover.name) on \(name) (built to replace \(wantedName))", owner: owner, Phase.dropIndexOrConstraint,
+                     up: [MigrationStatement(DDL.dropIndex(leftover.name, schema: name.schema, concurrently: online), transactional: !online)], down: [])
         }
 
         self.diffTriggers(want: want, live: live, declared: declared?.triggers, owner: owner)
@@ -382,7 +427,8 @@ package struct MigrationPlanner {
     private mutating func diffNamed<Object: Hashable>(
         _ wanted: [Object], _ live: [Object], declared: [String]?, what: String, table: QualifiedName, owner: String,
         add: (Object) -> [MigrationStatement], restore: (Object) -> [MigrationStatement], drop: (Object) -> [MigrationStatement],
-        dropCreated: ((Object) -> [MigrationStatement])? = nil, dropPhase: Int = Phase.dropIndexOrConstraint
+        dropPhase: Int = Phase.dropIndexOrConstraint,
+        replace: ((_ old: Object, _ new: Object, _ undo: Bool) -> [MigrationStatement])? = nil
     ) where Object: NamedObject {
         let addPhase = Object.self == IndexShape.self ? Phase.createIndex : Phase.addConstraint
         let liveByName = Dictionary(live.map { ($0.objectName, $0) }, uniquingKeysWith: { a, _ in a })
@@ -390,9 +436,15 @@ package struct MigrationPlanner {
         for object in wanted {
             if let current = liveByName[object.objectName] {
                 guard !current.sameDefinition(as: object) else { continue }
+                if let replace {
+                    // The new one is in place before the old one goes: no moment without either.
+                    self.add("replace \(what) \(object.objectName) on \(table)", owner: owner, addPhase,
+                             up: replace(current, object, false), down: replace(object, current, true))
+                    continue
+                }
                 self.add("drop changed \(what) \(current.objectName) on \(table)", owner: owner, dropPhase, up: drop(current), down: restore(current))
             }
-            self.add("add \(what) \(object.objectName) on \(table)", owner: owner, addPhase, up: add(object), down: dropCreated?(object) ?? drop(object))
+            self.add("add \(what) \(object.objectName) on \(table)", owner: owner, addPhase, up: add(object), down: drop(object))
         }
         for object in live where !wantedNames.contains(object.objectName) {
             if declared?.contains(object.objectName) == true {
@@ -515,4 +567,11 @@ extension ForeignKeyShape: NamedObject {
 extension IndexShape: NamedObject {
     var objectName: String { self.name }
     func sameDefinition(as other: IndexShape) -> Bool { MigrationPlanner.sameIndex(self, other) }
+
+    /// The same index marked valid: for comparing definitions, validity aside.
+    var validated: IndexShape {
+        var index = self
+        index.isValid = true
+        return index
+    }
 }

@@ -135,8 +135,8 @@ public struct Migrator: Sendable {
             live.tables.removeAll { $0.name.schema == CatalogReader.temporarySchema }
             let registry = try await MigrationBookkeeping.readRegistry(on: connection, logger: self.logger)
             let logger = self.logger
-            var planner = MigrationPlanner(wanted: wanted, actual: live, registry: registry) { sql in
-                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first?.decode(Bool.self) ?? false
+            var planner = MigrationPlanner(wanted: wanted, actual: live, registry: registry) { query in
+                try await connection.query(query, logger: logger).collect()
             }
             let plan = try await planner.plan(catalogQueries: catalogQueries + 1)
             try await self.run("ROLLBACK", on: connection)
@@ -248,13 +248,17 @@ public struct Migrator: Sendable {
             for file in files {
                 // Index drops outside the transaction come first: they undo the last things `up` did.
                 for block in file.down where !block.statement.transactional {
-                    try await self.runOutside(block.statement.sql, on: connection)
+                    do {
+                        try await self.runOutside(block.statement, on: connection)
+                    } catch {
+                        throw Self.outsideFailure(error, block: block, "undoing migration \(file.revision): '\(block.summary)' failed")
+                    }
                 }
                 try await self.inTransaction(on: connection) {
                     for block in file.down where block.statement.transactional {
-                        try await self.runStatement(block.statement.sql, on: connection)
+                        try await self.runStatement(block.statement, on: connection)
                     }
-                    try await self.run("DELETE FROM public.phylactery_migrations WHERE revision = \(SQLIdentifier.literal(file.revision))", on: connection)
+                    try await self.run(query: "DELETE FROM public.phylactery_migrations WHERE revision = \(file.revision)", on: connection)
                 }
             }
             return files
@@ -300,25 +304,16 @@ public struct Migrator: Sendable {
     private func applyUntraced(_ file: MigrationFile, text: String, source: String, on connection: PostgresConnection) async throws {
         try await self.inTransaction(on: connection) {
             for block in file.up where block.statement.transactional {
-                try await self.runStatement(block.statement.sql, on: connection)
+                try await self.runStatement(block.statement, on: connection)
             }
-            let downText = MigrationFile.render(section: "down", file.down).joined(separator: "\n")
-            let upText = MigrationFile.render(section: "up", file.up).joined(separator: "\n")
-            try await self.run("""
-                INSERT INTO public.phylactery_migrations (revision, parent, message, up_sql, down_sql, checksum, source, text) \
-                VALUES (\(SQLIdentifier.literal(file.revision)), \(file.parent.map(SQLIdentifier.literal) ?? "NULL"), \
-                \(SQLIdentifier.literal(file.message)), \(SQLIdentifier.literal(upText)), \(SQLIdentifier.literal(downText)), \
-                \(SQLIdentifier.literal(MigrationFile.checksum(of: text))), \(SQLIdentifier.literal(source)), \(SQLIdentifier.literal(text)))
-                """, on: connection)
+            try await self.run(query: MigrationBookkeeping.ledgerInsert(file, text: text, source: source), on: connection)
         }
         for block in file.up where !block.statement.transactional {
             do {
-                try await self.runOutside(block.statement.sql, on: connection)
+                try await self.runOutside(block.statement, on: connection)
             } catch {
-                throw PhylacteryError(
-                    .migrationFailed,
-                    "migration \(file.revision): the transactional part committed, but '\(block.summary)' failed outside the transaction: \(Self.serverMessage(error)). Run `migrate plan` to see what is left; `migrate auto` (or a new generated migration) finishes it",
-                    underlying: error, sql: block.statement.sql)
+                throw Self.outsideFailure(error, block: block,
+                    "migration \(file.revision): the transactional part committed, but '\(block.summary)' failed outside the transaction")
             }
         }
     }
@@ -335,22 +330,78 @@ public struct Migrator: Sendable {
     }
 
     /// One statement inside the migration transaction, with its own timeouts.
-    private func runStatement(_ sql: String, on connection: PostgresConnection) async throws {
+    private func runStatement(_ statement: MigrationStatement, on connection: PostgresConnection) async throws {
         try await self.run("SET LOCAL lock_timeout = '\(Self.milliseconds(self.options.lockTimeout))ms'", on: connection)
         try await self.run("SET LOCAL statement_timeout = '\(Self.milliseconds(self.options.statementTimeout))ms'", on: connection)
         do {
-            try await self.run(sql, on: connection)
+            try await self.run(query: Self.query(statement), on: connection)
         } catch {
-            throw PhylacteryError(.migrationFailed, "migration statement failed, nothing was applied: \(Self.serverMessage(error))", underlying: error, sql: sql)
+            throw PhylacteryError(.migrationFailed, "migration statement failed, nothing was applied: \(Self.serverMessage(error))", underlying: error, sql: statement.sql)
         }
     }
 
     /// One statement outside any transaction (index builds, validation), with its own timeouts.
-    private func runOutside(_ sql: String, on connection: PostgresConnection) async throws {
+    /// A concurrent index build that fails leaves its index invalid: it is dropped before the error
+    /// is passed on, so no invalid index stays behind.
+    private func runOutside(_ statement: MigrationStatement, on connection: PostgresConnection) async throws {
+        do {
+            try await self.withOutsideTimeouts(on: connection) {
+                try await self.run(query: Self.query(statement), on: connection)
+            }
+        } catch {
+            if let index = statement.buildsIndex {
+                do {
+                    try await self.dropIfInvalid(index: index, on: connection)
+                } catch let cleanup {
+                    throw BuildCleanupFailed(build: error, cleanup: cleanup, index: index)
+                }
+            }
+            throw error
+        }
+    }
+
+    /// The error for a statement outside the transaction that failed, saying what became of the index it was building.
+    static func outsideFailure(_ error: any Error, block: MigrationFile.Block, _ what: String) -> PhylacteryError {
+        var detail = Self.serverMessage(error)
+        var underlying = error
+        if let failed = error as? BuildCleanupFailed {
+            detail = "\(Self.serverMessage(failed.build)); dropping the invalid index \(failed.index) it left failed too (\(Self.serverMessage(failed.cleanup)))"
+            underlying = failed.build
+        } else if let index = block.statement.buildsIndex {
+            detail += " (no half-built \(index) is left behind; an index it replaces is untouched)"
+        }
+        return PhylacteryError(
+            .migrationFailed,
+            "\(what): \(detail). Run `migrate plan` to see what is left; `migrate auto` (or a new generated migration) finishes it",
+            underlying: underlying, sql: block.statement.sql)
+    }
+
+    /// A concurrent build failed, and dropping the invalid index it left failed too (the next plan rebuilds or removes it).
+    private struct BuildCleanupFailed: Error {
+        var build: any Error
+        var cleanup: any Error
+        var index: String
+    }
+
+    /// Drops `index` (a quoted, schema-qualified name) when it exists and is invalid: what a failed
+    /// `CREATE INDEX CONCURRENTLY` leaves. A valid index of that name is somebody's and stays.
+    private func dropIfInvalid(index: String, on connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(\(index))", logger: self.logger
+        ).collect()
+        guard try rows.first?.decode(Bool.self) == true else { return }
+        self.logger.warning("dropping the invalid index a failed concurrent build left", metadata: ["index": "\(index)"])
+        try await self.withOutsideTimeouts(on: connection) {
+            try await self.run("DROP INDEX CONCURRENTLY IF EXISTS \(index)", on: connection)
+        }
+    }
+
+    /// Runs `body` with the migration's lock timeout and the build timeout set for the session, then resets them.
+    private func withOutsideTimeouts(on connection: PostgresConnection, _ body: () async throws -> Void) async throws {
         try await self.run("SET lock_timeout = '\(Self.milliseconds(self.options.lockTimeout))ms'", on: connection)
         try await self.run("SET statement_timeout = '\(self.options.buildTimeout.map(Self.milliseconds) ?? 0)ms'", on: connection)
         do {
-            try await self.run(sql, on: connection)
+            try await body()
             try await self.run("RESET lock_timeout", on: connection)
             try await self.run("RESET statement_timeout", on: connection)
         } catch {
@@ -360,8 +411,21 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// A statement's SQL with its parameters as text binds.
+    static func query(_ statement: MigrationStatement) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: statement.parameters.count)
+        for value in statement.parameters { binds.append(value) }
+        return PostgresQuery(unsafeSQL: statement.sql, binds: binds)
+    }
+
+    /// Runs SQL text as it is (statements of the migrator's own, and migration statements without parameters).
     private func run(_ sql: String, on connection: PostgresConnection) async throws {
-        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger).collect()
+        try await self.run(query: PostgresQuery(unsafeSQL: sql), on: connection)
+    }
+
+    /// Runs a query whose interpolated values are binds.
+    private func run(query: PostgresQuery, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(query, logger: self.logger).collect()
     }
 
     /// Runs `body` holding the migration advisory lock on one connection.

@@ -51,7 +51,7 @@ package struct OwnershipRecord: Sendable, Hashable, Codable {
         var text = DDL.createTable(shape)
         for index in shape.indexes { text += "\n" + DDL.createIndex(index, on: shape, concurrently: false) }
         for key in shape.foreignKeys { text += "\n" + DDL.addForeignKey(key, on: shape.name, notValid: false) }
-        for trigger in shape.triggers { text += "\n" + DDL.createTriggerFunction(trigger) + "\n" + DDL.createTrigger(trigger, on: shape.name) }
+        for trigger in shape.triggers { text += "\n" + ([DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: shape.name)).joined(separator: "\n") }
         let hex = String(SQLNaming.stableHash(text), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
@@ -116,20 +116,23 @@ package enum MigrationBookkeeping {
         }
     }
 
-    /// SQL that makes the registry rows of the given models equal `records` (upsert) or removes them (`nil`).
-    static func recordSQL(_ record: OwnershipRecord) -> String {
-        let declared = String(decoding: (try? JSONBEncoder().encode(record.declared)) ?? Data("{}".utf8), as: UTF8.self)
-        let values = [record.owner, record.model, record.schema, record.table, record.ownerVersion, record.revision].map(SQLIdentifier.literal)
-        return """
+    /// The statement that makes the registry row of `record`'s model equal `record` (an upsert).
+    /// Every value is a bind parameter carried with the statement, never spliced into its text.
+    static func recordStatement(_ record: OwnershipRecord) -> MigrationStatement {
+        let declared = String(decoding: (try? JSONBEncoder().encodeToBytes(record.declared)) ?? Array("{}".utf8), as: UTF8.self)
+        return MigrationStatement(
+            """
             INSERT INTO public.phylactery_registry (owner, model, table_schema, table_name, owner_version, revision, declared) \
-            VALUES (\(values.joined(separator: ", ")), \(SQLIdentifier.literal(declared))::jsonb) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) \
             ON CONFLICT (owner, model) DO UPDATE SET table_schema = EXCLUDED.table_schema, table_name = EXCLUDED.table_name, \
             owner_version = EXCLUDED.owner_version, revision = EXCLUDED.revision, declared = EXCLUDED.declared, recorded_at = now()
-            """
+            """,
+            parameters: [record.owner, record.model, record.schema, record.table, record.ownerVersion, record.revision, declared])
     }
 
-    static func forgetSQL(owner: String, model: String) -> String {
-        "DELETE FROM public.phylactery_registry WHERE owner = \(SQLIdentifier.literal(owner)) AND model = \(SQLIdentifier.literal(model))"
+    /// The statement that removes the registry row of one model.
+    static func forgetStatement(owner: String, model: String) -> MigrationStatement {
+        MigrationStatement("DELETE FROM public.phylactery_registry WHERE owner = $1 AND model = $2", parameters: [owner, model])
     }
 }
 

@@ -8,12 +8,58 @@ package struct TriggerShape: Sendable, Hashable {
     package var function: QualifiedName
     /// `pg_proc.prosrc`: the function body exactly as it was created.
     package var body: String
+    /// `pg_trigger.tgenabled`: in which sessions the trigger fires, or that it is disabled.
+    package var enabled: Enabled
 
-    package init(name: String, typeBits: Int16, function: QualifiedName, body: String) {
+    /// `pg_trigger.tgenabled`.
+    package enum Enabled: String, Sendable, Hashable {
+        /// `ENABLE TRIGGER`: skipped by sessions with `session_replication_role = replica`.
+        case origin = "O"
+        /// `ENABLE ALWAYS TRIGGER`: fires in every session.
+        case always = "A"
+        /// `ENABLE REPLICA TRIGGER`: fires only in sessions with `session_replication_role = replica`.
+        case replica = "R"
+        /// `DISABLE TRIGGER`: never fires.
+        case disabled = "D"
+
+        /// The catalog's letter; an unknown one is taken as disabled, so it shows as a difference.
+        init(catalog letter: String) { self = Self(rawValue: letter) ?? .disabled }
+
+        init(_ firing: TriggerDescription.Firing) {
+            switch firing {
+            case .origin: self = .origin
+            case .always: self = .always
+            case .replica: self = .replica
+            }
+        }
+
+        /// One word for plan summaries.
+        var word: String {
+            switch self {
+            case .origin: "origin"
+            case .always: "always"
+            case .replica: "replica"
+            case .disabled: "disabled"
+            }
+        }
+
+        /// What it means for the protection the trigger gives.
+        var meaning: String {
+            switch self {
+            case .origin: "fires only while session_replication_role is origin or local: a session that sets it to replica skips it"
+            case .always: "fires in every session"
+            case .replica: "fires only in sessions with session_replication_role = replica"
+            case .disabled: "is disabled (ALTER TABLE … DISABLE TRIGGER): it never fires"
+            }
+        }
+    }
+
+    package init(name: String, typeBits: Int16, function: QualifiedName, body: String, enabled: Enabled = .origin) {
         self.name = name
         self.typeBits = typeBits
         self.function = function
         self.body = body
+        self.enabled = enabled
     }
 
     /// The wanted shape of a model's trigger on `table`.
@@ -21,7 +67,32 @@ package struct TriggerShape: Sendable, Hashable {
         self.init(
             name: trigger.name, typeBits: trigger.typeBits,
             function: QualifiedName(table.schema, SQLNaming.constraintName(table: table.name, columns: [trigger.name], suffix: "fn")),
-            body: trigger.body)
+            body: trigger.body, enabled: Enabled(trigger.firing))
+    }
+
+    /// Everything but ``enabled`` is the same: switching it is one `ALTER TABLE`, not a rebuild.
+    func sameDefinition(as other: TriggerShape) -> Bool {
+        var other = other
+        other.enabled = self.enabled
+        return self == other
+    }
+
+    /// How `live` falls short of this (wanted) trigger, for people; empty when it does not.
+    /// `nil` for `live` means the trigger is missing.
+    func problems(live: TriggerShape?, on table: QualifiedName) -> [String] {
+        guard let live else { return ["trigger \(self.name) on \(table) is missing"] }
+        var problems: [String] = []
+        if live.function != self.function || live.body != self.body {
+            problems.append("trigger \(self.name) on \(table) runs \(live.function) with a body that is not the model's")
+        }
+        if live.typeBits != self.typeBits {
+            let (liveClause, wantedClause) = (live.clause, self.clause)
+            problems.append("trigger \(self.name) on \(table) fires \(liveClause.timing) \(liveClause.events) FOR EACH \(liveClause.level), not \(wantedClause.timing) \(wantedClause.events) FOR EACH \(wantedClause.level)")
+        }
+        if live.enabled != self.enabled {
+            problems.append("trigger \(self.name) on \(table) \(live.enabled.meaning) (wanted: \(self.enabled.word))")
+        }
+        return problems
     }
 
     /// `BEFORE UPDATE OR DELETE … FOR EACH ROW`, rebuilt from the bits.
@@ -44,9 +115,23 @@ extension DDL {
         return "CREATE OR REPLACE FUNCTION \(trigger.function.sql)() RETURNS trigger LANGUAGE plpgsql AS \(tag)\(trigger.body)\(tag)"
     }
 
-    static func createTrigger(_ trigger: TriggerShape, on table: QualifiedName) -> String {
+    /// `CREATE TRIGGER`, then (unless it is PostgreSQL's default, `origin`) the statement that sets
+    /// the sessions it fires in: `CREATE TRIGGER` itself cannot say `ALWAYS`.
+    static func createTrigger(_ trigger: TriggerShape, on table: QualifiedName) -> [String] {
         let clause = trigger.clause
-        return "CREATE TRIGGER \(q(trigger.name)) \(clause.timing) \(clause.events) ON \(table.sql) FOR EACH \(clause.level) EXECUTE FUNCTION \(trigger.function.sql)()"
+        let create = "CREATE TRIGGER \(q(trigger.name)) \(clause.timing) \(clause.events) ON \(table.sql) FOR EACH \(clause.level) EXECUTE FUNCTION \(trigger.function.sql)()"
+        return trigger.enabled == .origin ? [create] : [create, setTriggerFiring(trigger.name, trigger.enabled, on: table)]
+    }
+
+    /// `ALTER TABLE … ENABLE [ALWAYS | REPLICA] TRIGGER` or `DISABLE TRIGGER`.
+    static func setTriggerFiring(_ name: String, _ enabled: TriggerShape.Enabled, on table: QualifiedName) -> String {
+        let action = switch enabled {
+        case .origin: "ENABLE TRIGGER"
+        case .always: "ENABLE ALWAYS TRIGGER"
+        case .replica: "ENABLE REPLICA TRIGGER"
+        case .disabled: "DISABLE TRIGGER"
+        }
+        return "ALTER TABLE \(table.sql) \(action) \(q(name))"
     }
 
     static func dropTrigger(_ name: String, on table: QualifiedName) -> String {
@@ -60,11 +145,11 @@ extension DDL {
 
 extension CatalogReader {
     /// $1: table oids. User triggers (not the ones PostgreSQL makes for foreign keys) with their
-    /// function's schema, name and source.
+    /// function's schema, name and source, and `tgenabled` (the sessions they fire in, or disabled).
     static let triggersSQL = """
         SELECT t.tgrelid::int8, t.tgname::text, t.tgtype::int2,
                CASE WHEN pn.oid = pg_my_temp_schema() THEN 'pg_temp' ELSE pn.nspname::text END,
-               p.proname::text, p.prosrc
+               p.proname::text, p.prosrc, t.tgenabled::text
         FROM pg_trigger t
         JOIN pg_proc p ON p.oid = t.tgfoid
         JOIN pg_namespace pn ON pn.oid = p.pronamespace
@@ -78,7 +163,7 @@ extension MigrationPlanner {
     mutating func createTriggers(of shape: TableShape, owner: String) {
         for trigger in shape.triggers {
             self.add("create trigger \(trigger.name) on \(shape.name)", owner: owner, Phase.addConstraint,
-                     up: [DDL.createTriggerFunction(trigger), DDL.createTrigger(trigger, on: shape.name)],
+                     up: [DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: shape.name),
                      down: [DDL.dropTrigger(trigger.name, on: shape.name), DDL.dropTriggerFunction(trigger)])
         }
     }
@@ -91,16 +176,23 @@ extension MigrationPlanner {
         for trigger in want.triggers {
             if let current = liveByName[trigger.name] {
                 guard current != trigger else { continue }
+                if current.sameDefinition(as: trigger) {
+                    // Disabled, or switched to fire in other sessions (session_replication_role): one ALTER puts it back.
+                    self.add("enable trigger \(trigger.name) on \(name): \(current.enabled.word) → \(trigger.enabled.word)", owner: owner, Phase.addConstraint,
+                             up: [DDL.setTriggerFiring(trigger.name, trigger.enabled, on: name)],
+                             down: [DDL.setTriggerFiring(current.name, current.enabled, on: name)])
+                    continue
+                }
                 var up = [DDL.dropTrigger(current.name, on: name)]
                 if current.function != trigger.function { up.append(DDL.dropTriggerFunction(current)) }
-                up += [DDL.createTriggerFunction(trigger), DDL.createTrigger(trigger, on: name)]
+                up += [DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: name)
                 var down = [DDL.dropTrigger(trigger.name, on: name)]
                 if current.function != trigger.function { down.append(DDL.dropTriggerFunction(trigger)) }
-                down += [DDL.createTriggerFunction(current), DDL.createTrigger(current, on: name)]
+                down += [DDL.createTriggerFunction(current)] + DDL.createTrigger(current, on: name)
                 self.add("replace changed trigger \(trigger.name) on \(name)", owner: owner, Phase.addConstraint, up: up, down: down)
             } else {
                 self.add("create trigger \(trigger.name) on \(name)", owner: owner, Phase.addConstraint,
-                         up: [DDL.createTriggerFunction(trigger), DDL.createTrigger(trigger, on: name)],
+                         up: [DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: name),
                          down: [DDL.dropTrigger(trigger.name, on: name), DDL.dropTriggerFunction(trigger)])
             }
         }
@@ -109,7 +201,7 @@ extension MigrationPlanner {
             if declared?.contains(trigger.name) == true {
                 self.add("drop trigger \(trigger.name) on \(name)", owner: owner, Phase.dropIndexOrConstraint,
                          up: [DDL.dropTrigger(trigger.name, on: name), DDL.dropTriggerFunction(trigger)],
-                         down: [DDL.createTriggerFunction(trigger), DDL.createTrigger(trigger, on: name)])
+                         down: [DDL.createTriggerFunction(trigger)] + DDL.createTrigger(trigger, on: name))
             } else {
                 self.notices.append("unknown trigger \(trigger.name) on \(name): not declared by \(owner); left in place")
             }

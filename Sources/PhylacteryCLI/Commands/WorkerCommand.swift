@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Phylactery
+import PhylacteryBackup
 import PhylacteryEmbedded
 import ServiceLifecycle
 import UnixSignals
@@ -33,6 +34,14 @@ struct WorkerCommand: AsyncParsableCommand {
     var noListen = false
     @Flag(name: .long, help: "Do not apply migrations at start.")
     var noMigrate = false
+    @Flag(name: .long, help: "Take scheduled backups of the local server (after `phylactery db archive`), applying retention after each.")
+    var backups = false
+    @Option(name: .customLong("backup-full"), help: "When full backups are taken (cron, UTC).")
+    var backupFull = "0 3 * * *"
+    @Option(name: .customLong("backup-incremental"), help: "When incremental backups are taken (cron, UTC; 'none' for none).")
+    var backupIncremental = "30 * * * *"
+    @Option(name: .customLong("keep-full"), help: "Full backups kept by the retention after each scheduled backup.")
+    var keepFull = 7
 
     func validate() throws {
         guard self.concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
@@ -62,7 +71,19 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let federation = try Extensions.federation()
-            let handlers = federation.jobHandlers
+            var handlers = federation.jobHandlers
+            // On the local server: hold its home while running (a restore waits for this worker to
+            // stop), reanimate after a restore, and take the scheduled backups when asked.
+            let embedded: EmbeddedServer? = try PhylacteryClient.Configuration.fromEnvironment() == nil ? EmbeddedServer() : nil
+            let usage = try embedded?.holdUsage(for: "the worker")
+            defer { usage?.release() }
+            var schedule: BackupSchedule?
+            if self.backups {
+                guard let embedded else { throw ValidationError("--backups backs up the local server; unset PHYLACTERY_DATABASE_URL.") }
+                let backupSchedule = try BackupSchedule(fullCron: self.backupFull, incrementalCron: self.backupIncremental == "none" ? nil : self.backupIncremental, keepFull: self.keepFull)
+                backupSchedule.register(in: &handlers, server: embedded)
+                schedule = backupSchedule
+            }
             var queues = [String: QueueConfiguration]()
             if self.queue.isEmpty {
                 for name in handlers.queues.union([JobOptions.defaultQueue]) { queues[name] = QueueConfiguration(concurrency: self.concurrency) }
@@ -72,18 +93,20 @@ struct WorkerCommand: AsyncParsableCommand {
                     queues[name] = QueueConfiguration(concurrency: concurrency)
                 }
             }
+            if let schedule { queues[BackupJob.queue] = schedule.queueConfiguration }
             let durations = try self.durations()
             let configuration = GhoulsConfiguration(
                 queues: queues, lease: durations.lease, pollInterval: durations.poll,
                 listens: !self.noListen, shutdownGracePeriod: durations.grace,
-                retention: self.retentionHours > 0 ? durations.retention : nil)
+                retention: self.retentionHours > 0 ? durations.retention : nil,
+                periodicJobs: schedule?.periodicJobs ?? [])
             let url = try EmbeddedServer.resolveDatabaseURL()
             let logger = Logger(label: "phylactery.worker")
             let client = PhylacteryClient(configuration: .init(url: url), logger: logger)
             let ghouls = Ghouls(client: client, handlers: handlers, configuration: configuration, logger: Logger(label: "phylactery.ghouls"))
             let migrate = !self.noMigrate
             // The client runs as a service; the workers start once migrations are in place.
-            let worker = WorkerService(client: client, ghouls: ghouls, federation: federation, migrate: migrate)
+            let worker = WorkerService(client: client, ghouls: ghouls, federation: federation, migrate: migrate, reanimating: embedded)
             let group = ServiceGroup(configuration: .init(
                 services: [
                     .init(service: client),
@@ -104,12 +127,17 @@ struct WorkerService: Service {
     let ghouls: Ghouls
     let federation: Federation
     let migrate: Bool
+    /// The local server, whose pending restore (if any) is reanimated before jobs run.
+    let reanimating: EmbeddedServer?
 
     func run() async throws {
         if self.migrate {
             if let applied = try await Migrator(client: self.client, federation: self.federation).auto() {
                 print("applied migration \(applied.revision) (\(applied.up.count) statements)")
             }
+        }
+        if let server = self.reanimating, let reanimated = try await Reanimation.runIfPending(for: server, client: self.client) {
+            print("reanimated after the restore to \(reanimated.restore.target): \(reanimated.jobs.requeued) running job(s) back in their queue")
         }
         try await self.ghouls.run()
     }

@@ -12,6 +12,7 @@ import Synchronization
 /// tried again until ``PhylacteryConfiguration/Server/maximumStartFailures`` starts in a row have
 /// failed, and then the supervisor throws the last error (its message quotes the server log's tail).
 /// On graceful shutdown the server is stopped (a fast shutdown) — if this supervisor started it.
+/// While it runs it holds the home (``EmbeddedServer/holdUsage(for:)``), so a restore waits.
 /// A server that already runs on the data directory (`phylactery db start`) is used as it is and left
 /// running at shutdown; should it stop, the supervisor starts its own.
 final class EmbeddedServerSupervisor: Service, Sendable {
@@ -94,6 +95,10 @@ final class EmbeddedServerSupervisor: Service, Sendable {
     private var isStopping: Bool { self.state.withLock { $0.stopping } }
 
     private func supervise() async throws {
+        // The home is held for as long as the runtime runs: a restore, which swaps the data
+        // directory, is refused meanwhile instead of racing a restart.
+        let usage = try self.server.holdUsage(for: "the runtime")
+        defer { usage.release() }
         try await self.useRunningServer()
         if self.isStopping || Task.isCancelled { return }
         let clock = ContinuousClock()

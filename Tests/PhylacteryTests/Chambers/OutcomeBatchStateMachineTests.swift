@@ -70,8 +70,9 @@ import Testing
         #expect(retry.map(\.payload) == ["bad"])
         #expect(retry[0].safe && retry[0].problem == "22P05")
         // New outcomes are not held back by it.
-        _ = writer.submit("d", at: clock.now)
         writer.reported(rejected: [2: "23514"], at: clock.now)
+        let wakes = writer.submit("d", at: clock.now)
+        #expect(wakes, "a fresh outcome wakes a writer that waits for a stuck one")
         clock.advance(by: .milliseconds(10))
         #expect(written(writer.nextAction(at: clock.now)) == ["d"])
         writer.reported(at: clock.now)

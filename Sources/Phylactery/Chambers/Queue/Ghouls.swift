@@ -161,9 +161,10 @@ public final class Ghouls: Service, Sendable {
                     self.abandonRunning(ids)
                 case .flushOutcomes(let limit):
                     self.logger.debug("ghouls: handlers ended; writing the last outcomes")
-                    // A claim still under way may yet return jobs (they are given back): wait for it.
+                    // Abandoned jobs hand their give-back over, and a claim still under way may yet
+                    // return jobs (they are given back too): wait for both before the writer drains.
                     let deadline = clock.now + limit
-                    while self.claimLoops.load(ordering: .acquiring) > 0, clock.now < deadline {
+                    while self.claimLoops.load(ordering: .acquiring) > 0 || !self.running.withLock({ $0.isEmpty }), clock.now < deadline {
                         await self.jobEnded.wait(timeout: deadline - clock.now)
                     }
                     await self.outcomes.drain(within: max(.zero, deadline - clock.now))

@@ -66,11 +66,13 @@ struct OutcomeBatchStateMachine<Payload, C: Clock> where C.Duration == Duration 
 
     var isDraining: Bool { self.drainDeadline != nil }
 
-    /// Adds an outcome; returns whether the writer should be woken (its wait may end sooner now).
+    /// Adds an outcome; returns whether the writer should be woken (its wait may end sooner now:
+    /// the first fresh outcome starts the flush interval, a full batch ends it).
     mutating func submit(_ payload: Payload, at now: C.Instant) -> Bool {
+        let first = !self.queue.contains { $0.failures == 0 && !$0.safe }
         self.submitted += 1
         self.queue.append(Entry(number: self.submitted, payload: payload, submitted: now))
-        return self.inFlight.isEmpty && (self.queue.count == 1 || self.queue.count == self.batchSize)
+        return self.inFlight.isEmpty && (first || self.queue.count == self.batchSize)
     }
 
     /// Starts draining: no more waiting for batches to fill; give up at `deadline`.

@@ -161,6 +161,44 @@ public struct QueueOperator: Sendable {
         }
     }
 
+    /// What ``rescueExpiredLeases()`` did: the running jobs whose lease had run out, back in their
+    /// queue (or discarded when that was their last attempt), and the running jobs whose lease still holds.
+    public struct RescueResult: Sendable, Hashable {
+        /// Jobs returned to their queue (their attempt counted, `lease_expired` recorded).
+        public var requeued: Int
+        /// Jobs discarded because the expired attempt was their last.
+        public var discarded: Int
+        /// Running jobs whose lease has not run out yet, and the latest time one runs out: the
+        /// workers' rescuers return them then.
+        public var stillLeased: Int
+        public var latestLeaseExpiry: Date?
+
+        public init(requeued: Int, discarded: Int, stillLeased: Int, latestLeaseExpiry: Date?) {
+            self.requeued = requeued
+            self.discarded = discarded
+            self.stillLeased = stillLeased
+            self.latestLeaseExpiry = latestLeaseExpiry
+        }
+    }
+
+    /// Runs the workers' rescue rule once, now: every running job whose lease expired goes back to its
+    /// queue, its attempt counted. (A restored database uses this: the jobs that were running at the
+    /// restore point have no worker any more.)
+    public func rescueExpiredLeases() async throws -> RescueResult {
+        var requeued = 0, discarded = 0
+        while true {
+            let batch = try await QueueStore(client: self.client).rescue()
+            requeued += batch.filter { $0.state == .available }.count
+            discarded += batch.filter { $0.state == .discarded }.count
+            if batch.count < 1000 { break }
+        }
+        let row = try await self.client.query(
+            "SELECT count(*), max(lease_expires_at) FROM queue.jobs WHERE state = 'running'"
+        ).collect().first
+        let (count, latest): (Int64, Date?) = try row?.decode((Int64, Date?).self, context: .default) ?? (0, nil)
+        return RescueResult(requeued: requeued, discarded: discarded, stillLeased: Int(count), latestLeaseExpiry: latest)
+    }
+
     /// Deletes finished jobs older than `age`, in bounded batches; returns how many.
     @discardableResult
     public func prune(olderThan age: Duration) async throws -> Int {

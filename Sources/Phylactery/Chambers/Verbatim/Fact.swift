@@ -4,7 +4,8 @@ import PostgresNIO
 /// One recorded version of a fact: `namespace` + `key` → a JSON value, in `verbatim.facts`.
 ///
 /// Rows are never changed: the table carries triggers that refuse `UPDATE`, `DELETE` and `TRUNCATE`
-/// for everyone, raw SQL included (SQLSTATE ``FactStore/immutableSQLState``). Changing a fact records
+/// for everyone, raw SQL included (SQLSTATE ``FactStore/immutableSQLState``); they are enabled
+/// `ALWAYS`, so a session with `session_replication_role = replica` cannot slip past them. Changing a fact records
 /// a new version (``FactStore/supersede(_:key:value:source:expectedVersion:)``) that points at the one
 /// it replaces; the current fact is the highest version of its key.
 public struct Fact: PersistentModel, Hashable {
@@ -75,8 +76,9 @@ public struct Fact: PersistentModel, Hashable {
             CheckConstraint(name: "facts_names_check", expression: "namespace <> '' AND key <> ''"),
         ],
         triggers: [
-            TriggerDescription(name: "facts_immutable", timing: .before, events: [.update, .delete], body: immutableTriggerBody),
-            TriggerDescription(name: "facts_immutable_truncate", timing: .before, events: [.truncate], forEachRow: false, body: immutableTriggerBody),
+            // ENABLE ALWAYS: they fire even in a session with session_replication_role = replica.
+            TriggerDescription(name: "facts_immutable", timing: .before, events: [.update, .delete], firing: .always, body: immutableTriggerBody),
+            TriggerDescription(name: "facts_immutable_truncate", timing: .before, events: [.truncate], forEachRow: false, firing: .always, body: immutableTriggerBody),
         ]
     )
 
