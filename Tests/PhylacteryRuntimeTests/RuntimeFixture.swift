@@ -165,17 +165,20 @@ enum RuntimeFixture {
         var shutdown: Duration
     }
 
-    /// Runs `runtime` in a `ServiceGroup` while `body` runs (after it is ready), then shuts the group
-    /// down gracefully and waits for it — at most `stopDeadline`, so a shutdown that hangs fails.
+    /// Runs `runtime` in a `ServiceGroup` while `body` runs (after it is ready, unless `untilReady` is
+    /// false), then shuts the group down gracefully and waits for it — at most `stopDeadline`, so a
+    /// shutdown that hangs fails. On a failure of `body` the group is shut down the same way.
     @discardableResult
     static func running(
-        _ runtime: PhylacteryRuntime, readyWithin: Duration = .seconds(180), stopDeadline: Duration = .seconds(60),
+        _ runtime: PhylacteryRuntime, untilReady: Bool = true, readyWithin: Duration = .seconds(180), stopDeadline: Duration = .seconds(60),
         _ body: () async throws -> Void
     ) async throws -> Run {
         let group = ServiceGroup(configuration: .init(services: [runtime], logger: Logger(label: "test.group")))
         let task = Task { try await group.run() }
         do {
-            try await withDeadline(readyWithin, "the runtime was not ready") { try await runtime.health.waitUntilReady() }
+            if untilReady {
+                try await withDeadline(readyWithin, "the runtime was not ready") { try await runtime.health.waitUntilReady() }
+            }
             try await body()
         } catch {
             await group.triggerGracefulShutdown()

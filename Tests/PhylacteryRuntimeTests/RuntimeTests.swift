@@ -125,6 +125,8 @@ import Testing
         RuntimeFixture.quick(&configuration)
         // Prepare the cluster, then break its configuration.
         let server = EmbeddedServer(configuration: configuration.embeddedServer)
+        // Whatever happens (should a start succeed after all), no server is left running.
+        defer { _ = try? server.stop() }
         _ = try await server.start(installIfNeeded: false)
         _ = try server.stop()
         let conf = configuration.embeddedServer.dataDirectory + "/postgresql.conf"
@@ -158,10 +160,9 @@ import Testing
         let logs = CapturedLogs()
         let runtime = try PhylacteryRuntime(configuration: configuration, extensions: [Rtx()], logger: logs.logger())
         let clock = ContinuousClock()
-        let group = ServiceGroup(configuration: .init(services: [runtime], logger: Logger(label: "test.group")))
         let started = clock.now
-        let task = Task { try await group.run() }
-        do {
+        // Not waiting for readiness: the runtime must wait for the server first.
+        try await RuntimeFixture.running(runtime, untilReady: false) {
             try await RuntimeFixture.eventually("the runtime says it waits") { logs.text.contains("waiting for PostgreSQL at the Unix socket") }
             #expect(runtime.health.snapshot.phase == .waitingForServer)
             #expect(logs.text.contains("refuses connections"))
@@ -176,13 +177,7 @@ import Testing
             #expect(waits.count <= 4, "logged per change, not per probe: \(waits)")
             let job = try await runtime.client.enqueue(RtxEffectJob(token: "late"))
             try await RuntimeFixture.eventually("the job completes") { try await runtime.client.jobs.job(job.id).state == .completed }
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await task.value
-            throw error
         }
-        await group.triggerGracefulShutdown()
-        try await RuntimeFixture.withDeadline(.seconds(60), "the runtime stopped") { try await task.value }
         // Not the runtime's server: it is left running.
         guard case .running = server.pidFileState() else {
             Issue.record("the runtime stopped a server it did not start")
