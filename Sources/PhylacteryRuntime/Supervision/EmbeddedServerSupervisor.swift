@@ -12,7 +12,7 @@ import Synchronization
 /// tried again until ``PhylacteryConfiguration/Server/maximumStartFailures`` starts in a row have
 /// failed, and then the supervisor throws the last error (its message quotes the server log's tail).
 /// On graceful shutdown the server is stopped (a fast shutdown) — if this supervisor started it.
-/// While it runs it holds the home (``EmbeddedServer/holdUsage(for:)``), so a restore waits.
+/// While it runs it holds the home (``EmbeddedServer/holdUsage(for:)``): a restore is refused meanwhile.
 /// A server that already runs on the data directory (`phylactery db start`) is used as it is and left
 /// running at shutdown; should it stop, the supervisor starts its own.
 final class EmbeddedServerSupervisor: Service, Sendable {
