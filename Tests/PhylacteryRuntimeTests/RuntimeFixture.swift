@@ -278,41 +278,16 @@ enum RuntimeFixture {
 
     /// A new database on the test command's server, dropped by `body`'s end; `body` gets its URL.
     static func withFreshDatabase(_ label: String, _ body: (DatabaseURL) async throws -> Void) async throws {
-        let server = try TestDatabase.serverURL()
-        let name = "rt_\(label)_\(String(UInt32.random(in: .min ... .max), radix: 16))"
-        try await self.admin(server) { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier.quote(name))"), logger: logger).collect()
-        }
-        do {
-            try await body(server.with(database: name))
-        } catch {
-            try? await self.drop(name, on: server)
-            throw error
-        }
-        try await self.drop(name, on: server)
-    }
-
-    static func drop(_ name: String, on server: DatabaseURL) async throws {
-        try await self.admin(server) { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(SQLIdentifier.quote(name)) WITH (FORCE)"), logger: logger).collect()
-        }
+        try await TestDatabase.withFreshDatabaseURL("rt_" + label, body)
     }
 
     static let logger = Logger(label: "test.runtime.admin")
 
-    /// One superuser connection to `url`'s server (database `url.database`).
+    /// One connection to `url`'s server (database `url.database`) as `url`'s user, outside any pool.
     static func admin<R: Sendable>(_ url: DatabaseURL, _ body: (PostgresConnection) async throws -> R) async throws -> R {
         var options = PhylacteryClient.Configuration.Options()
         options.createsChambers = false
-        let connection = try await PostgresConnection.connect(configuration: try url.connectionConfiguration(options: options), id: 0, logger: logger)
-        do {
-            let result = try await body(connection)
-            try? await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        return try await PhylacteryClient(configuration: .init(url: url, options: options), logger: logger).withDirectConnection(body)
     }
 
     /// `SELECT count(*)` of `sql` on `url`.
