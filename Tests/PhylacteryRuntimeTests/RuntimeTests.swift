@@ -56,8 +56,17 @@ import Testing
                 }
             }
             #expect(runtime.health.isReady && runtime.health.isLive)
+            // The runtime holds the home: a restore (which takes it exclusively) is refused meanwhile.
+            #expect {
+                _ = try server.holdExclusiveUsage(for: "restoring")
+            } throws: { error in
+                (error as? EmbeddedServerError)?.code == .inUse
+            }
         }
         #expect(run.shutdown < configuration.queue.shutdownGracePeriod, "stopped in \(run.shutdown)")
+        // Released at shutdown.
+        let released = try server.holdExclusiveUsage(for: "restoring")
+        released.release()
         #expect(runtime.health.snapshot.phase == .stopped)
         if case .running(let pid, _) = server.pidFileState() { Issue.record("the embedded server (pid \(pid)) still runs") }
         #expect(logs.text.contains("embedded server stopped"))
