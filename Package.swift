@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PhylacteryEmbedded", targets: ["PhylacteryEmbedded"]),
         .library(name: "PhylacteryBackup", targets: ["PhylacteryBackup"]),
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
+        .library(name: "PhylacteryRuntime", targets: ["PhylacteryRuntime"]),
         .library(name: "PhylacteryCommands", targets: ["PhylacteryCommands"]),
         // The two example extensions, for example daemons (Examples/Daemon) to host.
         .library(name: "NotebookExtension", targets: ["NotebookExtension"]),
@@ -40,6 +41,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-syntax.git", from: "603.0.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML", "CommandLineArguments"]),
     ],
     targets: [
         // The library: database core, codec, registry, migrations and the chambers.
@@ -85,8 +89,28 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: embeddedSwiftSettings
+        ),
+        // The runtime a daemon runs: one Service that starts or waits for the server, migrates by
+        // policy, runs the workers, the tracer and housekeeping, and stops them in reverse order;
+        // its configuration through swift-configuration (flags, environment, file, secrets).
+        .target(
+            name: "PhylacteryRuntime",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryEmbedded",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
         ),
         // Backups and reanimation: WAL archiving, verified (optionally encrypted) base backups and
         // point-in-time restore of the embedded server's cluster; logical backups with pg_dump/pg_restore,
@@ -196,7 +220,8 @@ let package = Package(
         .testTarget(
             name: "PhylacteryTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryRuntime",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -231,6 +256,19 @@ let package = Package(
             dependencies: [
                 "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Runs PhylacteryRuntime against embedded servers of its own and the test command's server.
+        .testTarget(
+            name: "PhylacteryRuntimeTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryRuntime", "PhylacteryTestSupport", "TasksExtension",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: swiftSettings
         ),

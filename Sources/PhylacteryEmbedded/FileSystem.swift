@@ -143,6 +143,36 @@ package enum FileSystem {
         }
     }
 
+    /// Opens the regular file at `path` for appending (the server's log, as `pg_ctl -l` does), creating
+    /// it with mode 0600 for `owner` when it does not exist. Never through a symbolic link, never a FIFO,
+    /// and never a file that belongs to someone other than `owner` or has a second name (a hard link the
+    /// server's user made to a file of root's): root writes into the server user's directory.
+    ///
+    /// - Returns: the descriptor (close-on-exec); the caller closes it.
+    package static func openForAppending(_ path: String, owner: (uid: UInt32, gid: UInt32)) throws(EmbeddedServerError) -> Int32 {
+        let flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+        var fd = open(path, flags | O_CREAT | O_EXCL, mode_t(0o600))
+        let created = fd >= 0
+        if !created {
+            guard errno == EEXIST else { throw failure(errno: errno, creating: path) }
+            fd = open(path, flags)
+            guard fd >= 0 else {
+                throw EmbeddedServerError(.fileSystem, "Could not open the server log \(path): \(String(cString: strerror(errno))). If it is a link or not a file, remove it.")
+            }
+        }
+        if created, fchown(fd, uid_t(owner.uid), gid_t(owner.gid)) != 0 {
+            let error = errno
+            close(fd)
+            throw failure(errno: error, creating: path)
+        }
+        guard let info = metadata(descriptor: fd), info.isRegularFile, info.links == 1, info.uid == owner.uid else {
+            close(fd)
+            throw EmbeddedServerError(.fileSystem, "The server log \(path) is not a plain file of the server's user (a link, or another owner's file); it was not written. Remove it and start again.")
+        }
+        _ = fcntl(fd, F_SETFL, O_WRONLY | O_APPEND)
+        return fd
+    }
+
     /// The contents of the regular file at `path`, read without following a symbolic link and without
     /// blocking on a FIFO; `nil` when there is no such file. With `owner`, a file that belongs to
     /// anyone else (say, a hard link to a file of root's) is not read either. Reads from `offset`, at

@@ -31,6 +31,14 @@ public enum TestDatabase {
         options: PhylacteryClient.Configuration.Options = TestDatabase.defaultOptions,
         _ body: (PhylacteryClient) async throws -> Result
     ) async throws -> Result {
+        try await withFreshDatabaseURL(label) { url in
+            try await PhylacteryClient.withClient(configuration: .init(url: url, options: options), logger: logger, body)
+        }
+    }
+
+    /// Creates a database named after `label`, hands `body` its URL (for what connects by itself: a
+    /// runtime, another process), then drops it — also when `body` throws.
+    public static func withFreshDatabaseURL<Result: Sendable>(_ label: String, _ body: (DatabaseURL) async throws -> Result) async throws -> Result {
         let server = try serverURL()
         let name = databaseName(for: label)
         let admin = PhylacteryClient(configuration: .init(url: server, options: adminOptions))
@@ -38,7 +46,7 @@ public enum TestDatabase {
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier.quote(name))"), logger: logger).collect()
         }
         do {
-            let result = try await PhylacteryClient.withClient(configuration: .init(url: server.with(database: name), options: options), logger: logger, body)
+            let result = try await body(server.with(database: name))
             try await drop(name, admin: admin)
             return result
         } catch {

@@ -130,23 +130,7 @@ public final class PhylacteryClient: Service, Sendable {
         try await self.prepare(file: file, line: line)
         do {
             return try await self.withLiveConnection { connection in
-                let watchdog = Task {
-                    try await Task.sleep(for: timeout)
-                    self.logger.warning("a statement got no answer within \(timeout); closing its connection")
-                    try? await connection.close()
-                }
-                defer { watchdog.cancel() }
-                do {
-                    return try await withTaskCancellationHandler {
-                        try await connection.query(query, logger: self.logger, file: file, line: line).collect()
-                    } onCancel: {
-                        watchdog.cancel()
-                        let _: EventLoopFuture<Void> = connection.close()
-                    }
-                } catch {
-                    if PhylacteryError.endsSession(error) { try? await connection.close() }
-                    throw error
-                }
+                try await connection.collectGuarded(query, timeout: timeout, logger: self.logger, file: file, line: line)
             }
         } catch {
             throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
@@ -173,6 +157,62 @@ public final class PhylacteryClient: Service, Sendable {
             for try await _ in rows {}
         } catch {
             throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `query` and collects its rows, never waiting on a dead connection: nothing is sent on a
+    /// connection already closed (PostgresNIO 1.33 leaves a statement sent there waiting forever — seen
+    /// on a connection held across a server that was killed), nor by a task already cancelled (its
+    /// connection is closed instead, which ends its session and whatever the session held). A statement
+    /// still unanswered after `timeout` (a connection whose server died without the client noticing),
+    /// or whose task is cancelled, is given up: its connection is closed and the wait ends at once,
+    /// even if PostgresNIO never fails the statement (a statement handed to a connection while it
+    /// closes). A failure that ends the session closes the connection too, so nothing more is sent on it.
+    package func collectGuarded(
+        _ query: PostgresQuery, timeout: Duration, logger: Logger, file: String = #fileID, line: Int = #line
+    ) async throws -> [PostgresRow] {
+        guard !self.isClosed else {
+            throw PhylacteryError(.connectionFailed, "the connection is closed: its session ended (the server restarted or ended it)", file: file, line: line)
+        }
+        if Task.isCancelled {
+            let _: EventLoopFuture<Void> = self.close()
+            throw CancellationError()
+        }
+        // Whichever comes first: the answer, the timeout, the cancellation.
+        let outcome = OneShot<(rows: Result<[PostgresRow], any Error>, answered: Bool)>()
+        let statement = Task {
+            do {
+                outcome.fulfil((.success(try await self.query(query, logger: logger, file: file, line: line).collect()), true))
+            } catch {
+                outcome.fulfil((.failure(error), true))
+            }
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            if outcome.fulfil((.failure(PhylacteryError(.connectionFailed, "a statement got no answer within \(timeout); its connection was closed", file: file, line: line)), false)) {
+                logger.warning("a statement got no answer within \(timeout); closing its connection")
+            }
+        }
+        let result = await withTaskCancellationHandler {
+            await outcome.wait()
+        } onCancel: {
+            outcome.fulfil((.failure(CancellationError()), false))
+        }
+        watchdog.cancel()
+        switch result.rows {
+        case .success(let rows):
+            return rows
+        case .failure(let error) where !result.answered:
+            // Given up: closing the connection also fails the statement if PostgresNIO still holds
+            // it. Not awaited — a connection that is stuck may be slow to close, and nobody waits on it.
+            statement.cancel()
+            let _: EventLoopFuture<Void> = self.close()
+            throw error
+        case .failure(let error):
+            if PhylacteryError.endsSession(error) { try? await self.close() }
+            throw error
         }
     }
 }

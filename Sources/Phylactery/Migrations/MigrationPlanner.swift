@@ -97,6 +97,8 @@ package struct MigrationPlanner {
                 if self.wanted.owners.contains(record.owner) {
                     // As it will be after any renames (its foreign keys may point at a renamed table).
                     self.drop(self.live[live.name] ?? live, owner: record.owner)
+                } else if self.wanted.dormantOwners.contains(record.owner) {
+                    self.notices.append("dormant table \(live.name): extension '\(record.owner)' (model \(record.model)) is disabled by the configuration; kept as it is")
                 } else {
                     self.notices.append("orphaned table \(live.name): owner '\(record.owner)' (model \(record.model)) is no longer registered; left in place")
                 }

@@ -75,8 +75,11 @@ public struct Migrator: Sendable {
         public var table: String
         /// Fingerprint of the table shape the model asked for.
         public var revision: String
-        /// Whether the owner is part of this federation (false: its tables are orphaned).
+        /// Whether the owner is part of this federation (false: its tables are orphaned, or dormant).
         public var isRegistered: Bool
+        /// Whether the owner is an extension compiled in but disabled: its tables are dormant, kept as
+        /// they are until it is enabled again.
+        public var isDormant: Bool = false
     }
 
     public let client: PhylacteryClient
@@ -278,8 +281,10 @@ public struct Migrator: Sendable {
             let pending = try self.options.directory.map { try self.pending(files: try self.loadFiles($0), applied: applied) } ?? []
             let plan = try await self.plan(on: connection)
             let registered = Set(self.federation.owners.map(\.slug))
+            let dormant = Set(self.federation.dormant.map(\.slug))
             let owners = try await MigrationBookkeeping.readRegistry(on: connection, logger: self.logger).map {
-                Ownership(owner: $0.owner, ownerVersion: $0.ownerVersion, model: $0.model, table: $0.tableName.description, revision: $0.revision, isRegistered: registered.contains($0.owner))
+                Ownership(owner: $0.owner, ownerVersion: $0.ownerVersion, model: $0.model, table: $0.tableName.description, revision: $0.revision,
+                          isRegistered: registered.contains($0.owner), isDormant: dormant.contains($0.owner))
             }
             return Status(head: applied.last?.revision, applied: applied, pending: pending, plan: plan, owners: owners)
         }

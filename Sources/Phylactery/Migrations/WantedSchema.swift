@@ -32,6 +32,8 @@ package struct WantedSchema: Sendable {
     package var tables: [Table]
     /// Owners present in the federation.
     package var owners: Set<String>
+    /// Extensions compiled in but disabled: their tables are dormant, kept as they are.
+    package var dormantOwners: Set<String> = []
 
     package init(federation: Federation) {
         var tables: [Table] = []
@@ -40,6 +42,7 @@ package struct WantedSchema: Sendable {
         }
         self.tables = tables
         self.owners = Set(federation.owners.map(\.slug))
+        self.dormantOwners = Set(federation.dormant.map(\.slug))
     }
 
     package subscript(_ name: QualifiedName) -> Table? { self.tables.first { $0.shape.name == name } }

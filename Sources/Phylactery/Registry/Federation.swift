@@ -34,6 +34,29 @@ public struct Federation: Sendable {
     /// Owners in dependency order, the core first.
     public let owners: [Owner]
 
+    /// An extension compiled in but disabled (by a daemon's configuration): its tables are kept as
+    /// they are and reported as dormant, never dropped; its jobs are not claimed and its handlers and
+    /// models are not registered. Enabling it again migrates it forward.
+    public struct DormantOwner: Sendable, Hashable {
+        /// The extension's slug.
+        public var slug: String
+        /// Its version.
+        public var version: String
+        /// Its tables, as `schema.table`.
+        public var tables: [String]
+        /// The job kinds it declared handlers for.
+        public var jobKinds: [String]
+    }
+
+    /// The extensions left out of this federation by ``init(core:extensions:disabled:)``.
+    public private(set) var dormant: [DormantOwner] = []
+
+    /// The job kinds of the dormant extensions, for workers that must leave their jobs alone: every
+    /// kind they declared, and every kind starting with their slug and `.`.
+    public var dormantJobKinds: SkippedKinds {
+        SkippedKinds(kinds: Set(self.dormant.flatMap(\.jobKinds)), prefixes: Set(self.dormant.map { $0.slug + "." }))
+    }
+
     /// Every registered model with its owner, in owner order.
     public var models: [(owner: Owner, model: ModelRegistration)] {
         self.owners.flatMap { owner in owner.models.map { (owner, $0) } }
@@ -41,6 +64,20 @@ public struct Federation: Sendable {
 
     /// Assembles the federation from the core's models and the extensions, and checks it.
     public init(core: [ModelRegistration] = [], extensions: [any PhylacteryExtension] = []) throws {
+        try self.init(core: core, extensions: extensions, disabled: [])
+    }
+
+    /// Assembles the federation from the core's models and the extensions, leaving out the extensions
+    /// whose slugs are in `disabled` (see ``DormantOwner``), and checks it.
+    ///
+    /// Every extension is initialised, so the disabled ones' tables and job kinds are known. Before any
+    /// DDL can be planned the federation is refused when an enabled extension has a foreign key into a
+    /// disabled one's table (it would dangle), or when `disabled` names an extension that is not compiled in.
+    public init(core: [ModelRegistration] = [], extensions: [any PhylacteryExtension] = [], disabled: Set<String>) throws {
+        let known = Set(extensions.map(\.slug))
+        if let unknown = disabled.subtracting(known).sorted().first {
+            throw PhylacteryError(.invalidConfiguration, "the extension '\(unknown)' cannot be disabled: no such extension is compiled in (known: \(known.sorted().joined(separator: ", ")))")
+        }
         var owners = [Owner(slug: Self.coreSlug, version: Self.coreVersion, models: core)]
         var seenSlugs: Set<String> = [Self.coreSlug]
         for plugin in extensions {
@@ -61,7 +98,33 @@ public struct Federation: Sendable {
             }
             owners.append(Owner(slug: slug, version: plugin.version, models: context.registrations, jobHandlers: context.jobHandlers))
         }
-        try self.init(owners: owners)
+        let dormant = owners.filter { disabled.contains($0.slug) }
+        let active = owners.filter { !disabled.contains($0.slug) }
+        try Self.checkNothingDangles(active: active, dormant: dormant)
+        try self.init(owners: active)
+        self.dormant = dormant.map { owner in
+            DormantOwner(slug: owner.slug, version: owner.version,
+                         tables: owner.models.map { "\($0.schema.chamber.schema).\($0.schema.table)" },
+                         jobKinds: owner.jobHandlers.map(\.kind).sorted())
+        }
+    }
+
+    /// Refuses a foreign key of an enabled owner into a table of a disabled one.
+    private static func checkNothingDangles(active: [Owner], dormant: [Owner]) throws {
+        var dormantTables: [String: String] = [:]
+        for owner in dormant { for model in owner.models { dormantTables["\(model.schema.chamber.schema).\(model.schema.table)"] = owner.slug } }
+        guard !dormantTables.isEmpty else { return }
+        for owner in active {
+            for model in owner.models {
+                for column in model.schema.columns {
+                    guard let reference = column.references else { continue }
+                    let target = "\(reference.chamber.schema).\(reference.table)"
+                    if let disabledOwner = dormantTables[target] {
+                        throw PhylacteryError(.federationConflict, "extension '\(owner.slug)' (model \(model.schema.modelName), column \(column.name)) has a foreign key into \(target) of extension '\(disabledOwner)', which the configuration disables; the key would dangle. Enable '\(disabledOwner)' too, or disable '\(owner.slug)' as well")
+                    }
+                }
+            }
+        }
     }
 
     /// Assembles a federation from owners given directly (tests, benchmarks, tools).

@@ -62,4 +62,10 @@ extension Federation {
     public static func standard(extensions: [any PhylacteryExtension]) throws -> Federation {
         try Federation(core: coreModels, extensions: extensions)
     }
+
+    /// The core's models plus the given extensions', without those whose slugs are in `disabled`
+    /// (see ``DormantOwner``).
+    public static func standard(extensions: [any PhylacteryExtension], disabled: Set<String>) throws -> Federation {
+        try Federation(core: coreModels, extensions: extensions, disabled: disabled)
+    }
 }

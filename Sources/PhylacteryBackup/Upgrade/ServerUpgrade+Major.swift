@@ -59,7 +59,7 @@ extension ServerUpgrade {
             let checksums = try Self.checksumsEnabled(data, old: old, user: user)
             var initdbArguments: [String] = []
             if checksums { initdbArguments.append("--data-checksums") } else if new.majorVersion >= 18 { initdbArguments.append("--no-data-checksums") }
-            try newServer.initializeCluster(installation: new, user: user, dataDirectory: newData, extraArguments: initdbArguments)
+            try await newServer.initializeCluster(installation: new, user: user, dataDirectory: newData, extraArguments: initdbArguments)
             steps.append("initialised a PostgreSQL \(new.majorVersion) cluster in \(newData) (data checksums \(checksums ? "on" : "off"), as before)")
             let upgradeArguments = [
                 "--old-bindir=\(old.binDirectory)", "--new-bindir=\(new.binDirectory)",

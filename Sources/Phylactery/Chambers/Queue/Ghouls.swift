@@ -458,11 +458,12 @@ final class QueueRunner: Sendable {
                         if limited {
                             let claimed = try await ghouls.store.claimLimited(
                                 queue: self.name, limit: want, lease: lease, worker: worker,
-                                globalConcurrency: self.configuration.globalConcurrency, rate: self.configuration.rateLimit)
+                                globalConcurrency: self.configuration.globalConcurrency, rate: self.configuration.rateLimit,
+                                skipping: ghouls.configuration.skippedKinds)
                             jobs = claimed.jobs
                             if let retryAfter = claimed.retryAfter { timeout = min(timeout, retryAfter) }
                         } else {
-                            jobs = try await ghouls.store.claim(queue: self.name, limit: want, lease: lease, worker: worker)
+                            jobs = try await ghouls.store.claim(queue: self.name, limit: want, lease: lease, worker: worker, skipping: ghouls.configuration.skippedKinds)
                         }
                         failures = 0
                         if ghouls.isStopping {

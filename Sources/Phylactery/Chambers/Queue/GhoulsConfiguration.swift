@@ -20,6 +20,30 @@ public struct QueueConfiguration: Sendable, Hashable {
     }
 }
 
+/// Job kinds a worker leaves alone: they are never claimed, so they stay waiting — attempts, errors
+/// and schedule untouched — until a worker that handles them runs. A daemon fills it with the kinds
+/// of the extensions its configuration disables.
+public struct SkippedKinds: Sendable, Hashable {
+    /// Kinds skipped exactly (`tasks.close`).
+    public var kinds: Set<String>
+    /// Kinds skipped by prefix (`tasks.`: every kind of the `tasks` extension).
+    public var prefixes: Set<String>
+
+    /// Skips `kinds` and every kind starting with one of `prefixes`.
+    public init(kinds: Set<String> = [], prefixes: Set<String> = []) {
+        self.kinds = kinds
+        self.prefixes = prefixes
+    }
+
+    /// True when nothing is skipped.
+    public var isEmpty: Bool { self.kinds.isEmpty && self.prefixes.isEmpty }
+
+    /// Whether a job of `kind` is skipped.
+    public func contains(_ kind: String) -> Bool {
+        self.kinds.contains(kind) || self.prefixes.contains { kind.hasPrefix($0) }
+    }
+}
+
 /// Everything a ``Ghouls`` worker needs besides its client and handlers.
 public struct GhoulsConfiguration: Sendable {
     /// The queues worked, with their settings.
@@ -60,6 +84,9 @@ public struct GhoulsConfiguration: Sendable {
     public var periodicJobs: [PeriodicJob]
     /// This worker's name in `queue.jobs.worker` (host and pid by default).
     public var workerName: String
+    /// Kinds never claimed (a disabled extension's jobs); empty by default. A queue whose head holds
+    /// many skipped jobs costs each claim a walk over them.
+    public var skippedKinds: SkippedKinds = SkippedKinds()
 
     /// A configuration; every queue listed is worked.
     public init(

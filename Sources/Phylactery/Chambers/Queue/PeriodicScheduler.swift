@@ -7,26 +7,37 @@ import PostgresNIO
 /// the others try again every few seconds. If the leader dies its session ends and the lock with it.
 /// Each fire is enqueued with the unique key `periodic:<name>:<epoch>` (kept "ever"), so even two
 /// processes that both believed they led could not enqueue one fire twice.
+///
+/// Every statement on the leader's connection is guarded (``PostgresConnection/collectGuarded(_:timeout:logger:file:line:)``):
+/// when the server dies under it — restarted, killed — the statement fails instead of waiting
+/// forever, the leader gives up its (already lost) lock and campaigns again, and a shutdown never
+/// waits on it.
 struct PeriodicScheduler {
     let ghouls: Ghouls
     static let leaderLockKey: Int64 = 0x7068_796c_6163_7402  // "phylact" + 2
     static let retryInterval: Duration = .seconds(5)
+    /// The longest the leader waits for an answer on its connection.
+    static let statementTimeout: Duration = .seconds(30)
+
+    private func run(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
+        try await connection.collectGuarded(query, timeout: Self.statementTimeout, logger: self.ghouls.logger)
+    }
 
     func run() async {
         while !Task.isCancelled {
             do {
                 try await self.ghouls.client.postgres.withConnection { connection in
-                    let leads = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: self.ghouls.logger)
-                        .collect().first?.decode(Bool.self, context: .default) ?? false
+                    let leads = try await self.run("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", on: connection)
+                        .first?.decode(Bool.self, context: .default) ?? false
                     guard leads else { return }
                     self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
                     do {
                         try await self.lead(on: connection)
                     } catch {
-                        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: self.ghouls.logger).collect()
+                        _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
                         throw error
                     }
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: self.ghouls.logger).collect()
+                    _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -52,7 +63,7 @@ struct PeriodicScheduler {
             if wait > 0 {
                 // Sleep in short steps, checking that the leadership session is still alive.
                 try await Task.sleep(for: .milliseconds(Int64(min(wait, 5) * 1000)))
-                _ = try await connection.query("SELECT 1", logger: self.ghouls.logger).collect()
+                _ = try await self.run("SELECT 1", on: connection)
                 continue
             }
             let now = Date()

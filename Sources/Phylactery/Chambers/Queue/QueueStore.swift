@@ -28,21 +28,34 @@ struct QueueStore: Sendable {
 
     private static let claimedColumns = "j.id, j.kind, j.queue, j.args, j.attempt, j.max_attempts, j.claims, j.scheduled_at"
 
-    private static func claimSQL(queue: String, limit: Int, lease: Double, worker: String) -> PostgresQuery {
-        """
-        WITH picked AS (
-            SELECT id FROM queue.jobs
-            WHERE state = 'available' AND queue = \(queue) AND scheduled_at <= now()
-            ORDER BY priority, scheduled_at, id
-            LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
-        )
-        UPDATE queue.jobs j
-        SET state = 'running', attempt = j.attempt + 1, claims = j.claims + 1, attempted_at = now(),
-            lease_expires_at = now() + make_interval(secs => \(lease)), worker = \(worker), updated_at = now()
-        FROM picked WHERE j.id = picked.id
-        RETURNING \(unescaped: claimedColumns)
-        """
+    private static func claimSQL(queue: String, limit: Int, lease: Double, worker: String, skipping skipped: SkippedKinds) -> PostgresQuery {
+        var binds = PostgresBindings()
+        binds.append(queue)
+        binds.append(limit)
+        binds.append(lease)
+        binds.append(worker)
+        // Kinds left for other workers (a disabled extension's) are filtered only when there are any,
+        // so the usual claim stays the plain index scan.
+        var filter = ""
+        if !skipped.isEmpty {
+            binds.append(skipped.kinds.sorted())
+            binds.append(skipped.prefixes.sorted())
+            filter = " AND kind <> ALL($5::text[]) AND NOT EXISTS (SELECT 1 FROM unnest($6::text[]) AS p(prefix) WHERE starts_with(kind, p.prefix))"
+        }
+        return PostgresQuery(unsafeSQL: """
+            WITH picked AS (
+                SELECT id FROM queue.jobs
+                WHERE state = 'available' AND queue = $1 AND scheduled_at <= now()\(filter)
+                ORDER BY priority, scheduled_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE queue.jobs j
+            SET state = 'running', attempt = j.attempt + 1, claims = j.claims + 1, attempted_at = now(),
+                lease_expires_at = now() + make_interval(secs => $3), worker = $4, updated_at = now()
+            FROM picked WHERE j.id = picked.id
+            RETURNING \(claimedColumns)
+            """, binds: binds)
     }
 
     private static func decodeClaimed(_ rows: [PostgresRow]) throws -> [ClaimedJob] {
@@ -53,11 +66,12 @@ struct QueueStore: Sendable {
         }
     }
 
-    /// Claims up to `limit` available jobs of `queue`, skipping rows other workers hold.
-    func claim(queue: String, limit: Int, lease: Duration, worker: String) async throws -> [ClaimedJob] {
+    /// Claims up to `limit` available jobs of `queue`, skipping rows other workers hold and jobs of
+    /// the `skipped` kinds.
+    func claim(queue: String, limit: Int, lease: Duration, worker: String, skipping skipped: SkippedKinds = SkippedKinds()) async throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let started = DefaultTracerClock.now
-        let rows = try await self.client.rows(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker))
+        let rows = try await self.client.rows(Self.claimSQL(queue: queue, limit: limit, lease: lease.seconds, worker: worker, skipping: skipped))
         return Self.stamped(try Self.decodeClaimed(rows), started: started)
     }
 
@@ -76,7 +90,8 @@ struct QueueStore: Sendable {
     /// queue's window row, so the counts they read cannot race. Returns the jobs and, when the rate
     /// limit held some back, how long until the window reopens.
     func claimLimited(
-        queue: String, limit: Int, lease: Duration, worker: String, globalConcurrency: Int?, rate: QueueRateLimit?
+        queue: String, limit: Int, lease: Duration, worker: String, globalConcurrency: Int?, rate: QueueRateLimit?,
+        skipping skipped: SkippedKinds = SkippedKinds()
     ) async throws -> (jobs: [ClaimedJob], retryAfter: Duration?) {
         let started = DefaultTracerClock.now
         return try await self.client.transaction { tx in
@@ -104,7 +119,7 @@ struct QueueStore: Sendable {
                 allowed = min(allowed, max(0, globalConcurrency - Int(running)))
             }
             guard allowed > 0 else { return ([], retryAfter) }
-            let jobs = try Self.decodeClaimed(try await tx.query(Self.claimSQL(queue: queue, limit: allowed, lease: lease.seconds, worker: worker)).collect())
+            let jobs = try Self.decodeClaimed(try await tx.query(Self.claimSQL(queue: queue, limit: allowed, lease: lease.seconds, worker: worker, skipping: skipped)).collect())
             if rate != nil {
                 try await tx.execute("""
                     UPDATE queue.windows SET

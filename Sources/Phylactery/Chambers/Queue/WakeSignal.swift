@@ -1,15 +1,19 @@
 import Synchronization
 
-/// A wake-up that is never lost: a signal sent while nobody waits is kept for the next wait.
-final class WakeSignal: Sendable {
+/// A wake-up that is never lost: a signal sent while nobody waits is kept for the next wait. One
+/// task waits at a time (the queue's loops, the embedded server's supervision).
+package final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
     }
     private let state = Mutex(State())
 
+    /// A signal with nothing pending.
+    package init() {}
+
     /// Wakes the waiter, or the next one if none waits now.
-    func signal() {
+    package func signal() {
         let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -22,7 +26,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns at the next signal (at once if one is pending), after `timeout`, or on cancellation.
-    func wait(timeout: Duration?) async {
+    package func wait(timeout: Duration?) async {
         if self.state.withLock({ state in
             defer { state.pending = false }
             return state.pending

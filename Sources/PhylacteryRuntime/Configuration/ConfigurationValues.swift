@@ -1,0 +1,36 @@
+import Foundation
+import Phylactery
+
+/// The text forms of configuration values that are not plain strings, numbers or booleans.
+enum ConfigurationValues {
+    /// `250ms`, `30s`, `1.5h`, `7d`, `300us` or a bare number of seconds → a duration; `nil` for other text.
+    /// Negative and non-finite numbers are refused (`nil`), and so is anything beyond 100 years.
+    static func duration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed) { return self.duration(seconds: seconds) }
+        let units: [(String, Double)] = [("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            // "ms" also ends in "s": only accept when what is left is a number.
+            guard let value = Double(trimmed.dropLast(suffix.count)) else { continue }
+            return self.duration(seconds: value * scale)
+        }
+        return nil
+    }
+
+    /// A number of seconds → a duration, refusing negative, non-finite and over-long values.
+    static func duration(seconds: Double) -> Duration? {
+        guard seconds.isFinite, seconds >= 0, seconds <= 100 * 365.25 * 86_400 else { return nil }
+        return .seconds(seconds)
+    }
+
+    /// A duration as the shortest text that reads back the same: `250ms`, `30s`, `5m`, `6h`, `7d`.
+    static func render(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        if seconds == 0 { return "0" }
+        for (suffix, scale) in [("d", 86_400.0), ("h", 3600), ("m", 60), ("s", 1)] where seconds >= scale && (seconds / scale).rounded() == seconds / scale {
+            return "\(Int((seconds / scale).rounded()))\(suffix)"
+        }
+        if seconds >= 1 { return String(format: "%gs", seconds) }
+        return String(format: "%gms", seconds * 1000)
+    }
+}
