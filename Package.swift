@@ -164,6 +164,7 @@ let package = Package(
                 "Phylactery",
                 "PhylacteryEmbedded",
                 "PhylacteryBackup",
+                "PhylacteryRuntime",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,8 +4,8 @@ import Logging
 public import Phylactery
 import Synchronization
 
-/// The operator's commands (`db`, `doctor`, `migrate`, `extension`, `worker`, `queue`, `traces`,
-/// `facts`, `memory`) as a library, so a daemon's own executable offers them for its own extensions
+/// The operator's commands (`up`, `db`, `doctor`, `migrate`, `extension`, `worker`, `queue`,
+/// `traces`, `facts`, `memory`, `config`) as a library, so a daemon's own executable offers them for its own extensions
 /// under its own name.
 ///
 /// ```swift
@@ -33,6 +33,13 @@ public enum PhylacteryCommands {
     }
 
     private static let hostState = Mutex(Host())
+    private static let level = Mutex(Logger.Level.warning)
+
+    /// The level of loggers made from now on: warning for the short commands, info for `up`.
+    static var logLevel: Logger.Level {
+        get { level.withLock { $0 } }
+        set { level.withLock { $0 = newValue } }
+    }
     static var host: Host { hostState.withLock { $0 } }
 
     /// The extensions the commands work with: `migrate` plans their models, `worker` runs their
@@ -70,10 +77,10 @@ public enum PhylacteryCommands {
         additionalCommands: [any ParsableCommand.Type] = []
     ) async -> Never {
         configure(commandName: commandName, abstract: abstract, extensions: extensions, additionalCommands: additionalCommands)
-        let verbose = ProcessInfo.processInfo.environment["PHYLACTERY_VERBOSE"] != nil
+        if ProcessInfo.processInfo.environment["PHYLACTERY_VERBOSE"] != nil { logLevel = .debug }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = verbose ? .debug : .warning
+            handler.logLevel = logLevel
             return handler
         }
         do {
@@ -110,8 +117,8 @@ public struct PhylacteryRootCommand: AsyncParsableCommand {
                 ~/.local/share/phylactery).
                 """,
             subcommands: host.additionalCommands.map(\.type) + [
-                DatabaseCommand.self, MigrateCommand.self, ExtensionCommand.self, WorkerCommand.self, QueueCommand.self,
-                TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self,
+                UpCommand.self, DatabaseCommand.self, MigrateCommand.self, ExtensionCommand.self, WorkerCommand.self, QueueCommand.self,
+                TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self, ConfigCommand.self,
             ])
     }
 
