@@ -141,6 +141,11 @@ let package = Package(
         // Example extensions the `phylactery` binary hosts: a jsonb document model, a foreign key to a core model.
         .target(name: "NotebookExtension", dependencies: ["Phylactery"], path: "Examples/Notebook", swiftSettings: swiftSettings),
         .target(name: "TasksExtension", dependencies: ["Phylactery"], path: "Examples/Tasks", swiftSettings: swiftSettings),
+        // The extension the author's guide builds (Phylactery's DocC article "Writing an extension").
+        .target(
+            name: "JournalExtension",
+            dependencies: ["Phylactery", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            path: "Examples/Journal", swiftSettings: swiftSettings),
         // The queue's crash test (SIGKILLed workers, a server restart); the test command runs it.
         .executableTarget(
             name: "PhylacteryChaos",
@@ -244,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "PhylacteryIntegrationTests",
             dependencies: [
-                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Phylactery", "PhylacteryTestSupport", "PhylacteryBackup", "JournalExtension", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

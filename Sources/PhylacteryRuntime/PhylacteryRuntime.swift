@@ -108,7 +108,7 @@ public final class PhylacteryRuntime: Service, Sendable {
 
     /// The workers' settings: the queues of every handler (or `queue.names`), `default` and
     /// ``housekeepingQueue``, each with its `queues.<name>.…` settings; the disabled extensions'
-    /// kinds left unclaimed; the housekeeping jobs on their schedule.
+    /// kinds left unclaimed; the housekeeping jobs and the extensions' scheduled jobs on their schedules.
     static func ghoulsConfiguration(_ configuration: PhylacteryConfiguration, handlers: JobHandlers, federation: Federation) -> GhoulsConfiguration {
         let names = configuration.queue.names.map(Set.init) ?? handlers.queues.union([JobOptions.defaultQueue, Self.housekeepingQueue])
         var queues: [String: QueueConfiguration] = [:]
@@ -121,7 +121,7 @@ public final class PhylacteryRuntime: Service, Sendable {
             queues: queues, lease: configuration.queue.lease, pollInterval: configuration.queue.pollInterval,
             listens: configuration.queue.listen, shutdownGracePeriod: configuration.queue.shutdownGracePeriod,
             // Pruning is a housekeeping job here, done once for the whole fleet.
-            retention: nil, periodicJobs: Housekeeping.periodicJobs(configuration))
+            retention: nil, periodicJobs: Housekeeping.periodicJobs(configuration) + federation.periodicJobs)
         settings.skippedKinds = federation.dormantJobKinds
         return settings
     }

@@ -19,7 +19,12 @@ public struct Federation: Sendable {
         public var models: [ModelRegistration]
         /// The job handlers the owner registered (``ExtensionContext/handle(_:_:)``).
         public var jobHandlers: [AnyJobHandler] = []
+        /// The jobs the owner scheduled (``ExtensionContext/schedule(_:)``).
+        public var periodicJobs: [PeriodicJob] = []
     }
+
+    /// Every owner's scheduled jobs, for the workers of a daemon hosting them.
+    public var periodicJobs: [PeriodicJob] { self.owners.flatMap(\.periodicJobs) }
 
     /// Every owner's job handlers, for the workers of a daemon hosting them.
     public var jobHandlers: JobHandlers {
@@ -96,7 +101,7 @@ public struct Federation: Sendable {
             } catch {
                 throw PhylacteryError(.invalidModel, "extension '\(slug)' failed to initialise: \(error)", underlying: error)
             }
-            owners.append(Owner(slug: slug, version: plugin.version, models: context.registrations, jobHandlers: context.jobHandlers))
+            owners.append(Owner(slug: slug, version: plugin.version, models: context.registrations, jobHandlers: context.jobHandlers, periodicJobs: context.periodicJobs))
         }
         let dormant = owners.filter { disabled.contains($0.slug) }
         let active = owners.filter { !disabled.contains($0.slug) }

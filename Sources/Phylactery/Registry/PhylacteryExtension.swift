@@ -52,7 +52,23 @@ public final class ExtensionContext: Sendable {
         self.handlers.withLock { $0.append(AnyJobHandler(type, handler)) }
     }
 
+    /// Declares the handler of one kind of job whose result is stored with the completed job (jsonb).
+    public func handle<J: Job, R: Encodable & Sendable>(_ type: J.Type, _ handler: @escaping @Sendable (J, JobContext) async throws -> R) {
+        self.handlers.withLock { $0.append(AnyJobHandler(type, returning: R.self, handler)) }
+    }
+
     var jobHandlers: [AnyJobHandler] { self.handlers.withLock { $0 } }
+
+    private let periodic = Mutex<[PeriodicJob]>([])
+
+    /// Declares a job enqueued on a schedule (a nightly digest, an hourly sync). The runtime's workers
+    /// enqueue it at every fire, whichever process leads the scheduler; a disabled extension's
+    /// schedules are left out with it. Name it after the extension (`tasks.digest`).
+    public func schedule(_ job: PeriodicJob) {
+        self.periodic.withLock { $0.append(job) }
+    }
+
+    var periodicJobs: [PeriodicJob] { self.periodic.withLock { $0 } }
 }
 
 /// A registered model: its schema and its Swift type.

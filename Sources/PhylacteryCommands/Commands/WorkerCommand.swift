@@ -99,7 +99,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 queues: queues, lease: durations.lease, pollInterval: durations.poll,
                 listens: !self.noListen, shutdownGracePeriod: durations.grace,
                 retention: self.retentionHours > 0 ? durations.retention : nil,
-                periodicJobs: schedule?.periodicJobs ?? [])
+                periodicJobs: (schedule?.periodicJobs ?? []) + federation.periodicJobs)
             let url = try EmbeddedServer.resolveDatabaseURL()
             let logger = Logger(label: "phylactery.worker")
             let client = PhylacteryClient(configuration: .init(url: url), logger: logger)
