@@ -12,11 +12,8 @@ import Darwin
 /// temporary file rather than a pipe so a chatty program never blocks on a full pipe, and a server
 /// started by `pg_ctl` cannot hold our pipe open.
 package enum Subprocess {
-    package struct Outcome: Sendable {
-        package var status: Int32
-        package var output: String
-        package var succeeded: Bool { self.status == 0 }
-    }
+    /// How the program ended: the same as the asynchronous helper's.
+    package typealias Outcome = ChildProcess.Outcome
 
     package struct SpawnError: Error, CustomStringConvertible {
         package var executable: String
