@@ -114,9 +114,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-            print("phylactery worker \(ProcessInfo.processInfo.processIdentifier): queues \(queues.keys.sorted().joined(separator: ", ")); kinds \(handlers.kinds.joined(separator: ", "))")
+            print("\(PhylacteryCommands.host.commandName) worker \(ProcessInfo.processInfo.processIdentifier): queues \(queues.keys.sorted().joined(separator: ", ")); kinds \(handlers.kinds.joined(separator: ", "))")
             try await group.run()
-            print("phylactery worker stopped")
+            print("\(PhylacteryCommands.host.commandName) worker stopped")
         }
     }
 }
