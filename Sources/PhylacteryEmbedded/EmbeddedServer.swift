@@ -455,7 +455,9 @@ public struct EmbeddedServer: Sendable {
             let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
             if state == "Z" || state == "X" { return false }
         }
-        if let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) {
+        // Another program that reused the pid is not the server. An empty command line is a process
+        // on its way out (the kernel drops it before the process turns zombie): still the server.
+        if let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8), !cmdline.isEmpty {
             return cmdline.contains("postgres")
         }
         return true

@@ -177,7 +177,7 @@ extension PostgresConnection {
             throw PhylacteryError(.connectionFailed, "the connection is closed: its session ended (the server restarted or ended it)", file: file, line: line)
         }
         if Task.isCancelled {
-            let _: EventLoopFuture<Void> = self.close()
+            await self.closeBounded()
             throw CancellationError()
         }
         // Whichever comes first: the answer, the timeout, the cancellation.
@@ -205,15 +205,31 @@ extension PostgresConnection {
         case .success(let rows):
             return rows
         case .failure(let error) where !result.answered:
-            // Given up: closing the connection also fails the statement if PostgresNIO still holds
-            // it. Not awaited — a connection that is stuck may be slow to close, and nobody waits on it.
+            // Given up: closing the connection also fails the statement if PostgresNIO still holds it.
             statement.cancel()
-            let _: EventLoopFuture<Void> = self.close()
+            await self.closeBounded()
             throw error
         case .failure(let error):
             if PhylacteryError.endsSession(error) { try? await self.close() }
             throw error
         }
+    }
+}
+
+extension PostgresConnection {
+    /// Closes the connection and waits for it to be closed — up to a second, so a connection that is
+    /// stuck cannot hold the caller. Waiting matters: a pooled connection goes back to the pool as soon
+    /// as its lease ends, and one still closing would be handed to the next statement, which fails.
+    package func closeBounded() async {
+        let closed = OneShot<Void>()
+        let closing: EventLoopFuture<Void> = self.close()
+        closing.whenComplete { _ in _ = closed.fulfil(()) }
+        let bound = Task {
+            try await Task.sleep(for: .seconds(1))
+            _ = closed.fulfil(())
+        }
+        await closed.wait()
+        bound.cancel()
     }
 }
 
