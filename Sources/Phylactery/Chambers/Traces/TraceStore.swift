@@ -150,11 +150,11 @@ public struct TraceStore: Sendable {
 
     // MARK: - Writing
 
-    /// Writes finished spans with one `COPY` in one transaction.
     /// The tracer's writes are bounded: a connection that stopped answering fails the write (the
     /// spans stay buffered and are retried) instead of holding the writer.
     static let writerOptions = TransactionOptions(timeout: .seconds(60))
 
+    /// Writes finished spans with one `COPY` in one transaction.
     func copy(_ spans: [FinishedSpan], service: String) async throws {
         try await self.client.transaction(options: Self.writerOptions) { tx in
             try await tx.copy(into: SpanRecord.table, schema: Self.schema, columns: SpanEncoding.columns) { rows in
