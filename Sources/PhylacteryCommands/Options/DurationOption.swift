@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Phylactery
 
 /// The CLI's one way from command-line text or numbers to a `Duration` (the other direction is the
 /// library's `Duration.seconds`).
@@ -9,18 +10,14 @@ import Foundation
 /// 1), never turned into a `Duration` that traps or overflows the arithmetic downstream (dates, µs).
 enum DurationOption {
     /// The longest duration any option takes: 100 years.
-    static let maximumSeconds: Double = 100 * 365.25 * 86_400
+    static let maximumSeconds = DurationText.maximumSeconds
 
     /// `250ms`, `2s`, `1.5h`, `7d`, `300us` → a duration, for the option named `option`.
     static func parse(_ text: String, option: String) throws -> Duration {
-        let units: [(String, Double)] = [("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            // "ms" also ends in "s": only accept when what is left is a number.
-            guard let value = Double(text.dropLast(suffix.count)) else { continue }
-            guard !(value < 0) else { break }
-            return try duration(value, scale: scale, option: option, text: text)
+        guard let (value, scale) = DurationText.split(text), !(value < 0) else {
+            throw ValidationError("\(option) takes a duration such as 250ms, 30s, 6h or 7d, not '\(text)'.")
         }
-        throw ValidationError("\(option) takes a duration such as 250ms, 30s, 6h or 7d, not '\(text)'.")
+        return try duration(value, scale: scale, option: option, text: text)
     }
 
     /// A number of seconds (`scale` 1), hours (3600), … given to `option` → a duration.

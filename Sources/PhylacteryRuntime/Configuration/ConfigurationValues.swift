@@ -8,18 +8,13 @@ enum ConfigurationValues {
     static func duration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let seconds = Double(trimmed) { return self.duration(seconds: seconds) }
-        let units: [(String, Double)] = [("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            // "ms" also ends in "s": only accept when what is left is a number.
-            guard let value = Double(trimmed.dropLast(suffix.count)) else { continue }
-            return self.duration(seconds: value * scale)
-        }
-        return nil
+        guard let (value, scale) = DurationText.split(trimmed) else { return nil }
+        return self.duration(seconds: value * scale)
     }
 
     /// A number of seconds → a duration, refusing negative, non-finite and over-long values.
     static func duration(seconds: Double) -> Duration? {
-        guard seconds.isFinite, seconds >= 0, seconds <= 100 * 365.25 * 86_400 else { return nil }
+        guard seconds.isFinite, seconds >= 0, seconds <= DurationText.maximumSeconds else { return nil }
         return .seconds(seconds)
     }
 
