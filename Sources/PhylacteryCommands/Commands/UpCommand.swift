@@ -27,7 +27,8 @@ struct UpCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            PhylacteryCommands.logLevel = ProcessInfo.processInfo.environment["PHYLACTERY_VERBOSE"] == nil ? .info : .debug
+            // The runtime says what it does: at least info (debug stays debug under PHYLACTERY_VERBOSE).
+            PhylacteryCommands.logLevel = min(PhylacteryCommands.logLevel, .info)
             let logger = Logger(label: "phylactery.up")
             let name = PhylacteryCommands.host.commandName
             // After a restore, jobs that were running at the restore point go back to their queue
