@@ -8,8 +8,11 @@ struct PhylacteryProcess: Sendable {
 
     /// Runs `phylactery arguments…` with the test's environment plus `extra`, and waits for it.
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> PhylacteryProcess {
-        try run(executable: ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery", arguments, environment: extra)
+        try run(executable: executable, arguments, environment: extra)
     }
+
+    /// The built `phylactery` executable.
+    static var executable: String { ProcessInfo.processInfo.environment["PHYLACTERY_CLI"] ?? binDirectory + "/phylactery" }
 
     /// The directory of the built executables (next to the test bundle).
     static var binDirectory: String { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path }

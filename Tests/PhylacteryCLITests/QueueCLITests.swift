@@ -8,12 +8,6 @@ import Glibc
 #endif
 
 @Suite struct QueueCLITests {
-    /// The built `phylactery` executable.
-    static var executable: String {
-        ProcessInfo.processInfo.environment["PHYLACTERY_CLI"]
-            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/phylactery"
-    }
-
     @Test("`phylactery worker` runs the extensions' jobs and drains on SIGTERM; `queue` shows and steers them")
     func workerAndQueueCommands() async throws {
         try await TestDatabase.withFreshDatabase("cli_queue") { client in
@@ -33,7 +27,7 @@ import Glibc
 
             // A worker process runs the job, then drains on SIGTERM and exits cleanly.
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.executableURL = URL(fileURLWithPath: PhylacteryProcess.executable)
             process.arguments = ["worker", "--poll", "0.2"]
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let output = Pipe()
