@@ -27,6 +27,8 @@ extension PhylacteryClient {
             public var createsChambers: Bool = true
             /// Reported to the server as `application_name`, visible in `pg_stat_activity`. Default `phylactery`.
             public var applicationName: String = "phylactery"
+            /// The label a fact or memory gets when its write names none. Default ``Sensitivity/private``.
+            public var defaultSensitivity: Sensitivity = .private
 
             public init() {}
         }

@@ -15,12 +15,16 @@ public struct Transaction: Sendable {
     public let connection: PostgresConnection
     /// Which attempt of the surrounding transaction this is (1 on the first run, 2 after one retry, …).
     public let attempt: Int
+    /// The label of facts and memories written in this transaction without one: the client's
+    /// ``PhylacteryClient/Configuration/Options/defaultSensitivity``.
+    public let defaultSensitivity: Sensitivity
     let state: TransactionState
     let logger: Logger
 
-    init(connection: PostgresConnection, attempt: Int, logger: Logger) {
+    init(connection: PostgresConnection, attempt: Int, defaultSensitivity: Sensitivity, logger: Logger) {
         self.connection = connection
         self.attempt = attempt
+        self.defaultSensitivity = defaultSensitivity
         self.state = TransactionState()
         self.logger = logger
     }
@@ -269,7 +273,8 @@ extension PhylacteryClient {
         line: Int,
         _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
-        let transaction = Transaction(connection: connection, attempt: attempt, logger: self.logger)
+        let transaction = Transaction(
+            connection: connection, attempt: attempt, defaultSensitivity: self.configuration.options.defaultSensitivity, logger: self.logger)
         let watchdog = options.timeout.map { timeout in
             Task { [logger = self.logger] in
                 do { try await Task.sleep(for: timeout) } catch { return }
