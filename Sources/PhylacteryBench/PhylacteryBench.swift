@@ -22,6 +22,9 @@ struct PhylacteryBench: AsyncParsableCommand {
     @Option(help: "vectors: how many rows to load (default 100000).")
     var rows = 100_000
 
+    @Option(help: "vectors: the real-sentence corpus' folder, built there by scripts/real-corpus when missing (default .build-corpus/minilm-stdlib).")
+    var corpus = VectorsBenchmark.RealCorpus.defaultDirectory
+
     @Option(name: .customLong("size-mb"), help: "backup: the cluster's size in MB (default 1024).")
     var sizeMB = 1024
 
@@ -102,6 +105,7 @@ struct PhylacteryBench: AsyncParsableCommand {
                 return benchmark.results
             case "vectors":
                 var benchmark = VectorsBenchmark(client: client, logger: logger, rows: rows)
+                benchmark.corpusDirectory = corpus
                 try await benchmark.run()
                 return benchmark.results
             case "migrate":

@@ -12,11 +12,14 @@ import PostgresNIO
 ///   the same machine noise;
 /// - the HNSW index build (the model's own index: m = 16, ef_construction = 64) after the load;
 /// - recall@10 of the index search against exact search, and queries per second, without a filter
-///   and with a 10% status filter (iterative index scan, relaxed order).
+///   and with a 10% status filter (iterative index scan, relaxed order);
+/// - the same for real sentences embedded with a real model (``RealCorpus``).
 struct VectorsBenchmark {
     let client: PhylacteryClient
     let logger: Logger
     let rows: Int
+    /// The real-sentence corpus' folder (``RealCorpus``).
+    var corpusDirectory = RealCorpus.defaultDirectory
     var results: [String: Double] = [:]
 
     static let dimensions = 384
@@ -143,8 +146,8 @@ struct VectorsBenchmark {
         let queries = try (0..<Self.queries).map { _ in try queryData.next() }
         let all = VectorMemory.SearchOptions(k: 10, efSearch: Self.efSearch)
         let consecrated = VectorMemory.SearchOptions(k: 10, statuses: [.consecrated], efSearch: Self.efSearch)
-        let unfiltered = try await self.measure(queries, options: all, label: "unfiltered")
-        let filtered = try await self.measure(queries, options: consecrated, label: "10% status filter")
+        let unfiltered = try await self.measure(queries, in: Self.space, options: all, label: "unfiltered")
+        let filtered = try await self.measure(queries, in: Self.space, options: consecrated, label: "10% status filter")
 
         self.results["rows"] = Double(rows)
         self.results["dimensions"] = Double(Self.dimensions)
@@ -161,27 +164,29 @@ struct VectorsBenchmark {
         self.results["qps_filtered"] = filtered.qps
         self.results["exact_qps"] = unfiltered.exactQPS
         self.results["exact_qps_filtered"] = filtered.exactQPS
+
+        try await self.runRealCorpus(directory: self.corpusDirectory)
     }
 
     /// recall@10 against exact search, and queries per second of the index search (one connection,
     /// one query at a time, each in its own transaction as `search` needs).
-    func measure(_ queries: [Vector], options: VectorMemory.SearchOptions, label: String) async throws -> (recall: Double, qps: Double, exactQPS: Double) {
+    func measure(_ queries: [Vector], in space: EmbeddingSpace, options: VectorMemory.SearchOptions, label: String) async throws -> (recall: Double, qps: Double, exactQPS: Double) {
         var exactOptions = options
         exactOptions.exact = true
         var truth: [Set<UUID>] = []
         let exactStart = ContinuousClock.now
         for query in queries {
-            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: exactOptions) }
+            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: exactOptions) }
             truth.append(Set(hits.map(\.memory.id)))
         }
         let exactQPS = Double(queries.count) / Measure.seconds(ContinuousClock.now - exactStart)
         for query in queries.prefix(10) {  // warm-up
-            blackHole(try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: options) })
+            blackHole(try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: options) })
         }
         var found = 0, expected = 0
         let start = ContinuousClock.now
         for (i, query) in queries.enumerated() {
-            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: Self.space, options: options) }
+            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: options) }
             found += truth[i].intersection(hits.map(\.memory.id)).count
             expected += truth[i].count
         }
