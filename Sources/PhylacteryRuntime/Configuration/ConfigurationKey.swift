@@ -1,4 +1,5 @@
 import Foundation
+import Phylactery
 /// One setting of ``PhylacteryConfiguration``: its key, type, default and range, and what it does.
 ///
 /// ``all`` is the one list of every key: reading checks values against it, and the table in the
@@ -145,6 +146,9 @@ extension ConfigurationKey {
         "database.maximumConnections", .int, default: "20", ints: 1...10_000, "The client pool's most connections.")
     static let databaseApplicationName = ConfigurationKey(
         "database.applicationName", .string, default: "phylactery", range: "any", "`application_name` reported to the server (`pg_stat_activity`).")
+    static let memoryDefaultSensitivity = ConfigurationKey(
+        "memory.defaultSensitivity", .string, default: "private", choices: Sensitivity.allCases.map(\.rawValue),
+        "The label of a fact or memory whose write names none; recall and search show `public` and `private` unless asked for more.")
     static let migrationsPolicy = ConfigurationKey(
         "migrations.policy", .string, default: "auto", choices: MigrationPolicy.allCases.map(\.rawValue),
         "At start: `auto` applies hazard-free steps, `files` applies pending reviewed files only, `check` refuses to start on any difference, `off` does nothing.")
@@ -199,6 +203,7 @@ extension ConfigurationKey {
         .serverMaximumStartFailures,
         .databaseURL, .databaseURLFile, .databasePassword, .databasePasswordFile, .databaseName, .databaseWaitTimeout,
         .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName,
+        .memoryDefaultSensitivity,
         .migrationsPolicy, .migrationsDirectory, .migrationsLockTimeout,
         .extensionsDisabled,
         .queueEnabled, .queueNames, .queueConcurrency, .queueLease, .queuePollInterval, .queueListen, .queueShutdownGracePeriod,

@@ -61,6 +61,7 @@ extension PhylacteryConfiguration {
         self.database.connectTimeout = try await read.duration(.databaseConnectTimeout) ?? .seconds(10)
         self.database.maximumConnections = try await read.int(.databaseMaximumConnections) ?? 20
         self.database.applicationName = try await read.string(.databaseApplicationName) ?? "phylactery"
+        self.defaultSensitivity = try await read.choice(.memoryDefaultSensitivity, Sensitivity.self) ?? .private
 
         self.migrations.policy = try await read.choice(.migrationsPolicy, MigrationPolicy.self) ?? .auto
         self.migrations.directory = try await read.string(.migrationsDirectory)
@@ -113,6 +114,7 @@ extension PhylacteryConfiguration {
             ("database.url", self.database.url == nil ? "none" : "<redacted>"), ("database.name", self.database.name),
             ("database.waitTimeout", text(self.database.waitTimeout)), ("database.connectTimeout", text(self.database.connectTimeout)),
             ("database.maximumConnections", "\(self.database.maximumConnections)"), ("database.applicationName", self.database.applicationName),
+            ("memory.defaultSensitivity", self.defaultSensitivity.rawValue),
             ("migrations.policy", self.migrations.policy.rawValue), ("migrations.directory", self.migrations.directory ?? "none"),
             ("migrations.lockTimeout", text(self.migrations.lockTimeout)),
             ("extensions.disabled", self.disabledExtensions.isEmpty ? "none" : self.disabledExtensions.sorted().joined(separator: ",")),

@@ -120,6 +120,9 @@ public struct PhylacteryConfiguration: Sendable {
     public var server = Server()
     /// The database and the client.
     public var database = Database()
+    /// The label of facts and memories written without one (`memory.defaultSensitivity`). Default
+    /// ``Sensitivity/private``.
+    public var defaultSensitivity: Sensitivity = .private
     /// The migration policy.
     public var migrations = Migrations()
     /// Slugs of compiled-in extensions that are disabled (`extensions.disabled`).
@@ -156,6 +159,7 @@ public struct PhylacteryConfiguration: Sendable {
         options.connectTimeout = self.database.connectTimeout
         options.maximumConnections = self.database.maximumConnections
         options.applicationName = self.database.applicationName
+        options.defaultSensitivity = self.defaultSensitivity
         let url = self.usesEmbeddedServer ? EmbeddedServer(configuration: self.embeddedServer).url : self.database.url
         // An external server needs its URL: `validate()` refuses the configuration otherwise.
         return PhylacteryClient.Configuration(url: url ?? EmbeddedServer(configuration: self.embeddedServer).url, options: options)

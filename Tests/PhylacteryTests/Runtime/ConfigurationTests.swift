@@ -191,6 +191,7 @@ import Testing
             "PHYLACTERY_SERVER_RESTART_MAXIMUM_DELAY": "9s", "PHYLACTERY_SERVER_MAXIMUM_START_FAILURES": "7",
             "PHYLACTERY_DATABASE_NAME": "daemon", "PHYLACTERY_DATABASE_WAIT_TIMEOUT": "3m", "PHYLACTERY_DATABASE_CONNECT_TIMEOUT": "4s",
             "PHYLACTERY_DATABASE_MAXIMUM_CONNECTIONS": "9", "PHYLACTERY_DATABASE_APPLICATION_NAME": "d",
+            "PHYLACTERY_MEMORY_DEFAULT_SENSITIVITY": "secret",
             "PHYLACTERY_MIGRATIONS_POLICY": "off", "PHYLACTERY_MIGRATIONS_DIRECTORY": "/m", "PHYLACTERY_MIGRATIONS_LOCK_TIMEOUT": "3s",
             "PHYLACTERY_EXTENSIONS_DISABLED": "tasks", "PHYLACTERY_QUEUE_ENABLED": "false", "PHYLACTERY_QUEUE_NAMES": "a,b",
             "PHYLACTERY_QUEUE_POLL_INTERVAL": "2s", "PHYLACTERY_QUEUE_LISTEN": "false", "PHYLACTERY_QUEUE_SHUTDOWN_GRACE_PERIOD": "3s",
@@ -213,6 +214,7 @@ import Testing
         #expect(configuration.queue.names == ["a", "b"] && !configuration.queue.listen && !configuration.queue.enabled)
         #expect(configuration.queue.queues["a"]?.globalConcurrency == 5)
         #expect(configuration.traces.partitionsAhead == 4 && configuration.housekeepingInterval == .seconds(600))
+        #expect(configuration.defaultSensitivity == .secret && configuration.clientConfiguration.options.defaultSensitivity == .secret)
     }
 
     /// The README's table is the one rendered from the keys: the documentation cannot drift.
