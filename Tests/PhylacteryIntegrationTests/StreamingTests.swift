@@ -47,8 +47,10 @@ enum ProcessMemory {
         try await TestDatabase.withFreshDatabase("stream_million") { client in
             try await Self.migrate(client)
             let total = 1_000_000
-            try await Self.fill(client, count: total)
+            let clock = ContinuousClock()
+            let filled = try await clock.measure { try await Self.fill(client, count: total) }
             ProcessMemory.resetPeak()
+            let started = clock.now
             let baseline = try ProcessMemory.kilobytes("VmRSS")
             var sampledPeak = baseline
             let (count, sum, labelsRight) = try await client.stream(StreamRow.self) { rows in
@@ -63,13 +65,14 @@ enum ProcessMemory {
                 }
                 return (count, sum, labelsRight)
             }
+            let streamed = clock.now - started
             let peak = max(sampledPeak, try ProcessMemory.kilobytes("VmHWM"))
             #expect(count == total)
             #expect(sum == total * (total + 1) / 2)
             #expect(labelsRight)
             // Collected into an array, the same rows would take several hundred MB.
             let growthMB = Double(peak - baseline) / 1024
-            print("stream of \(total) rows: baseline \(baseline / 1024) MB, peak \(peak / 1024) MB, growth \(String(format: "%.1f", growthMB)) MB")
+            print("stream of \(total) rows: baseline \(baseline / 1024) MB, peak \(peak / 1024) MB, growth \(String(format: "%.1f", growthMB)) MB; insert \(filled), stream \(streamed)")
             #expect(growthMB < 100, "peak RSS grew \(growthMB) MB over the baseline while streaming")
         }
     }
