@@ -264,7 +264,7 @@ extension Transaction {
     /// Runs a statement selecting ``ModelSchema/allColumns`` and decodes every row through `M(row:)`.
     ///
     /// The statement's result columns are checked against the model's once, before any row is read
-    /// (``ModelSQL/checkColumns(_:of:file:line:)``).
+    /// (`ModelSQL.checkColumns`).
     func models<M: PersistentModel>(_ query: PostgresQuery, as type: M.Type, file: String, line: Int) async throws -> [M] {
         let rows = try await self.query(query, file: file, line: line)
         try ModelSQL.checkColumns(rows.columns, of: M.self, sql: query.sql, file: file, line: line)
