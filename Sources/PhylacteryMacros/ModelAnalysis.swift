@@ -43,6 +43,7 @@ struct Markers {
     var unique: AttributeSyntax?
     var references: AttributeSyntax?
     var transient: AttributeSyntax?
+    var version: AttributeSyntax?
 
     init(_ attributes: AttributeListSyntax) {
         for element in attributes {
@@ -53,6 +54,7 @@ struct Markers {
             case "Unique": self.unique = attribute
             case "References": self.references = attribute
             case "Transient": self.transient = attribute
+            case "Version": self.version = attribute
             default: continue
             }
         }
@@ -67,7 +69,7 @@ struct Markers {
 
     /// The markers present, as attribute nodes with their names.
     var present: [(name: String, attribute: AttributeSyntax)] {
-        [("Column", self.column), ("Index", self.index), ("Unique", self.unique), ("References", self.references), ("Transient", self.transient)]
+        [("Column", self.column), ("Index", self.index), ("Unique", self.unique), ("References", self.references), ("Transient", self.transient), ("Version", self.version)]
             .compactMap { name, attribute in attribute.map { (name, $0) } }
     }
 }
@@ -247,6 +249,18 @@ struct ModelDescription {
                     if property.isLet && property.initializer != nil { fail(identifier, .constantWithInitialValue(property: property.nameText)) }
                 }
                 properties.append(property)
+            }
+        }
+        let versions = properties.compactMap(\.markers.version)
+        for extra in versions.dropFirst() { fail(extra, .secondVersion) }
+        for property in properties {
+            guard let version = property.markers.version, !property.isBase, !property.isTransient else { continue }
+            for marker in property.markers.present where ["Index", "Unique", "References"].contains(marker.name) {
+                fail(marker.attribute, .versionWithMarker(property: property.nameText, marker: marker.name))
+            }
+            if let column = property.markers.column, case .argumentList(let arguments) = column.arguments,
+               arguments.contains(where: { $0.label?.text == "type" || $0.label?.text == "default" }) {
+                fail(version, .versionWithMarker(property: property.nameText, marker: "Column(type:/default:)"))
             }
         }
         guard problems.isEmpty else {

@@ -10,6 +10,8 @@ enum ModelDiagnostic: DiagnosticMessage {
     case transientWithMarker(property: String, marker: String)
     case markerOnBaseProperty(property: String, marker: String)
     case markerOnUnstoredProperty(marker: String)
+    case secondVersion
+    case versionWithMarker(property: String, marker: String)
 
     var message: String {
         switch self {
@@ -29,6 +31,10 @@ enum ModelDiagnostic: DiagnosticMessage {
             "'\(property)' is a base column that Phylactery defines itself; @\(marker) cannot change it"
         case .markerOnUnstoredProperty(let marker):
             "@\(marker) applies only to stored instance properties of a @Model struct"
+        case .secondVersion:
+            "a @Model struct has at most one @Version property"
+        case .versionWithMarker(let property, let marker):
+            "@Version property '\(property)' is an integer column Phylactery counts up itself; @\(marker) cannot change it"
         }
     }
 
@@ -43,6 +49,8 @@ enum ModelDiagnostic: DiagnosticMessage {
         case .transientWithMarker: id = "transientWithMarker"
         case .markerOnBaseProperty: id = "markerOnBaseProperty"
         case .markerOnUnstoredProperty: id = "markerOnUnstoredProperty"
+        case .secondVersion: id = "secondVersion"
+        case .versionWithMarker: id = "versionWithMarker"
         }
         return MessageID(domain: "PhylacteryMacros", id: id)
     }

@@ -91,6 +91,16 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
             "    (self.id, self.createdAt, self.updatedAt) = try row.readBase()",
         ])
         lines += Self.indented(2, columns.map { "self.\($0.name.text) = try row.read(\($0.typeAlias).self)" })
+        lines += Self.indented(1, ["}", ""])
+        let typeName = type.trimmedDescription
+        lines += Self.indented(1, ["\(modifier)static var columnKeyPaths: [PartialKeyPath<\(typeName)>: String] {"])
+        if columns.isEmpty {
+            lines += Self.indented(2, ["[:]"])
+        } else {
+            lines += Self.indented(2, ["["])
+            lines += Self.indented(3, columns.map { "\\\(typeName).\($0.name.text): \(StringLiteralExprSyntax(content: $0.nameText))," })
+            lines += Self.indented(2, ["]"])
+        }
         lines += Self.indented(1, ["}"])
         lines.append("}")
         let source = lines.joined(separator: "\n")
@@ -113,6 +123,15 @@ public struct ModelMacro: MemberMacro, ExtensionMacro {
     /// `ModelSchema.column("title", String.self, name: …, …)`, arguments in the order the
     /// function declares them.
     static func columnDescription(_ property: StoredProperty) -> String {
+        if property.markers.version != nil {
+            // `ModelSchema.versionColumn("version", Int64.self, name: …)`: the type, default and
+            // constraints are the version column's own (the analysis refused other markers).
+            var arguments = [StringLiteralExprSyntax(content: property.nameText).description, "\(property.typeAlias).self"]
+            if let name = property.markers.column.map(Self.arguments)?.first(where: { $0.label == "name" })?.value, !name.is(NilLiteralExprSyntax.self) {
+                arguments.append("name: \(name)")
+            }
+            return "ModelSchema.versionColumn(\(arguments.joined(separator: ", ")))"
+        }
         var arguments = [
             StringLiteralExprSyntax(content: property.nameText).description,
             "\(property.typeAlias).self",

@@ -86,20 +86,7 @@ struct JournalEntryV1 {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let source = try String(contentsOfFile: root + "/Examples/Journal/Journal.swift", encoding: .utf8)
         let article = try String(contentsOfFile: root + "/Sources/Phylactery/Documentation.docc/ExtensionGuide.md", encoding: .utf8)
-        var sections: [String: String] = [:]
-        var name: String?
-        var lines: [String] = []
-        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("// MARK: end"), let current = name {
-                sections[current] = lines.joined(separator: "\n")
-                name = nil
-            } else if line.hasPrefix("// MARK: ") {
-                name = String(line.dropFirst("// MARK: ".count))
-                lines = []
-            } else if name != nil {
-                lines.append(String(line))
-            }
-        }
+        let sections = CheckedSnippets.sections(of: source)
         #expect(Set(sections.keys) == ["extension", "model", "job", "periodic"])
         for (name, text) in sections {
             #expect(article.contains("```swift\n" + text + "\n```"), "the article's \(name) block differs from Examples/Journal/Journal.swift")

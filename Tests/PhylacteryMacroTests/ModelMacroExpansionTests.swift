@@ -12,6 +12,7 @@ private let macros: [String: MacroSpec] = [
     "Unique": MacroSpec(type: PropertyMarkerMacro.self),
     "References": MacroSpec(type: PropertyMarkerMacro.self),
     "Transient": MacroSpec(type: PropertyMarkerMacro.self),
+    "Version": MacroSpec(type: PropertyMarkerMacro.self),
 ]
 
 /// `assertMacroExpansion` reports through a handler; failures become issues of the calling test.
@@ -83,8 +84,101 @@ private func assertExpansion(
                     self.title = try row.read(_PhylacteryColumn_title.self)
                     self.pinned = try row.read(_PhylacteryColumn_pinned.self)
                 }
+
+                static var columnKeyPaths: [PartialKeyPath<Note>: String] {
+                    [
+                        \\Note.title: "title",
+                        \\Note.pinned: "pinned",
+                    ]
+                }
             }
             """
+        )
+    }
+
+    @Test func versionColumn() {
+        assertExpansion(
+            """
+            @Model(table: "runs")
+            struct Run {
+                var status: String
+                @Version @Column(name: "row_version") var version: Int64 = 0
+            }
+            """,
+            expandedSource: """
+            struct Run {
+                var status: String
+                var version: Int64 = 0
+
+                var id: UUID = UUID.v7()
+
+                var createdAt: Date = Date()
+
+                var updatedAt: Date = Date()
+
+                typealias _PhylacteryColumn_status = String
+
+                typealias _PhylacteryColumn_version = Int64
+            }
+
+            extension Run: PersistentModel {
+                static var tableLocation: (chamber: Chamber, table: String) {
+                    (chamber: .public, table: "runs")
+                }
+
+                static var schema: ModelSchema {
+                    ModelSchema(
+                        modelName: "Run",
+                        table: "runs",
+                        chamber: .public,
+                        columns: [
+                            ModelSchema.column("status", _PhylacteryColumn_status.self),
+                            ModelSchema.versionColumn("version", _PhylacteryColumn_version.self, name: "row_version"),
+                        ]
+                    )
+                }
+
+                func bindColumns(to row: inout ModelRowWriter) throws {
+                    try row.write(self.status)
+                    try row.write(self.version)
+                }
+
+                init(row: inout ModelRowReader) throws {
+                    (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                    self.status = try row.read(_PhylacteryColumn_status.self)
+                    self.version = try row.read(_PhylacteryColumn_version.self)
+                }
+
+                static var columnKeyPaths: [PartialKeyPath<Run>: String] {
+                    [
+                        \\Run.status: "status",
+                        \\Run.version: "version",
+                    ]
+                }
+            }
+            """
+        )
+    }
+
+    @Test func versionColumnMisuseIsRefused() {
+        assertExpansion(
+            """
+            @Model
+            struct Run {
+                @Version var version: Int64 = 0
+                @Version @Unique var other: Int64 = 0
+            }
+            """,
+            expandedSource: """
+            struct Run {
+                var version: Int64 = 0
+                var other: Int64 = 0
+            }
+            """,
+            diagnostics: [
+                DiagnosticSpec(message: "a @Model struct has at most one @Version property", line: 4, column: 5),
+                DiagnosticSpec(message: "@Version property 'other' is an integer column Phylactery counts up itself; @Unique cannot change it", line: 4, column: 14),
+            ]
         )
     }
 
@@ -186,6 +280,16 @@ private func assertExpansion(
                     self.tags = try row.read(_PhylacteryColumn_tags.self)
                     self.labels = try row.read(_PhylacteryColumn_labels.self)
                     self.dueAt = try row.read(_PhylacteryColumn_dueAt.self)
+                }
+
+                public static var columnKeyPaths: [PartialKeyPath<Task>: String] {
+                    [
+                        \\Task.title: "title",
+                        \\Task.status: "status",
+                        \\Task.tags: "tags",
+                        \\Task.labels: "labels",
+                        \\Task.dueAt: "dueAt",
+                    ]
                 }
             }
             """
@@ -293,6 +397,16 @@ private func assertExpansion(
                     self.embedding = try row.read(_PhylacteryColumn_embedding.self)
                     self.rank = try row.read(_PhylacteryColumn_rank.self)
                 }
+
+                static var columnKeyPaths: [PartialKeyPath<Page>: String] {
+                    [
+                        \\Page.notebookID: "notebookID",
+                        \\Page.parentID: "parentID",
+                        \\Page.title: "title",
+                        \\Page.embedding: "embedding",
+                        \\Page.rank: "rank",
+                    ]
+                }
             }
             """
         )
@@ -359,6 +473,13 @@ private func assertExpansion(
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
                     self.label = try row.read(_PhylacteryColumn_label.self)
                     self.secret = try row.read(_PhylacteryColumn_secret.self)
+                }
+
+                package static var columnKeyPaths: [PartialKeyPath<Tag>: String] {
+                    [
+                        \\Tag.label: "label",
+                        \\Tag.secret: "secret",
+                    ]
                 }
             }
             """
@@ -450,6 +571,16 @@ private func assertExpansion(
                     self.total = try row.read(_PhylacteryColumn_total.self)
                     self.`default` = try row.read(_PhylacteryColumn_default.self)
                 }
+
+                static var columnKeyPaths: [PartialKeyPath<Reading>: String] {
+                    [
+                        \\Reading.sensor: "sensor",
+                        \\Reading.value: "value",
+                        \\Reading.count: "count",
+                        \\Reading.total: "total",
+                        \\Reading.`default`: "default",
+                    ]
+                }
             }
             """
         )
@@ -507,6 +638,13 @@ private func assertExpansion(
                     self.name = try row.read(_PhylacteryColumn_name.self)
                     self.code = try row.read(_PhylacteryColumn_code.self)
                 }
+
+                public static var columnKeyPaths: [PartialKeyPath<Secret>: String] {
+                    [
+                        \\Secret.name: "name",
+                        \\Secret.code: "code",
+                    ]
+                }
             }
             """
         )
@@ -547,6 +685,10 @@ private func assertExpansion(
 
                 init(row: inout ModelRowReader) throws {
                     (self.id, self.createdAt, self.updatedAt) = try row.readBase()
+                }
+
+                static var columnKeyPaths: [PartialKeyPath<HTTPCategory>: String] {
+                    [:]
                 }
             }
             """

@@ -31,6 +31,8 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case factExists
             case staleFact
             case unstorableValue
+            case lockNotAvailable
+            case staleRow
         }
 
         let base: Base
@@ -82,6 +84,14 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// A value PostgreSQL cannot store (U+0000 in text or jsonb) was refused; the message names
         /// the column, field or coding path. Nothing was sent.
         public static let unstorableValue = Self(.unstorableValue)
+        /// A locking read with ``RowLock/WaitPolicy/noWait`` (or a statement under `lock_timeout`)
+        /// found a row locked by another transaction (SQLSTATE 55P03). Like any failed statement it
+        /// aborts the transaction; run the read in a savepoint (`tx.transaction { … }`) to go on, or
+        /// use ``RowLock/WaitPolicy/skipLocked`` to leave locked rows out instead.
+        public static let lockNotAvailable = Self(.lockNotAvailable)
+        /// An update of a model with a version column (`@Version`) found the row at another version:
+        /// someone else updated it since it was read. Nothing was written; read the row again and retry.
+        public static let staleRow = Self(.staleRow)
 
         public var description: String { self.base.rawValue }
     }
@@ -206,6 +216,9 @@ extension PhylacteryError {
             switch state {
             case .some(let s) where s.hasPrefix("28"): code = .authenticationFailed
             case "3D000": code = .databaseNotFound
+            case "55P03" where phase == nil || phase == .body:
+                code = .lockNotAvailable
+                serverMessage += "; another transaction holds a lock on the row. The statement aborted the transaction: run it in a savepoint (tx.transaction { … }) to go on, wait for the lock (RowLock.WaitPolicy.wait), or skip locked rows (.skipLocked)"
             case .some(let s) where phase != nil && phase != .body && s.hasPrefix("25"): code = .transactionFailed
             default: code = phase.map { $0 == .body ? .queryFailed : .transactionFailed } ?? .queryFailed
             }

@@ -28,7 +28,8 @@
 ///   per `@References`) inside the struct, so that the extension, which sits at file scope, names
 ///   the property types as the struct body resolves them (types nested beside the model included).
 /// - In an extension, the conformance: ``PersistentModel/tableLocation``, ``PersistentModel/schema``,
-///   ``PersistentModel/bindColumns(to:)`` and ``PersistentModel/init(row:)``, public for a public struct.
+///   ``PersistentModel/bindColumns(to:)``, ``PersistentModel/init(row:)`` and
+///   ``PersistentModel/columnKeyPaths`` (for partial updates), public for a public struct.
 ///
 /// Every stored instance property with an explicit type is a column, except `id`, `createdAt`,
 /// `updatedAt` and `@Transient` ones; computed, `static` and `lazy` properties are not. A
@@ -49,7 +50,7 @@
 ///   - indexes: Indexes over several columns or expressions; single-column ones are `@Index`.
 ///   - unique: Unique constraints over several columns; single-column ones are `@Unique`.
 ///   - checks: Table-level CHECK constraints.
-@attached(extension, conformances: PersistentModel, names: named(tableLocation), named(schema), named(bindColumns(to:)), named(init(row:)))
+@attached(extension, conformances: PersistentModel, names: named(tableLocation), named(schema), named(bindColumns(to:)), named(init(row:)), named(columnKeyPaths))
 @attached(member, names: named(id), named(createdAt), named(updatedAt), named(init), arbitrary)
 public macro Model(
     table: String? = nil,
@@ -122,3 +123,20 @@ public macro References(
 /// and a model read from a row has the property's initial value, which it must therefore have.
 @attached(peer)
 public macro Transient() = #externalMacro(module: "PhylacteryMacros", type: "PropertyMarkerMacro")
+
+/// Makes an integer property of a `@Model` struct its version column, for optimistic concurrency.
+///
+/// ```swift
+/// @Model(table: "runs")
+/// struct Run {
+///     var status: RunStatus
+///     @Version var version: Int64 = 0
+/// }
+/// ```
+///
+/// Every update counts it up (`version = version + 1`); ``Transaction/update(_:file:line:)`` writes
+/// only when the row is still at the model's version and otherwise throws
+/// ``PhylacteryError/Code/staleRow``. The column is `bigint NOT NULL DEFAULT 0` (see
+/// ``ModelSchema/versionColumn(_:_:name:)``); `@Column(name:)` may rename it. One per model.
+@attached(peer)
+public macro Version() = #externalMacro(module: "PhylacteryMacros", type: "PropertyMarkerMacro")

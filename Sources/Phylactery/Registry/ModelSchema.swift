@@ -64,6 +64,9 @@ public struct ModelSchema: Sendable, Hashable {
     /// Every column in the order rows are read: the base columns, then the model's own.
     public var allColumns: [ColumnDescription] { Self.baseColumns + self.columns }
 
+    /// The version column (``ColumnDescription/isVersion``), if the model has one.
+    public var rowVersionColumn: ColumnDescription? { self.columns.first(where: \.isVersion) }
+
     /// Indexes declared on columns (`@Index`) plus table-level ones, with names filled in.
     public var allIndexes: [IndexDescription] {
         var result = [IndexDescription]()
@@ -138,6 +141,10 @@ public struct ColumnDescription: Sendable, Hashable {
     public var allowedValues: [String]?
     /// Former names: when the column is missing and one of these exists, it is renamed.
     public var renamedFrom: [String]
+    /// Whether this is the model's version column for optimistic concurrency (`@Version`,
+    /// ``ModelSchema/versionColumn(_:_:name:)``): counted up by every update, checked by
+    /// ``Transaction/update(_:file:line:)``.
+    public var isVersion: Bool
 
     /// Describes a column; usually written by the `@Model` macro through ``ModelSchema/column(_:_:name:type:default:unique:index:operatorClass:references:renamedFrom:)``.
     public init(
@@ -151,7 +158,8 @@ public struct ColumnDescription: Sendable, Hashable {
         indexOperatorClass: String? = nil,
         references: ForeignKey? = nil,
         allowedValues: [String]? = nil,
-        renamedFrom: [String] = []
+        renamedFrom: [String] = [],
+        isVersion: Bool = false
     ) {
         self.property = property
         self.name = name ?? SQLNaming.snakeCase(property)
@@ -164,6 +172,7 @@ public struct ColumnDescription: Sendable, Hashable {
         self.references = references
         self.allowedValues = allowedValues
         self.renamedFrom = renamedFrom
+        self.isVersion = isVersion
     }
 }
 

@@ -35,9 +35,18 @@ public protocol PersistentModel: UUIDBase {
     func bindColumns(to row: inout ModelRowWriter) throws
     /// Reads a row selected as ``ModelSchema/allColumns``, in that order.
     init(row: inout ModelRowReader) throws
+    /// The key path of each own column's property, mapped to the property's name (its
+    /// ``ColumnDescription/property``): how a partial update
+    /// (``Transaction/update(_:set:where:file:line:)``) finds the column a `$0.set(\.status, …)`
+    /// writes. `@Model` writes it; the default is empty, which makes partial updates of a
+    /// hand-written model refuse every key path until it lists them (`[\Tag.label: "label"]`).
+    static var columnKeyPaths: [PartialKeyPath<Self>: String] { get }
 }
 
 extension PersistentModel {
+    /// None: a hand-written model lists its columns' key paths to take partial updates.
+    public static var columnKeyPaths: [PartialKeyPath<Self>: String] { [:] }
+
     /// Reads ``schema``; a hand-written model that a foreign key of its own leads back to returns constants instead.
     public static var tableLocation: (chamber: Chamber, table: String) {
         let schema = Self.schema
@@ -165,6 +174,20 @@ extension ModelSchema {
             defaultSQL: defaultSQL, isUnique: unique, indexMethod: index, indexOperatorClass: operatorClass,
             references: references, allowedValues: Value.allowedValues, renamedFrom: renamedFrom
         )
+    }
+
+    /// Describes the model's version column, for optimistic concurrency (what `@Version` writes).
+    ///
+    /// An integer column (default `0`) that Phylactery counts up on every write through
+    /// ``Transaction/update(_:file:line:)``, ``Transaction/update(_:where:file:line:)``, partial
+    /// updates and upserts; an update whose model carries an older version than the row throws
+    /// ``PhylacteryError/Code/staleRow``. A model has at most one.
+    public static func versionColumn<Value: ColumnCodable & BinaryInteger>(
+        _ property: String,
+        _ type: Value.Type,
+        name: String? = nil
+    ) -> ColumnDescription {
+        ColumnDescription(property: property, name: name, type: Value.sqlType, defaultSQL: "0", isVersion: true)
     }
 
     /// Describes a jsonb column holding any other `Codable` value.

@@ -100,8 +100,8 @@ extension Transaction {
         for column in schema.columns {
             let name = SQLIdentifier.quote(column.name)
             sql += name
-            sql += " = EXCLUDED."
-            sql += name
+            // A version column counts up from the stored row's version, whatever the model carried.
+            sql += column.isVersion ? " = " + ModelSQL.table(schema) + "." + name + " + 1" : " = EXCLUDED." + name
             sql += ", "
         }
         sql += "\"updated_at\" = now() RETURNING "
@@ -112,32 +112,28 @@ extension Transaction {
     /// Writes every own column of the row with the model's `id`, sets `updated_at = now()`, and
     /// returns the stored row. `created_at` is left alone.
     ///
-    /// - Throws: ``PhylacteryError`` with ``PhylacteryError/Code/notFound`` when no row has that id
-    ///   (the transaction stays usable).
+    /// For a model with a version column (`@Version`, ``ModelSchema/versionColumn(_:_:name:)``) this
+    /// is an optimistic-concurrency write: it runs `… SET version = version + 1 WHERE id = … AND
+    /// version = <model.version>`, so it succeeds only when nobody updated the row since the model
+    /// was read, and the returned model carries the new version.
+    ///
+    /// - Throws: ``PhylacteryError`` with ``PhylacteryError/Code/notFound`` when no row has that id,
+    ///   ``PhylacteryError/Code/staleRow`` when a versioned row is at another version than the model
+    ///   (someone else updated it first). Nothing is written in either case and the transaction stays usable.
     @discardableResult
     public func update<M: PersistentModel>(_ model: M, file: String = #fileID, line: Int = #line) async throws -> M {
-        let schema = M.schema
-        var writer = ModelRowWriter(bindings: PostgresBindings(capacity: schema.columns.count + 1))
-        try ModelSQL.bindOwnColumns(model, columnCount: schema.columns.count, into: &writer)
-        try writer.write(model.id)
-        let table = ModelSQL.table(schema)
-        var sql = "UPDATE " + table + " SET "
-        for (offset, column) in schema.columns.enumerated() {
-            sql += SQLIdentifier.quote(column.name)
-            sql += " = $"
-            sql += String(offset + 1)
-            sql += ", "
+        let (query, versioned) = try ModelSQL.updateStatement(model, where: nil, file: file, line: line)
+        let rows = try await self.models(query, as: M.self, file: file, line: line)
+        if let row = rows.first { return row }
+        let table = ModelSQL.table(M.schema)
+        if versioned, try await self.count(M.self, where: "id = \(model.id)", file: file, line: line) > 0 {
+            throw PhylacteryError(
+                .staleRow,
+                "The \(M.self) row was updated by someone else since this model was read (its version moved on); nothing was written. Read the row again, reapply the change and update that",
+                file: file, line: line)
         }
-        sql += "\"updated_at\" = now() WHERE \"id\" = $"
-        sql += String(schema.columns.count + 1)
-        sql += " RETURNING "
-        sql += ModelSQL.selectList(schema)
-        let rows = try await self.models(PostgresQuery(unsafeSQL: sql, binds: writer.bindings), as: M.self, file: file, line: line)
-        guard let row = rows.first else {
-            // The id is a bound value, so it stays out of the message.
-            throw PhylacteryError(.notFound, "No \(M.self) row with the given id exists in \(table); nothing was updated", file: file, line: line)
-        }
-        return row
+        // The id is a bound value, so it stays out of the message.
+        throw PhylacteryError(.notFound, "No \(M.self) row with the given id exists in \(table); nothing was updated", file: file, line: line)
     }
 
     /// Deletes the row with this id. Returns whether a row was deleted.
@@ -157,9 +153,19 @@ extension Transaction {
     }
 
     /// The row with this id, or `nil`.
-    public func find<M: PersistentModel>(_ type: M.Type, id: UUID, file: String = #fileID, line: Int = #line) async throws -> M? {
+    ///
+    /// - Parameter lock: a row lock to take on the row (`SELECT … FOR UPDATE`), held until the
+    ///   transaction ends; see ``RowLock``. With ``RowLock/WaitPolicy/skipLocked`` a row locked by
+    ///   another transaction reads as `nil`; with ``RowLock/WaitPolicy/noWait`` it throws
+    ///   ``PhylacteryError/Code/lockNotAvailable``, which aborts the transaction like any failed
+    ///   statement (read in a savepoint, `tx.transaction { … }`, to go on after it).
+    public func find<M: PersistentModel>(_ type: M.Type, id: UUID, lock: RowLock? = nil, file: String = #fileID, line: Int = #line) async throws -> M? {
         let schema = M.schema
-        let sql = "SELECT " + ModelSQL.selectList(schema) + " FROM " + ModelSQL.table(schema) + " WHERE \"id\" = $1"
+        var sql = "SELECT " + ModelSQL.selectList(schema) + " FROM " + ModelSQL.table(schema) + " WHERE \"id\" = $1"
+        if let lock {
+            sql += " "
+            sql += lock.description
+        }
         var binds = PostgresBindings(capacity: 1)
         binds.append(id)
         return try await self.models(PostgresQuery(unsafeSQL: sql, binds: binds), as: M.self, file: file, line: line).first
@@ -176,44 +182,58 @@ extension Transaction {
     ///   - filter: a boolean SQL expression over the table's columns. Values interpolated into it are
     ///     bind parameters (`$1`, `$2`, …); they are the statement's only ones, so their numbering
     ///     stays right. Column names in it are written as SQL (snake_case).
-    ///   - orderBy: SQL text placed after `ORDER BY` **as it is, without escaping**: never build it
-    ///     from untrusted input. Text containing `;` is refused.
+    ///   - orderBy: columns of the model, each with an optional `ASC`/`DESC` and `NULLS FIRST`/`NULLS
+    ///     LAST`, separated by commas (`"due DESC, id"`). It is parsed into ``Ordering`` terms, each
+    ///     column checked against the model's columns and emitted quoted: anything else (expressions,
+    ///     functions, `;`, an unknown column) throws ``PhylacteryError/Code/invalidArgument`` naming
+    ///     the allowed columns, and nothing is sent.
     ///   - limit: at most this many rows; must not be negative.
+    ///   - lock: a row lock on every row returned (`FOR UPDATE SKIP LOCKED` …), held until the
+    ///     transaction ends; see ``RowLock``. ``RowLock/WaitPolicy/noWait`` on a locked row throws
+    ///     ``PhylacteryError/Code/lockNotAvailable``, which aborts the transaction like any failed
+    ///     statement: read in a savepoint (`tx.transaction { … }`) to go on after it.
     public func fetch<M: PersistentModel>(
         _ type: M.Type,
         where filter: PostgresQuery? = nil,
         orderBy: String? = nil,
         limit: Int? = nil,
+        lock: RowLock? = nil,
         file: String = #fileID,
         line: Int = #line
     ) async throws -> [M] {
-        let schema = M.schema
-        var sql = "SELECT " + ModelSQL.selectList(schema) + " FROM " + ModelSQL.table(schema)
-        if let filter {
-            sql += " WHERE ("
-            sql += filter.sql
-            sql += ")"
-        }
-        if let orderBy {
-            guard !orderBy.contains(";") else {
-                throw PhylacteryError(.invalidArgument, "fetch of \(M.self): orderBy must not contain ';'; nothing was sent", file: file, line: line)
-            }
-            sql += " ORDER BY "
-            sql += orderBy
-        }
-        if let limit {
-            guard limit >= 0 else {
-                throw PhylacteryError(.invalidArgument, "fetch of \(M.self): limit must not be negative; nothing was sent", file: file, line: line)
-            }
-            // An integer is safe in the text, and keeps the filter's binds the statement's only ones.
-            sql += " LIMIT "
-            sql += String(limit)
-        }
-        return try await self.models(PostgresQuery(unsafeSQL: sql, binds: filter?.binds ?? PostgresBindings()), as: M.self, file: file, line: line)
+        let terms = try orderBy.map { try Ordering.terms($0, for: M.schema, operation: "fetch of \(M.self)", file: file, line: line) }
+        return try await self.fetch(type, where: filter, ordering: terms, limit: limit, lock: lock, file: file, line: line)
+    }
+
+    /// The rows that match `filter`, in the typed `orderBy` order, at most `limit` of them; as
+    /// ``fetch(_:where:orderBy:limit:lock:file:line:)`` with the ordering written as ``Ordering`` terms.
+    public func fetch<M: PersistentModel>(
+        _ type: M.Type,
+        where filter: PostgresQuery? = nil,
+        orderBy: [Ordering],
+        limit: Int? = nil,
+        lock: RowLock? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) async throws -> [M] {
+        try await self.fetch(type, where: filter, ordering: orderBy, limit: limit, lock: lock, file: file, line: line)
+    }
+
+    private func fetch<M: PersistentModel>(
+        _ type: M.Type,
+        where filter: PostgresQuery?,
+        ordering: [Ordering]?,
+        limit: Int?,
+        lock: RowLock?,
+        file: String,
+        line: Int
+    ) async throws -> [M] {
+        let query = try ModelSQL.selectStatement(M.self, where: filter, ordering: ordering, limit: limit, lock: lock, operation: "fetch of \(M.self)", file: file, line: line)
+        return try await self.models(query, as: M.self, file: file, line: line)
     }
 
     /// How many rows match `filter` (all rows when `nil`); the filter is used as in
-    /// ``fetch(_:where:orderBy:limit:file:line:)``.
+    /// ``fetch(_:where:orderBy:limit:lock:file:line:)``.
     public func count<M: PersistentModel>(_ type: M.Type, where filter: PostgresQuery? = nil, file: String = #fileID, line: Int = #line) async throws -> Int {
         var sql = "SELECT count(*) FROM " + ModelSQL.table(M.schema)
         if let filter {
@@ -242,30 +262,23 @@ extension Transaction {
     }
 
     /// Runs a statement selecting ``ModelSchema/allColumns`` and decodes every row through `M(row:)`.
+    ///
+    /// The statement's result columns are checked against the model's once, before any row is read
+    /// (`ModelSQL.checkColumns`).
     func models<M: PersistentModel>(_ query: PostgresQuery, as type: M.Type, file: String, line: Int) async throws -> [M] {
         let rows = try await self.query(query, file: file, line: line)
+        try ModelSQL.checkColumns(rows.columns, of: M.self, sql: query.sql, file: file, line: line)
         var result: [M] = []
         var iterator = rows.makeAsyncIterator()
         while let row = try await self.next(&iterator, file: file, line: line) {
-            var reader = ModelRowReader(row)
-            do {
-                result.append(try M(row: &reader))
-            } catch let error as PhylacteryError {
-                throw error
-            } catch {
-                throw PhylacteryError(.decodingFailed, "A row of \(ModelSQL.table(M.schema)) cannot be read as \(M.self): \(error)", underlying: error, file: file, line: line)
-            }
-            // A model that reads fewer columns than it selects has bindColumns/init(row:) out of step with its schema.
-            guard reader.index == row.count else {
-                throw PhylacteryError(.decodingFailed, "\(M.self).init(row:) read \(reader.index) of the \(row.count) selected columns; it must read ModelSchema.allColumns in order", file: file, line: line)
-            }
+            result.append(try ModelSQL.decode(row, as: M.self, file: file, line: line))
         }
         return result
     }
 
     /// The next row; a failure while rows stream is the server's, so it aborts the transaction like
     /// a failed statement. (Decoding failures, by contrast, leave the transaction usable.)
-    private func next(_ iterator: inout PostgresRowSequence.AsyncIterator, file: String, line: Int) async throws -> PostgresRow? {
+    func next(_ iterator: inout PostgresRowSequence.AsyncIterator, file: String, line: Int) async throws -> PostgresRow? {
         do {
             return try await iterator.next(isolation: #isolation)
         } catch {
