@@ -6,8 +6,9 @@ import PostgresNIO
 /// `phylactery-bench vectors`: vector memory at 100,000 × 384 (or `--rows`).
 ///
 /// Data: seeded clustered vectors (see ``Clustered``), 10% consecrated. Figures:
-/// - bulk insert rate through ``VectorMemory/remember(contentsOf:)`` (binary vectors) against the
-///   same rows in the same multi-row statements with each vector sent as a text literal
+/// - bulk insert rate through ``VectorMemory/remember(contentsOf:)`` (memories, then their vectors in
+///   `vectors.embeddings`, binary) against the same rows in the same multi-row statements with each
+///   vector sent as a text literal
 ///   (`$n::vector`), chunk by chunk in alternation into two tables of identical shape, so both see
 ///   the same machine noise;
 /// - the HNSW index build (the model's own index: m = 16, ef_construction = 64) after the load;
@@ -80,12 +81,14 @@ struct VectorsBenchmark {
         try await migrator.auto(message: "bench vectors")
         let index = MemoryEmbedding.hnswIndexName(dimensions: Self.dimensions)
         // Load first, index afterwards (how a bulk import is done); the copies for the text path have
-        // the same columns, constraints and remaining indexes (not the foreign keys).
+        // the same columns, constraints, foreign keys and remaining indexes.
         try await self.client.execute(PostgresQuery(unsafeSQL: "DROP INDEX vectors.\(index)"))
-        try await self.client.execute("DROP TABLE IF EXISTS vectors.memories_text")
         try await self.client.execute("DROP TABLE IF EXISTS vectors.embeddings_text")
+        try await self.client.execute("DROP TABLE IF EXISTS vectors.memories_text")
         try await self.client.execute("CREATE TABLE vectors.memories_text (LIKE vectors.memories INCLUDING ALL)")
         try await self.client.execute("CREATE TABLE vectors.embeddings_text (LIKE vectors.embeddings INCLUDING ALL)")
+        // The foreign keys the binary path's vectors are checked against, so both paths pay for them.
+        try await self.client.execute("ALTER TABLE vectors.embeddings_text ADD FOREIGN KEY (memory_id) REFERENCES vectors.memories_text (id), ADD FOREIGN KEY (space_id) REFERENCES vectors.spaces (id)")
         let spaceID = try await self.client.transaction { tx in try await tx.memory.register(Self.space).id }
 
         // Insert: alternate chunks, binary then text, each chunk in its own transaction.
@@ -118,8 +121,8 @@ struct VectorsBenchmark {
         }
         let binaryRate = Double(rows) / binarySeconds, textRate = Double(rows) / textSeconds
         line("Bulk insert: binary \(Int(binaryRate)) rows/s, text literals \(Int(textRate)) rows/s → \(String(format: "%.2f", binaryRate / textRate))× (chunks of \(Self.chunk) rows, alternating)")
-        try await self.client.execute("DROP TABLE vectors.memories_text")
         try await self.client.execute("DROP TABLE vectors.embeddings_text")
+        try await self.client.execute("DROP TABLE vectors.memories_text")
         let counted = try await self.client.count(MemoryEmbedding.self)
         guard counted == rows else { throw PhylacteryError(.queryFailed, "benchmark: \(counted) rows stored, \(rows) expected") }
 

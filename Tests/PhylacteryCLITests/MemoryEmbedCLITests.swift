@@ -19,19 +19,8 @@ import Testing
     static func withWorker<R: Sendable>(_ client: PhylacteryClient, embedder: HashedWordEmbedder, _ body: () async throws -> R) async throws -> R {
         var handlers = JobHandlers()
         handlers.registerMemoryEmbedder(embedder, batchSize: 4)
-        let ghouls = Ghouls(client: client, handlers: handlers,
-                            configuration: GhoulsConfiguration(queues: [EmbedMemories.queue: QueueConfiguration(concurrency: 2)], pollInterval: .milliseconds(100)))
-        let running = Task { try await ghouls.run() }
-        do {
-            let result = try await body()
-            ghouls.beginShutdown()
-            try await running.value
-            return result
-        } catch {
-            ghouls.beginShutdown()
-            _ = try? await running.value
-            throw error
-        }
+        let configuration = GhoulsConfiguration(queues: [EmbedMemories.queue: QueueConfiguration(concurrency: 2)], pollInterval: .milliseconds(100))
+        return try await PhylacteryTestSupport.withGhouls(client, handlers: handlers, configuration: configuration, body)
     }
 
     @Test func embedBackfillsWithProgressAndSpacesSwitch() async throws {

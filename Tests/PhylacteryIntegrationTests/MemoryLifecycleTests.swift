@@ -28,18 +28,7 @@ import Testing
     static func withWorker<R: Sendable>(_ client: PhylacteryClient, handlers: JobHandlers, _ body: () async throws -> R) async throws -> R {
         var configuration = GhoulsConfiguration(queues: [EmbedMemories.queue: QueueConfiguration(concurrency: 2)], pollInterval: .milliseconds(100))
         configuration.backoff = RetryBackoff(initial: .milliseconds(50), maximum: .milliseconds(200), jitter: 0.1)
-        let ghouls = Ghouls(client: client, handlers: handlers, configuration: configuration)
-        let running = Task { try await ghouls.run() }
-        do {
-            let result = try await body()
-            ghouls.beginShutdown()
-            try await running.value
-            return result
-        } catch {
-            ghouls.beginShutdown()
-            _ = try? await running.value
-            throw error
-        }
+        return try await PhylacteryTestSupport.withGhouls(client, handlers: handlers, configuration: configuration, body)
     }
 
     /// A distinct word per number (the embedder drops digits).
