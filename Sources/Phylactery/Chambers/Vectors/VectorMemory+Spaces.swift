@@ -121,6 +121,9 @@ extension VectorMemory {
                 INSERT INTO vectors.embedding_requests (id, memory_id, space_id)
                 SELECT uuidv7(), m.id, \(record.id) FROM vectors.memories AS m
                 WHERE NOT EXISTS (SELECT 1 FROM vectors.embeddings AS e WHERE e.memory_id = m.id AND e.space_id = \(record.id))
+                  -- A request a running job holds is still visible here (its delete is not committed):
+                  -- skipping it keeps this from asking again for a memory that job is embedding.
+                  AND NOT EXISTS (SELECT 1 FROM vectors.embedding_requests AS r WHERE r.memory_id = m.id AND r.space_id = \(record.id))
                 ORDER BY m.id
                 ON CONFLICT (memory_id, space_id) DO NOTHING
                 RETURNING 1)
