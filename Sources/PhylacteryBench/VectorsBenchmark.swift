@@ -6,8 +6,9 @@ import PostgresNIO
 /// `phylactery-bench vectors`: vector memory at 100,000 × 384 (or `--rows`).
 ///
 /// Data: seeded clustered vectors (see ``Clustered``), 10% consecrated. Figures:
-/// - bulk insert rate through ``VectorMemory/remember(contentsOf:)`` (binary vectors) against the
-///   same rows in the same multi-row statements with each vector sent as a text literal
+/// - bulk insert rate through ``VectorMemory/remember(contentsOf:)`` (memories, then their vectors in
+///   `vectors.embeddings`, binary) against the same rows in the same multi-row statements with each
+///   vector sent as a text literal
 ///   (`$n::vector`), chunk by chunk in alternation into two tables of identical shape, so both see
 ///   the same machine noise;
 /// - the HNSW index build (the model's own index: m = 16, ef_construction = 64) after the load;
@@ -81,12 +82,17 @@ struct VectorsBenchmark {
         line("Vector memory: \(rows) rows × \(Self.dimensions) dimensions, \(Self.clusters) seeded clusters (\(Clustered.latentDimensions)-dimensional spread, small noise), 10% consecrated")
         let migrator = Migrator(client: self.client, federation: try Federation(core: Federation.coreModels))
         try await migrator.auto(message: "bench vectors")
-        let index = Memory.hnswIndexName(dimensions: Self.dimensions)
-        // Load first, index afterwards (how a bulk import is done); the copy for the text path has
-        // the same columns, constraints and remaining indexes.
+        let index = MemoryEmbedding.hnswIndexName(dimensions: Self.dimensions)
+        // Load first, index afterwards (how a bulk import is done); the copies for the text path have
+        // the same columns, constraints, foreign keys and remaining indexes.
         try await self.client.execute(PostgresQuery(unsafeSQL: "DROP INDEX vectors.\(index)"))
+        try await self.client.execute("DROP TABLE IF EXISTS vectors.embeddings_text")
         try await self.client.execute("DROP TABLE IF EXISTS vectors.memories_text")
         try await self.client.execute("CREATE TABLE vectors.memories_text (LIKE vectors.memories INCLUDING ALL)")
+        try await self.client.execute("CREATE TABLE vectors.embeddings_text (LIKE vectors.embeddings INCLUDING ALL)")
+        // The foreign keys the binary path's vectors are checked against, so both paths pay for them.
+        try await self.client.execute("ALTER TABLE vectors.embeddings_text ADD FOREIGN KEY (memory_id) REFERENCES vectors.memories_text (id), ADD FOREIGN KEY (space_id) REFERENCES vectors.spaces (id)")
+        let spaceID = try await self.client.transaction { tx in try await tx.memory.register(Self.space).id }
 
         // Insert: alternate chunks, binary then text, each chunk in its own transaction.
         var data = Clustered(seed: 1)
@@ -109,7 +115,7 @@ struct VectorsBenchmark {
                     try await self.client.transaction { tx in _ = try await tx.memory.remember(contentsOf: memories) }
                     binarySeconds += Measure.seconds(ContinuousClock.now - start)
                 } else {
-                    try await self.insertAsText(memories)
+                    try await self.insertAsText(memories, spaceID: spaceID)
                     textSeconds += Measure.seconds(ContinuousClock.now - start)
                 }
             }
@@ -118,24 +124,26 @@ struct VectorsBenchmark {
         }
         let binaryRate = Double(rows) / binarySeconds, textRate = Double(rows) / textSeconds
         line("Bulk insert: binary \(Int(binaryRate)) rows/s, text literals \(Int(textRate)) rows/s → \(String(format: "%.2f", binaryRate / textRate))× (chunks of \(Self.chunk) rows, alternating)")
+        try await self.client.execute("DROP TABLE vectors.embeddings_text")
         try await self.client.execute("DROP TABLE vectors.memories_text")
-        let counted = try await self.client.count(Memory.self)
+        let counted = try await self.client.count(MemoryEmbedding.self)
         guard counted == rows else { throw PhylacteryError(.queryFailed, "benchmark: \(counted) rows stored, \(rows) expected") }
 
         // The model's own HNSW index, built over the loaded rows.
-        let ddl = Memory.hnswIndex(dimensions: Self.dimensions)
+        let ddl = MemoryEmbedding.hnswIndex(dimensions: Self.dimensions)
         let parameters = ddl.parameters.keys.sorted().map { "\($0) = \(ddl.parameters[$0]!)" }.joined(separator: ", ")
         let buildStart = ContinuousClock.now
         try await self.client.transaction { tx in
             try await tx.execute("SET LOCAL maintenance_work_mem = '1GB'")
             try await tx.execute("SET LOCAL max_parallel_maintenance_workers = 1")
             try await tx.execute(PostgresQuery(unsafeSQL: """
-                CREATE INDEX \(index) ON vectors.memories USING hnsw (((embedding)::vector(\(Self.dimensions))) vector_cosine_ops)
+                CREATE INDEX \(index) ON vectors.embeddings USING hnsw (((embedding)::vector(\(Self.dimensions))) vector_cosine_ops)
                 WITH (\(parameters)) WHERE dimensions = \(Self.dimensions)
                 """))
         }
         let buildSeconds = Measure.seconds(ContinuousClock.now - buildStart)
         try await self.client.execute("ANALYZE vectors.memories")
+        try await self.client.execute("ANALYZE vectors.embeddings")
         guard try await migrator.plan().isEmpty else {
             throw PhylacteryError(.migrationFailed, "benchmark: the rebuilt index differs from the model's")
         }
@@ -196,31 +204,44 @@ struct VectorsBenchmark {
         return (recall, qps, exactQPS)
     }
 
-    /// The text-literal baseline: the same rows and statement shape as `remember(contentsOf:)`, the
-    /// vector bound as text and cast by the server (`$n::vector`).
-    func insertAsText(_ memories: [Memory]) async throws {
-        let perRow = 12
-        var sql = "INSERT INTO vectors.memories_text (id, content, metadata, embedding, dimensions, embedding_model, space_fingerprint, status, owner, source, status_changed_by, status_changed_at) VALUES "
+    /// The text-literal baseline: the same rows and statement shapes as `remember(contentsOf:)` (the
+    /// memories, then their vectors), the vector bound as text and cast by the server (`$n::vector`).
+    func insertAsText(_ memories: [Memory], spaceID: UUID) async throws {
+        let perRow = 9
+        var sql = "INSERT INTO vectors.memories_text (id, content, metadata, status, owner, source, sensitivity, status_changed_by, status_changed_at) VALUES "
         sql.reserveCapacity(memories.count * perRow * 9)
         var binds = PostgresBindings(capacity: memories.count * perRow)
         for (row, memory) in memories.enumerated() {
             let base = row * perRow
             if row > 0 { sql += ", " }
-            sql += "($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::vector, $\(base + 5), $\(base + 6), $\(base + 7), $\(base + 8), $\(base + 9), $\(base + 10), $\(base + 11), $\(base + 12))"
+            sql += "(" + (1...perRow).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
             binds.append(memory.id)
             binds.append(memory.content)
             try binds.append(memory.metadata)
-            binds.append(memory.embedding.literal)
-            binds.append(memory.dimensions)
-            binds.append(memory.embeddingModel)
-            binds.append(memory.spaceFingerprint)
             binds.append(memory.status.rawValue)
             binds.append(memory.owner)
             binds.append(memory.source)
+            binds.append((memory.sensitivity ?? .private).rawValue)
             binds.appendNull()
             binds.appendNull()
         }
-        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
-        try await self.client.transaction { tx in try await tx.execute(query) }
+        let perVector = 4
+        var vectorSQL = "INSERT INTO vectors.embeddings_text (id, memory_id, space_id, dimensions, embedding) VALUES "
+        var vectorBinds = PostgresBindings(capacity: memories.count * perVector)
+        for (row, memory) in memories.enumerated() {
+            guard let embedding = memory.embedding else { continue }
+            let base = row * perVector
+            if row > 0 { vectorSQL += ", " }
+            vectorSQL += "(uuidv7(), $\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::vector)"
+            vectorBinds.append(memory.id)
+            vectorBinds.append(spaceID)
+            vectorBinds.append(Int32(embedding.dimensions))
+            vectorBinds.append(embedding.literal)
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds), vectorQuery = PostgresQuery(unsafeSQL: vectorSQL, binds: vectorBinds)
+        try await self.client.transaction { tx in
+            try await tx.execute(query)
+            try await tx.execute(vectorQuery)
+        }
     }
 }

@@ -45,9 +45,13 @@ public enum MigrationPolicy: String, Sendable, Hashable, CaseIterable {
         }
     }
 
-    /// The steps and refusals of `plan`, for a message.
+    /// The steps and refusals of `plan`, for a message: each owner's first step comes first, so an
+    /// extension's change is named however many steps the core's own tables need.
     static func summary(_ plan: MigrationPlan) -> String {
-        let items = plan.steps.map(\.summary) + plan.refusals
+        var owners = Set<String>()
+        let leading = plan.steps.indices.filter { owners.insert(plan.steps[$0].owner).inserted }
+        let order = leading + plan.steps.indices.filter { !leading.contains($0) }
+        let items = order.map { plan.steps[$0].summary } + plan.refusals
         let shown = items.prefix(8).joined(separator: "; ")
         return items.count > 8 ? "\(shown); … \(items.count - 8) more" : shown
     }

@@ -41,7 +41,7 @@ import Testing
             let like = try run("memory", "search", "--like", memory.id.uuidString, "--status", "speculative")
             #expect(like.output == "0 matches\n", "\(like.output)")
             let nan = try run("memory", "search", "--vector", "[1, 2]", "--model", "m")
-            #expect(nan.status != 0 && nan.output.contains("--vector needs --model and --fingerprint"), "\(nan.output)")
+            #expect(nan.status != 0 && nan.output.contains("--model and --fingerprint go together"), "\(nan.output)")
             let stats = try run("memory", "stats")
             #expect(stats.output == "m@f (3 dimensions)  consecrated  1\n1 entries\n", "\(stats.output)")
             _ = try run("memory", "consecrate", memory.id.uuidString, "--by", "reviewer", "--reject")

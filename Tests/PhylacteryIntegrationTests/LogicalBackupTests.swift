@@ -83,7 +83,8 @@ import Testing
                 #expect(try fact?.decode(String.self) == "10.0.0.2" && fact?.version == 2)
                 let entry = try await tx.find(Memory.self, id: memory)
                 #expect(entry?.status == .consecrated)
-                #expect(entry?.embedding == (try Vector([0.25, -1.5, 3])))
+                let space = try #require(try await tx.memory.spaces().first?.space)
+                #expect(try await tx.memory.embedding(of: memory, in: space) == (try Vector([0.25, -1.5, 3])))
             }
             // The facts' triggers came back with them, after the rows.
             await #expect(throws: PhylacteryError.self) { try await client.execute("DELETE FROM verbatim.facts") }

@@ -162,8 +162,10 @@ import Testing
                 try await tx.memory.remember(Memory(content: "dns is slow on mondays", embedding: embedding, space: Self.space,
                                                     metadata: metadata, owner: "core", source: "chat"))
             }
-            #expect(stored.embedding.elements.map(\.bitPattern) == embedding.elements.map(\.bitPattern))
-            #expect(stored.status == .speculative && stored.statusChangedBy == nil && stored.dimensions == 384)
+            #expect(stored.embedding?.elements.map(\.bitPattern) == embedding.elements.map(\.bitPattern))
+            let readBack = try await client.transaction { tx in try await tx.memory.embedding(of: stored.id, in: Self.space) }
+            #expect(readBack?.elements.map(\.bitPattern) == embedding.elements.map(\.bitPattern))
+            #expect(stored.status == .speculative && stored.statusChangedBy == nil && stored.space == Self.space && stored.sensitivity == .private)
 
             let consecrated = try await client.transaction { tx in try await tx.memory.consecrate(stored.id, by: "operator") }
             #expect(consecrated.status == .consecrated && consecrated.statusChangedBy == "operator" && consecrated.statusChangedAt != nil)
@@ -198,8 +200,8 @@ import Testing
                 let other = EmbeddingSpace(model: "test-embedder", fingerprint: "v2", dimensions: 384)
                 #expect(try await tx.memory.search(embedding, in: other, options: .init(statuses: [.rejected])).isEmpty)
                 #expect(try await tx.memory.stats().map(\.count) == [1])
-                #expect(try await tx.memory.forget(stored.id))
-                #expect(try await tx.memory.forget(stored.id) == false)
+                #expect(try await tx.memory.forget(stored.id, by: "operator", reason: "test"))
+                #expect(try await tx.memory.forget(stored.id, by: "operator", reason: "test") == false)
                 #expect(try await tx.memory.statusHistory(of: stored.id).isEmpty)   // forgotten with its log
             }
             let missing = await #expect(throws: PhylacteryError.self) { try await client.transaction { tx in try await tx.memory.consecrate(UUID(), by: "x") } }
@@ -219,6 +221,7 @@ import Testing
             let inserted = try await client.transaction { tx in try await tx.memory.remember(contentsOf: memories) }
             #expect(inserted == rows)
             try await client.execute("ANALYZE vectors.memories")
+            try await client.execute("ANALYZE vectors.embeddings")
             let query = try vectors.next()
             try await client.transaction { tx in
                 // Make the planner take the HNSW index (it could scan 3000 rows outright); production
@@ -226,10 +229,11 @@ import Testing
                 try await tx.execute("SET LOCAL enable_seqscan = off")
                 try await tx.execute("SET LOCAL enable_sort = off")
                 let plan = try await tx.query(PostgresQuery(unsafeSQL: """
-                    EXPLAIN SELECT id FROM vectors.memories WHERE dimensions = 384 AND status = 'consecrated'
-                    ORDER BY (embedding::vector(384)) <=> '[\(Array(repeating: "0.1", count: 384).joined(separator: ","))]'::vector(384) LIMIT 10
+                    EXPLAIN SELECT m.id FROM vectors.embeddings AS e JOIN vectors.memories AS m ON m.id = e.memory_id
+                    WHERE e.dimensions = 384 AND m.status = 'consecrated'
+                    ORDER BY (e.embedding::vector(384)) <=> '[\(Array(repeating: "0.1", count: 384).joined(separator: ","))]'::vector(384) LIMIT 10
                     """)).collect().map { try $0.decode(String.self) }.joined(separator: "\n")
-                #expect(plan.contains(Memory.hnswIndexName(dimensions: 384)), "\(plan)")
+                #expect(plan.contains(MemoryEmbedding.hnswIndexName(dimensions: 384)), "\(plan)")
 
                 // One pass of ef_search candidates leaves fewer than k consecrated rows: the index is in use …
                 let onePass = try await tx.memory.search(query, in: Self.space, options: .init(k: 10, statuses: [.consecrated], efSearch: 40, iterativeScan: .off))

@@ -27,6 +27,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case leaseLost
             case invalidVector
             case dimensionMismatch
+            case incompleteCoverage
             case immutableFact
             case factExists
             case staleFact
@@ -75,6 +76,9 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let invalidVector = Self(.invalidVector)
         /// A vector's dimension differs from the column's or the embedding space's; the message names both.
         public static let dimensionMismatch = Self(.dimensionMismatch)
+        /// An embedding space cannot become the default: memories still lack a vector in it (the message
+        /// says how many). Embed them first (`phylactery memory embed`), or force the switch.
+        public static let incompleteCoverage = Self(.incompleteCoverage)
         /// Something tried to change or delete a recorded fact; the database refused it. Use `supersede`.
         public static let immutableFact = Self(.immutableFact)
         /// `put` found the fact already recorded; facts are never overwritten (use `supersede`).

@@ -446,7 +446,13 @@ public struct Migrator: Sendable {
                 }
                 do {
                     try await self.bootstrap(connection)
+                    let upgradesMemories = self.upgradesMemoryLayout
+                    if upgradesMemories {
+                        try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger)   // one left half-done
+                        try await MemoryLayoutUpgrade.prepare(on: connection, logger: self.logger)
+                    }
                     let result = try await body(connection)
+                    if upgradesMemories { try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger) }
                     try await self.unlock(connection)
                     return result
                 } catch {
@@ -454,6 +460,15 @@ public struct Migrator: Sendable {
                     throw error
                 }
             }
+        }
+    }
+
+    /// Whether this federation holds the core's memories, whose tables ``MemoryLayoutUpgrade`` brings
+    /// from the layout with one embedding per memory row to vectors per embedding space.
+    var upgradesMemoryLayout: Bool {
+        self.federation.owners.contains { owner in
+            owner.slug == Federation.coreSlug && owner.models.contains { $0.schema.modelName == Memory.schema.modelName }
+                && owner.models.contains { $0.schema.modelName == MemoryEmbedding.schema.modelName }
         }
     }
 

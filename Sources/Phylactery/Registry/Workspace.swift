@@ -53,7 +53,11 @@ extension Federation {
             ModelRegistration(QueueWindow.self),
             ModelRegistration(SpanRecord.self),
             ModelRegistration(Memory.self),
+            ModelRegistration(EmbeddingSpaceRecord.self),
+            ModelRegistration(MemoryEmbedding.self),
+            ModelRegistration(EmbeddingRequest.self),
             ModelRegistration(MemoryStatusChange.self),
+            ModelRegistration(ForgottenMemory.self),
             ModelRegistration(Fact.self),
         ]
     }

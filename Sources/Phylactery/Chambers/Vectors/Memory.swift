@@ -11,37 +11,19 @@ public enum MemoryStatus: String, PersistentEnum, Sendable {
     case rejected
 }
 
-/// The embedding model that produced a vector and the space its vectors live in.
+/// One entry of semantic memory in `vectors.memories`: content, a trust status, a sensitivity
+/// label and where it came from.
 ///
-/// Vectors are only ever compared within one space: every search is filtered by the model's name,
-/// its ``fingerprint`` and its ``dimensions``, so two embedding models (or two versions of one whose
-/// spaces differ) never meet in a distance.
-public struct EmbeddingSpace: Sendable, Hashable, Codable, CustomStringConvertible {
-    /// The embedding model's name (`all-MiniLM-L6-v2`).
-    public var model: String
-    /// A fingerprint of the model's space: a version, a weights hash, anything that changes when
-    /// its vectors stop being comparable with older ones.
-    public var fingerprint: String
-    /// The number of dimensions its vectors have.
-    public var dimensions: Int
-
-    /// Describes an embedding space.
-    public init(model: String, fingerprint: String, dimensions: Int) {
-        self.model = model
-        self.fingerprint = fingerprint
-        self.dimensions = dimensions
-    }
-
-    public var description: String { "\(self.model)@\(self.fingerprint) (\(self.dimensions) dimensions)" }
-}
-
-/// One entry of semantic memory in `vectors.memories`: content, its embedding, a trust status and
-/// where it came from.
+/// A memory is stored before (or without) any vector: its vectors live in `vectors.embeddings`, one
+/// per embedding space (``MemoryEmbedding``). A memory built with an embedding
+/// (``init(content:embedding:space:status:metadata:owner:source:sensitivity:id:createdAt:updatedAt:)``)
+/// carries it in ``embedding`` and ``space``, and ``VectorMemory/remember(_:)`` stores both in one
+/// call; a memory built without one is stored alone and embedded later
+/// (``VectorMemory/remember(_:embedLater:)``). Memories a search returns carry their vector in the
+/// searched space; memories read otherwise carry none.
 ///
-/// The table holds vectors of any dimension (`vector` without a size, with `dimensions` checked
-/// against the vector). Similarity search goes through partial HNSW indexes, one per dimension in
-/// ``indexedDimensions`` (`(embedding::vector(n)) vector_cosine_ops WHERE dimensions = n`); other
-/// dimensions are searched exactly.
+/// The content is indexed for full-text search (a GIN index over `to_tsvector('english', content)`),
+/// which ``VectorMemory/SearchOptions/mode`` uses for text and hybrid searches.
 public struct Memory: PersistentModel, Hashable {
     public var id: UUID
     public var createdAt: Date
@@ -50,72 +32,71 @@ public struct Memory: PersistentModel, Hashable {
     public var content: String
     /// Free-form metadata, as JSON; searches can filter on it by containment (`@>`).
     public var metadata: RawJSONB
-    /// The content's embedding.
-    public var embedding: Vector
-    /// The embedding's dimension count (kept in a column so a partial index can select one size).
-    public var dimensions: Int32
-    /// The embedding model's name.
-    public var embeddingModel: String
-    /// The fingerprint of the embedding model's space.
-    public var spaceFingerprint: String
     /// How far the entry is trusted.
     public var status: MemoryStatus
     /// Who wrote it (the core, an extension's slug, a user).
     public var owner: String
     /// Where it came from (a conversation, a document, a tool call).
     public var source: String
+    /// Who may see it. `nil` only on a value not stored yet: ``VectorMemory/remember(_:)`` gives it
+    /// the transaction's ``Transaction/defaultSensitivity``. Searches return only the labels their
+    /// caller may see (``VectorMemory/SearchOptions/sensitivities``).
+    public var sensitivity: Sensitivity?
     /// Who last changed ``status`` (consecrated or rejected it), or `nil` while it never changed. Every
     /// change is logged too: ``VectorMemory/statusHistory(of:)``.
     public var statusChangedBy: String?
     /// When ``status`` last changed, or `nil`.
     public var statusChangedAt: Date?
 
-    /// The space the embedding lives in.
-    public var space: EmbeddingSpace {
-        EmbeddingSpace(model: self.embeddingModel, fingerprint: self.spaceFingerprint, dimensions: Int(self.dimensions))
-    }
+    /// A vector this value carries (not a column): the one given to the initializer, for
+    /// ``VectorMemory/remember(_:)`` to store, or the memory's vector in the space a search used.
+    public var embedding: Vector?
+    /// The space of ``embedding``, when it carries one.
+    public var space: EmbeddingSpace?
 
-    /// A memory of `space`, to store with ``VectorMemory/remember(_:)``.
+    /// A memory with its embedding in `space`, to store with ``VectorMemory/remember(_:)`` (memory and
+    /// vector in one call).
     ///
     /// - Throws: ``PhylacteryError/Code/dimensionMismatch`` when the embedding's dimension is not the space's.
     public init(content: String, embedding: Vector, space: EmbeddingSpace, status: MemoryStatus = .speculative,
-                metadata: RawJSONB = Memory.emptyMetadata, owner: String, source: String,
+                metadata: RawJSONB = Memory.emptyMetadata, owner: String, source: String, sensitivity: Sensitivity? = nil,
                 id: UUID = .v7(), createdAt: Date = Date(), updatedAt: Date = Date()) throws {
         try embedding.requireDimensions(space.dimensions, for: "embedding space \(space.model)@\(space.fingerprint)")
+        self.init(content: content, status: status, metadata: metadata, owner: owner, source: source, sensitivity: sensitivity,
+                  id: id, createdAt: createdAt, updatedAt: updatedAt)
+        self.embedding = embedding
+        self.space = space
+    }
+
+    /// A memory without a vector: stored alone by ``VectorMemory/remember(_:)``, or with an embedding
+    /// job by ``VectorMemory/remember(_:embedLater:)``.
+    public init(content: String, status: MemoryStatus = .speculative, metadata: RawJSONB = Memory.emptyMetadata,
+                owner: String, source: String, sensitivity: Sensitivity? = nil,
+                id: UUID = .v7(), createdAt: Date = Date(), updatedAt: Date = Date()) {
         self.id = id
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.content = content
         self.metadata = metadata
-        self.embedding = embedding
-        self.dimensions = Int32(embedding.dimensions)
-        self.embeddingModel = space.model
-        self.spaceFingerprint = space.fingerprint
         self.status = status
         self.owner = owner
         self.source = source
+        self.sensitivity = sensitivity
         self.statusChangedBy = nil
         self.statusChangedAt = nil
+        self.embedding = nil
+        self.space = nil
     }
 
     /// `{}`.
     public static let emptyMetadata = try! RawJSONB(validating: "{}")
 
-    /// The dimensions that get an HNSW index (cosine distance) on the core table.
-    public static let indexedDimensions = [384, 768, 1024, 1536]
+    /// The text-search configuration of the content's full-text index.
+    public static let textSearchConfiguration = "english"
 
-    /// HNSW build parameters of those indexes.
-    public static let hnswParameters = ["m": "16", "ef_construction": "64"]
-
-    /// The name of the HNSW index for `dimensions`.
-    public static func hnswIndexName(dimensions: Int) -> String { "memories_embedding_\(dimensions)_hnsw" }
-
-    /// The partial HNSW index for one dimension.
-    public static func hnswIndex(dimensions: Int) -> IndexDescription {
-        IndexDescription(
-            name: hnswIndexName(dimensions: dimensions), columns: ["((embedding)::vector(\(dimensions)))"], method: .hnsw,
-            operatorClass: "vector_cosine_ops", predicate: "dimensions = \(dimensions)", parameters: hnswParameters)
-    }
+    /// The full-text expression over the content, as the GIN index has it (queries must repeat it
+    /// exactly for the index to be used).
+    static let textVector = "to_tsvector('\(textSearchConfiguration)'::regconfig, content)"
 
     public static var tableLocation: (chamber: Chamber, table: String) { (.vectors, "memories") }
 
@@ -126,31 +107,26 @@ public struct Memory: PersistentModel, Hashable {
         columns: [
             ModelSchema.column("content", String.self),
             ModelSchema.column("metadata", RawJSONB.self, default: "'{}'::jsonb"),
-            ModelSchema.column("embedding", Vector.self),
-            ModelSchema.column("dimensions", Int32.self),
-            ModelSchema.column("embeddingModel", String.self),
-            ModelSchema.column("spaceFingerprint", String.self),
             ModelSchema.column("status", MemoryStatus.self, default: "'speculative'"),
             ModelSchema.column("owner", String.self),
             ModelSchema.column("source", String.self),
+            ModelSchema.column("sensitivity", Sensitivity.self, default: "'private'"),
             ModelSchema.column("statusChangedBy", String?.self),
             ModelSchema.column("statusChangedAt", Date?.self),
         ],
-        indexes: [IndexDescription(columns: ["embedding_model", "space_fingerprint", "status"])]
-            + indexedDimensions.map { hnswIndex(dimensions: $0) },
-        checks: [CheckConstraint(name: "memories_dimensions_check", expression: "vector_dims(embedding) = dimensions")]
+        indexes: [
+            IndexDescription(name: "memories_status_idx", columns: ["status"]),
+            IndexDescription(name: "memories_content_fts", columns: ["(\(textVector))"], method: .gin),
+        ]
     )
 
     public func bindColumns(to row: inout ModelRowWriter) throws {
         try row.write(self.content)
         try row.write(self.metadata)
-        try row.write(self.embedding)
-        try row.write(self.dimensions)
-        try row.write(self.embeddingModel)
-        try row.write(self.spaceFingerprint)
         try row.write(self.status)
         try row.write(self.owner)
         try row.write(self.source)
+        try row.write(self.sensitivity ?? .private)
         try row.write(self.statusChangedBy)
         try row.write(self.statusChangedAt)
     }
@@ -159,14 +135,13 @@ public struct Memory: PersistentModel, Hashable {
         (self.id, self.createdAt, self.updatedAt) = try row.readBase()
         self.content = try row.read(String.self)
         self.metadata = try row.read(RawJSONB.self)
-        self.embedding = try row.read(Vector.self)
-        self.dimensions = try row.read(Int32.self)
-        self.embeddingModel = try row.read(String.self)
-        self.spaceFingerprint = try row.read(String.self)
         self.status = try row.read(MemoryStatus.self)
         self.owner = try row.read(String.self)
         self.source = try row.read(String.self)
+        self.sensitivity = try row.read(Sensitivity.self)
         self.statusChangedBy = try row.read(String?.self)
         self.statusChangedAt = try row.read(Date?.self)
+        self.embedding = nil
+        self.space = nil
     }
 }

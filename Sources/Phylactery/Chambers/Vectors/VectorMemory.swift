@@ -1,7 +1,8 @@
 public import Foundation
 import PostgresNIO
 
-/// The vectors chamber: semantic memory with a trust status, searched by similarity.
+/// The vectors chamber: semantic memory with a trust status and a sensitivity label, searched by
+/// similarity, by words, or both.
 ///
 /// Reached through a transaction (``Transaction/memory``), so memories commit or roll back with
 /// the rest of a unit of work:
@@ -16,12 +17,26 @@ import PostgresNIO
 /// }
 /// ```
 ///
-/// **Searches** are scoped to one ``EmbeddingSpace`` and filtered by status, owner and metadata.
-/// Cosine searches of an indexed dimension (``Memory/indexedDimensions``) use the HNSW index with
-/// pgvector 0.8's iterative index scans, so a selective filter still returns `k` rows: the settings
-/// are made with `set_config(…, true)` (what `SET LOCAL` does) inside the search's transaction right
-/// before the query, where they take effect, and put back right after it, so the rest of a caller's
-/// transaction is unaffected. Other metrics and dimensions, and ``SearchOptions/exact``, scan exactly.
+/// **The memory lifecycle.** A memory is stored first (``remember(_:)``), with its vector when the
+/// caller has one, or with an embedding job (``remember(_:embedLater:)``) that the daemon's embedder
+/// runs later (``EmbedMemories``); it is verified or refuted (``consecrate(_:by:)``,
+/// ``reject(_:by:)``); and it is forgotten on request (``forget(_:by:reason:)``), leaving an audit
+/// record without content (``ForgottenMemory``).
+///
+/// **Embedding spaces** are data (``EmbeddingSpaceRecord``): a memory has at most one vector per
+/// space, and several spaces can hold vectors of one memory at once, so a new model can embed
+/// everything (``requestEmbeddings(in:)``, ``coverage(of:)``) before the default space is switched
+/// (``switchDefaultSpace(to:force:)``) and the old one dropped (``dropSpace(_:)``).
+///
+/// **Searches** are scoped to one space (given, or the default one) and ignore memories without a
+/// vector there; they filter by status, owner, metadata and sensitivity label. Cosine searches of
+/// an indexed dimension (``MemoryEmbedding/indexedDimensions``) use the HNSW index with pgvector
+/// 0.8's iterative index scans, so a selective filter still returns `k` rows: the settings are made
+/// with `set_config(…, true)` (what `SET LOCAL` does) inside the search's transaction right before
+/// the query, where they take effect, and put back right after it, so the rest of a caller's
+/// transaction is unaffected. Other metrics and dimensions, and ``SearchOptions/exact``, scan
+/// exactly. ``SearchOptions/mode`` selects full-text or hybrid search (reciprocal rank fusion of the
+/// vector and the text ranking, in one statement).
 public struct VectorMemory: Sendable {
     let transaction: Transaction
 
@@ -53,6 +68,20 @@ public struct VectorMemory: Sendable {
         case strictOrder = "strict_order"
     }
 
+    /// What a search ranks by.
+    public enum SearchMode: String, Sendable, Hashable, CaseIterable {
+        /// Vector distance in the search's space only.
+        case vector
+        /// Full-text relevance of ``SearchOptions/text`` only (`ts_rank_cd` over the content's
+        /// tsvector; the words are OR-ed, stemmed by ``Memory/textSearchConfiguration``). The query
+        /// vector is not used.
+        case text
+        /// Both, fused by reciprocal rank fusion (`1/(60 + rank)` summed over the two rankings) in one
+        /// statement: a memory that is near *and* names the query's words comes first, and an exact
+        /// word (an error code, a name) lifts a memory the vector alone ranks low.
+        case hybrid
+    }
+
     /// What a search returns and how it runs.
     public struct SearchOptions: Sendable, Hashable {
         /// How many neighbours at most.
@@ -63,6 +92,11 @@ public struct VectorMemory: Sendable {
         public var owner: String?
         /// Only entries whose metadata contains this JSON (`metadata @> filter`), when set.
         public var metadata: RawJSONB?
+        /// Only entries with one of these labels: the labels the caller may see. The default,
+        /// `Sensitivity.visible(upTo: .private)`, is what the daemon's own user may see; `secret`
+        /// entries are returned only to a caller that asks for them, so a search that forgets to say
+        /// never reads a secret aloud.
+        public var sensitivities: Set<Sensitivity>
         /// The distance function.
         public var metric: Metric
         /// Exact search (a scan of the space, no index): for small sets and to measure recall.
@@ -73,31 +107,47 @@ public struct VectorMemory: Sendable {
         public var iterativeScan: IterativeScan
         /// `hnsw.max_scan_tuples`: how many index tuples an iterative scan visits at most (pgvector's default 20,000).
         public var maxScanTuples: Int
+        /// What to rank by; ``SearchMode/text`` and ``SearchMode/hybrid`` need ``text``.
+        public var mode: SearchMode
+        /// The query's words, for text and hybrid searches.
+        public var text: String?
+        /// How many candidates each ranking contributes to a hybrid fusion (at least `k`).
+        public var fusionCandidates: Int
 
-        /// Search options; the defaults return the 10 nearest speculative or consecrated entries by cosine.
+        /// Search options; the defaults return the 10 nearest speculative or consecrated entries by
+        /// cosine that a caller seeing labels up to `private` may see.
         public init(
             k: Int = 10, statuses: Set<MemoryStatus> = [.speculative, .consecrated], owner: String? = nil, metadata: RawJSONB? = nil,
+            sensitivities: Set<Sensitivity> = Sensitivity.visible(upTo: .private),
             metric: Metric = .cosine, exact: Bool = false, efSearch: Int = 100, iterativeScan: IterativeScan = .relaxedOrder,
-            maxScanTuples: Int = 20_000
+            maxScanTuples: Int = 20_000, mode: SearchMode = .vector, text: String? = nil, fusionCandidates: Int = 50
         ) {
             self.k = k
             self.statuses = statuses
             self.owner = owner
             self.metadata = metadata
+            self.sensitivities = sensitivities
             self.metric = metric
             self.exact = exact
             self.efSearch = efSearch
             self.iterativeScan = iterativeScan
             self.maxScanTuples = maxScanTuples
+            self.mode = mode
+            self.text = text
+            self.fusionCandidates = fusionCandidates
         }
     }
 
     /// One search result.
     public struct Match: Sendable, Hashable {
-        /// The entry.
+        /// The entry, carrying its vector in the searched space (none in a text search).
         public var memory: Memory
-        /// Its distance from the query under the search's metric.
+        /// Its distance from the query vector under the search's metric; `.infinity` in a
+        /// ``SearchMode/text`` search, which compares no vectors.
         public var distance: Double
+        /// What the result was ranked by: `-distance` in a vector search, the text rank (`ts_rank_cd`,
+        /// higher is better) in a text search, the fused reciprocal-rank score in a hybrid one.
+        public var score: Double
         /// The entry's trust status.
         public var status: MemoryStatus { self.memory.status }
     }
@@ -114,18 +164,82 @@ public struct VectorMemory: Sendable {
 
     // MARK: - Writing
 
-    /// Stores one entry and returns it as stored.
+    /// Stores one entry, with its vector when it carries one (``Memory/embedding`` in
+    /// ``Memory/space``, registered on first use), and returns it as stored. An entry without a
+    /// vector is stored alone: searchable by text at once, by vector once a vector is stored
+    /// (``remember(_:embedLater:)`` asks for one).
+    ///
+    /// - Throws: ``PhylacteryError/Code/dimensionMismatch`` when the vector does not fit its space
+    ///   (or the space is registered with other dimensions).
     @discardableResult
     public func remember(_ memory: Memory) async throws -> Memory {
-        try Self.check(memory)
-        return try await self.transaction.insert(memory)
+        var memory = memory
+        try self.prepare(&memory)
+        var stored = try await self.transaction.insert(memory)
+        if let embedding = memory.embedding, let space = memory.space {
+            let record = try await self.register(space)
+            try await self.transaction.insert(MemoryEmbedding(memoryID: stored.id, spaceID: record.id, embedding: embedding))
+            stored.embedding = embedding
+            stored.space = space
+        }
+        return stored
     }
 
-    /// Stores many entries with multi-row inserts (vectors in binary format); returns how many.
+    /// Stores many entries with multi-row inserts (vectors in binary format, in their own table);
+    /// returns how many.
     @discardableResult
     public func remember(contentsOf memories: [Memory]) async throws -> Int {
-        for memory in memories { try Self.check(memory) }
-        return try await self.transaction.insert(contentsOf: memories)
+        var prepared = memories
+        for index in prepared.indices { try self.prepare(&prepared[index]) }
+        var spaceIDs: [EmbeddingSpace: UUID] = [:]
+        for space in Set(prepared.compactMap(\.space)) where spaceIDs[space] == nil {
+            spaceIDs[space] = try await self.register(space).id
+        }
+        let count = try await self.transaction.insert(contentsOf: prepared)
+        let embeddings = prepared.compactMap { memory -> MemoryEmbedding? in
+            guard let embedding = memory.embedding, let space = memory.space, let spaceID = spaceIDs[space] else { return nil }
+            return MemoryEmbedding(memoryID: memory.id, spaceID: spaceID, embedding: embedding)
+        }
+        if !embeddings.isEmpty { try await self.transaction.insert(contentsOf: embeddings) }
+        return count
+    }
+
+    /// Stores an entry without waiting for its vector and enqueues an ``EmbedMemories`` job for
+    /// `space` in this transaction: the memory and its job commit together or not at all. The
+    /// daemon's embedder (``JobHandlers/registerMemoryEmbedder(batchSize:_:)``) stores the vector;
+    /// until then the memory is found by text but not by vector in `space`.
+    ///
+    /// Many memories remembered in one transaction, or close together, share one job (at most one
+    /// job per space waits at a time; a job embeds a batch and leaves the rest to a follow-up).
+    @discardableResult
+    public func remember(_ memory: Memory, embedLater space: EmbeddingSpace) async throws -> Memory {
+        let stored = try await self.remember(memory)
+        let record = try await self.register(space)
+        try await self.request([stored.id], in: record)
+        return stored
+    }
+
+    /// ``remember(_:embedLater:)`` for many entries, with one job.
+    @discardableResult
+    public func remember(contentsOf memories: [Memory], embedLater space: EmbeddingSpace) async throws -> Int {
+        let count = try await self.remember(contentsOf: memories)
+        let record = try await self.register(space)
+        try await self.request(memories.map(\.id), in: record)
+        return count
+    }
+
+    /// Fills in the defaults a stored memory needs and checks what it carries.
+    func prepare(_ memory: inout Memory) throws {
+        if memory.sensitivity == nil { memory.sensitivity = self.transaction.defaultSensitivity }
+        switch (memory.embedding, memory.space) {
+        case (let embedding?, let space?):
+            try space.check()
+            try embedding.requireDimensions(space.dimensions, for: "embedding space \(space.name)")
+        case (nil, nil):
+            break
+        default:
+            throw PhylacteryError(.invalidArgument, "memory \(memory.id) carries an embedding without a space or a space without an embedding; build it with Memory(content:embedding:space:…) or without either")
+        }
     }
 
     /// Marks an entry verified, recording who did it and when.
@@ -140,10 +254,38 @@ public struct VectorMemory: Sendable {
         try await self.setStatus(.rejected, of: id, by: actor)
     }
 
-    /// Deletes an entry; returns whether it existed.
+    /// Forgets an entry for good: its content, metadata, every vector, its pending embedding requests
+    /// and its status history are deleted, and an audit record without content
+    /// (``ForgottenMemory``: the id, who, when, why) is written, in one statement. Returns whether the
+    /// entry existed (forgetting it twice writes one record).
+    ///
+    /// An embedding job that has not claimed the memory yet skips it; one that holds it finishes first
+    /// (the delete waits for it) and its vector is deleted with the memory. The deleted rows stay in
+    /// the table's pages until `VACUUM` reclaims them, as for any PostgreSQL delete.
+    ///
+    /// - Throws: ``PhylacteryError/Code/invalidArgument`` without an actor or a reason.
     @discardableResult
-    public func forget(_ id: UUID) async throws -> Bool {
-        try await self.transaction.delete(Memory.self, id: id)
+    public func forget(_ id: UUID, by actor: String, reason: String) async throws -> Bool {
+        guard !actor.isEmpty, !reason.isEmpty else {
+            throw PhylacteryError(.invalidArgument, "forgetting a memory needs who asked (by:) and why (reason:); both are kept in the audit record")
+        }
+        try StorableText.check(actor, "The name of who forgot the memory")
+        try StorableText.check(reason, "The reason a memory was forgotten")
+        let rows = try await self.transaction.rows(PostgresQuery(unsafeSQL: """
+            WITH gone AS (DELETE FROM vectors.memories WHERE id = $1 RETURNING id),
+            audit AS (INSERT INTO vectors.forgotten (id, memory_id, forgotten_by, reason) SELECT $2, id, $3, $4 FROM gone)
+            SELECT count(*)::int8 FROM gone
+            """, binds: Self.binds(id, UUID.v7(), actor, reason)), doing: "Forgetting a memory")
+        return try self.decodeCount(rows, doing: "Forgetting a memory") > 0
+    }
+
+    /// The audit records of forgotten memories, newest first (at most `limit`).
+    public func forgotten(limit: Int = 100) async throws -> [ForgottenMemory] {
+        guard limit >= 0 else { throw PhylacteryError(.invalidArgument, "limit must not be negative; got \(limit)") }
+        return try await self.transaction.models("""
+            SELECT \(unescaped: ModelSQL.selectList(ForgottenMemory.schema)) FROM \(unescaped: ModelSQL.table(ForgottenMemory.schema))
+            ORDER BY created_at DESC, id DESC LIMIT \(limit)
+            """, as: ForgottenMemory.self, file: #fileID, line: #line)
     }
 
     /// Every status change of an entry, oldest first (empty when its status never changed or it
@@ -195,123 +337,14 @@ public struct VectorMemory: Sendable {
         return memory
     }
 
-    static func check(_ memory: Memory) throws {
-        try memory.embedding.requireDimensions(Int(memory.dimensions), for: "memory \(memory.id)'s space")
-        guard !memory.embeddingModel.isEmpty, !memory.spaceFingerprint.isEmpty else {
-            throw PhylacteryError(.invalidArgument, "a memory needs an embedding model name and a space fingerprint")
+    /// The one `count(*)` a statement returned.
+    func decodeCount(_ rows: [PostgresRow], doing what: String) throws -> Int {
+        guard let row = rows.first else { return 0 }
+        do {
+            return Int(try row.decode(Int64.self))
+        } catch {
+            throw self.transaction.aborting(error, doing: what, file: #fileID, line: #line)
         }
-    }
-
-    // MARK: - Searching
-
-    /// The entries of `space` nearest to `query`, nearest first, with their distances.
-    ///
-    /// - Throws: ``PhylacteryError/Code/dimensionMismatch`` when `query` does not have the space's
-    ///   dimensions; ``PhylacteryError/Code/invalidArgument`` for `k` outside 1…1000, no status,
-    ///   or an `efSearch` outside 1…1000.
-    public func search(_ query: Vector, in space: EmbeddingSpace, options: SearchOptions = SearchOptions()) async throws -> [Match] {
-        try query.requireDimensions(space.dimensions, for: "embedding space \(space.model)@\(space.fingerprint)")
-        guard (1...1000).contains(options.k) else { throw PhylacteryError(.invalidArgument, "k must be between 1 and 1000; got \(options.k)") }
-        guard (1...1000).contains(options.efSearch) else { throw PhylacteryError(.invalidArgument, "efSearch must be between 1 and 1000; got \(options.efSearch)") }
-        guard options.maxScanTuples >= 1 else { throw PhylacteryError(.invalidArgument, "maxScanTuples must be positive; got \(options.maxScanTuples)") }
-        guard !options.statuses.isEmpty else { throw PhylacteryError(.invalidArgument, "a search needs at least one status") }
-
-        let n = space.dimensions
-        let usesIndex = !options.exact && options.metric == .cosine && Memory.indexedDimensions.contains(n)
-        var binds = PostgresBindings()
-        binds.append(query)
-        binds.append(space.model)
-        binds.append(space.fingerprint)
-        binds.append(options.statuses.map(\.rawValue).sorted())
-        // The expression must match the partial index's key for the index to be used; the exact path
-        // compares the column itself, which no index covers.
-        let column = usesIndex ? "(embedding::vector(\(n)))" : "embedding"
-        var sql = """
-            SELECT \(ModelSQL.selectList(Memory.schema)), (\(column) \(options.metric.sqlOperator) $1::vector(\(n)))::float8 AS distance
-            FROM vectors.memories
-            WHERE dimensions = \(n) AND embedding_model = $2 AND space_fingerprint = $3 AND status = ANY($4::text[])
-            """
-        if let owner = options.owner {
-            binds.append(owner)
-            sql += " AND owner = $\(binds.count)"
-        }
-        if let metadata = options.metadata {
-            try binds.append(metadata)
-            sql += " AND metadata @> $\(binds.count)"
-        }
-        sql += " ORDER BY \(column) \(options.metric.sqlOperator) $1::vector(\(n)) LIMIT \(options.k)"
-        // relaxed_order may hand rows back slightly out of order: sort the k rows again.
-        sql = "SELECT * FROM (\(sql)) AS nearest ORDER BY distance"
-
-        let restore = usesIndex ? try await self.applyScanSettings(options) : nil
-        let matches = try await self.matches(PostgresQuery(unsafeSQL: sql, binds: binds))
-        if let restore { try await self.transaction.execute(restore) }
-        return matches
-    }
-
-    /// Sets `hnsw.ef_search`, `hnsw.iterative_scan` and `hnsw.max_scan_tuples` for the rest of the
-    /// transaction (`set_config(…, true)`, i.e. `SET LOCAL`) and returns the statement that puts the
-    /// previous values back.
-    func applyScanSettings(_ options: SearchOptions) async throws -> PostgresQuery {
-        // Reading the old values in the statement that sets the new ones: a select list is evaluated
-        // left to right. `current_setting(…, true)` is NULL before pgvector's library is loaded.
-        let rows = try await self.transaction.rows(PostgresQuery(unsafeSQL: """
-            SELECT COALESCE(current_setting('hnsw.ef_search', true), '40'),
-                   COALESCE(current_setting('hnsw.iterative_scan', true), 'off'),
-                   COALESCE(current_setting('hnsw.max_scan_tuples', true), '20000'),
-                   set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
-                   set_config('hnsw.max_scan_tuples', $3, true)
-            """, binds: Self.binds(String(options.efSearch), options.iterativeScan.rawValue, String(options.maxScanTuples))),
-            doing: "Setting the HNSW scan parameters")
-        var old = ("40", "off", "20000")
-        for row in rows {
-            do {
-                let (ef, scan, tuples, _, _, _) = try row.decode((String, String, String, String, String, String).self)
-                old = (ef, scan, tuples)
-            } catch {
-                throw self.transaction.aborting(error, doing: "Setting the HNSW scan parameters", file: #fileID, line: #line)
-            }
-        }
-        return PostgresQuery(unsafeSQL: """
-            SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
-                   set_config('hnsw.max_scan_tuples', $3, true)
-            """, binds: Self.binds(old.0, old.1, old.2))
-    }
-
-    func matches(_ query: PostgresQuery) async throws -> [Match] {
-        try await self.transaction.rows(query, doing: "Searching vector memory").map { row in
-            var reader = ModelRowReader(row)
-            do {
-                let memory = try Memory(row: &reader)
-                return Match(memory: memory, distance: try reader.read(Double.self))
-            } catch let error as PhylacteryError {
-                throw error
-            } catch {
-                throw self.transaction.aborting(error, doing: "Searching vector memory", file: #fileID, line: #line)
-            }
-        }
-    }
-
-    // MARK: - Counting
-
-    /// Entry counts per space and status.
-    public func stats() async throws -> [Count] {
-        let rows = try await self.transaction.rows("""
-            SELECT embedding_model, space_fingerprint, dimensions, status, count(*)::int8
-            FROM vectors.memories GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-            """, doing: "Counting vector memory")
-        var result: [Count] = []
-        for row in rows {
-            let (model, fingerprint, dimensions, status, count): (String, String, Int32, String, Int64)
-            do {
-                (model, fingerprint, dimensions, status, count) = try row.decode((String, String, Int32, String, Int64).self)
-            } catch {
-                throw self.transaction.aborting(error, doing: "Counting vector memory", file: #fileID, line: #line)
-            }
-            guard let status = MemoryStatus(rawValue: status) else { continue }
-            result.append(Count(space: EmbeddingSpace(model: model, fingerprint: fingerprint, dimensions: Int(dimensions)), status: status, count: Int(count)))
-        }
-        return result
     }
 
     static func binds(_ values: any PostgresNonThrowingEncodable...) -> PostgresBindings {
