@@ -55,6 +55,7 @@ extension Federation {
             ModelRegistration(Memory.self),
             ModelRegistration(MemoryStatusChange.self),
             ModelRegistration(Fact.self),
+            ModelRegistration(FactErasure.self),
         ]
     }
 
