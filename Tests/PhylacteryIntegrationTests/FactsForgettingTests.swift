@@ -179,8 +179,13 @@ import Testing
             }
 
             // The rewrite: afterwards no file of the table (heap, TOAST, indexes) holds any of the values.
+            let activity = try await client.query("""
+                SELECT string_agg(format('%s db=%s type=%s xmin=%s xid=%s state=%s q=%s', pid, datname, backend_type, backend_xmin, backend_xid, state, left(query, 60)), E'\\n')
+                FROM pg_stat_activity WHERE backend_xmin IS NOT NULL OR backend_xid IS NOT NULL
+                """).collect().first?.decode(String?.self) ?? ""
             try await client.compactFacts()
             let after = try await Self.tableFiles(client)
+            if !Self.holders(of: markers[0], in: after).isEmpty { Issue.record("activity before compaction:\n\(activity)") }
             for marker in markers {
                 #expect(Self.holders(of: marker, in: after).isEmpty, "\(marker) still on disk in \(Self.holders(of: marker, in: after))")
             }

@@ -112,11 +112,39 @@ extension PhylacteryClient {
     /// until new rows happen to reuse its space, and the words of a value stay in the full-text
     /// index. The rewrite copies only the live rows into new files and truncates the old ones.
     ///
+    /// The rewrite must copy an old row version that a running transaction could still see, and
+    /// PostgreSQL counts more than this database's transactions there (a `DROP DATABASE` running in
+    /// another database was seen to keep erased versions alive), so it first waits until every
+    /// transaction of the server that started before the call has ended (another session's, an
+    /// autovacuum worker's).
+    ///
+    /// - Parameter limit: how long to wait for those transactions.
+    /// - Throws: ``PhylacteryError/Code/retriesExhausted`` when one of them is still running after
+    ///   `limit`, naming its process id (end it, or call again later); nothing was rewritten.
     /// - Warning: the rewrite holds an `ACCESS EXCLUSIVE` lock on `verbatim.facts` while it runs
     ///   (reads and writes of facts wait; a few thousand facts take well under a second). It cannot
     ///   run inside a transaction. The WAL and backups keep the old values until their retention
     ///   removes them.
-    public func compactFacts() async throws {
+    public func compactFacts(waitingAtMost limit: Duration = .seconds(60)) async throws {
+        // Every transaction id below this one was assigned before the call: a snapshot that may see
+        // an erased version has an xmin below it.
+        let horizon = try await self.rows("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").first?.decode(String.self) ?? "0"
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let holders = try await self.rows("""
+                SELECT pid, backend_type FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid()
+                  AND (age(backend_xmin) > age(xid(\(horizon)::text::xid8)) OR age(backend_xid) > age(xid(\(horizon)::text::xid8)))
+                ORDER BY pid
+                """).map { try $0.decode((Int32, String).self) }
+            guard let holder = holders.first else { break }
+            guard ContinuousClock.now < deadline else {
+                throw PhylacteryError(
+                    .retriesExhausted,
+                    "process \(holder.0) (\(holder.1)) has had a transaction open since before the compaction, and it could still see erased values; end it (SELECT pg_terminate_backend(\(holder.0))) or compact again later")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         try await self.execute("VACUUM (FULL, ANALYZE) verbatim.facts")
     }
 }
