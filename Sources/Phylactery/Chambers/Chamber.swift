@@ -23,6 +23,10 @@ public enum Chamber: String, CaseIterable, Sendable, Hashable {
     /// The extension recall by question needs for trigram similarity: PostgreSQL's contrib `pg_trgm`.
     public static let trigramExtension = "pg_trgm"
 
+    /// The functions ``bootstrap(on:logger:)`` creates (as `schema.name`): a restore into a fresh
+    /// database finds them there already and skips the backup's copies.
+    package static let bootstrapFunctions = ["verbatim.erase_fact"]
+
     /// An arbitrary but fixed advisory-lock key, so concurrent first uses (two processes, parallel
     /// tests) create the chambers one after the other instead of racing on the catalog.
     static let bootstrapLockKey: Int64 = 0x7068_796c_6163_7401  // "phylact" + 1
