@@ -10,12 +10,7 @@ import Testing
     static let space = EmbeddingSpace(model: "test-embedder", fingerprint: "v1", dimensions: 384)
 
     static func migrated<R: Sendable>(_ label: String, _ body: (PhylacteryClient) async throws -> R) async throws -> R {
-        try await TestDatabase.withFreshDatabase(label) { client in
-            let migrator = Migrator(client: client, federation: try Federation(core: Federation.coreModels))
-            _ = try await migrator.auto()
-            #expect(try await migrator.plan().isEmpty)
-            return try await body(client)
-        }
+        try await FactsForgettingTests.migrated(label, body)
     }
 
     /// A deterministic unit-length-ish vector from a seed.
