@@ -47,8 +47,18 @@ public enum MigrationPolicy: String, Sendable, Hashable, CaseIterable {
 
     /// The steps and refusals of `plan`, for a message.
     static func summary(_ plan: MigrationPlan) -> String {
-        let items = plan.steps.map(\.summary) + plan.refusals
-        let shown = items.prefix(8).joined(separator: "; ")
-        return items.count > 8 ? "\(shown); … \(items.count - 8) more" : shown
+        // Per owner, so every owner with a difference is named however many steps the core has.
+        var owners: [String] = []
+        var steps: [String: [String]] = [:]
+        for step in plan.steps {
+            if steps[step.owner] == nil { owners.append(step.owner) }
+            steps[step.owner, default: []].append(step.summary)
+        }
+        let parts = owners.map { owner -> String in
+            let items = steps[owner]!
+            let shown = items.prefix(4).joined(separator: "; ")
+            return "[\(owner)] " + (items.count > 4 ? "\(shown); … \(items.count - 4) more" : shown)
+        }
+        return (parts + plan.refusals.prefix(8)).joined(separator: "; ")
     }
 }

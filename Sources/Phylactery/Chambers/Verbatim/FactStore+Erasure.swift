@@ -13,7 +13,7 @@ extension FactStore {
     /// later `put` records the key again. Erasing ignores labels: the caller erases what it names.
     ///
     /// The old values still sit in the table's pages (and its TOAST table and text index) until
-    /// ``PhylacteryClient/compactFacts()`` rewrites them, and in the WAL and in backups taken before:
+    /// ``PhylacteryClient/compactFacts(waitingAtMost:)`` rewrites them, and in the WAL and in backups taken before:
     /// the archive's retention decides when they are gone from those.
     ///
     /// - Parameters:
@@ -117,6 +117,10 @@ extension PhylacteryClient {
     /// another database was seen to keep erased versions alive), so it first waits until every
     /// transaction of the server that started before the call has ended (another session's, an
     /// autovacuum worker's).
+    ///
+    /// Column statistics (`pg_statistic`, which `ANALYZE` fills with sampled values of small
+    /// columns) may hold a value sampled before the erasure: the rewrite's `ANALYZE` replaces them, and
+    /// the replaced statistics rows leave the catalog's pages when autovacuum next vacuums it.
     ///
     /// - Parameter limit: how long to wait for those transactions.
     /// - Throws: ``PhylacteryError/Code/retriesExhausted`` when one of them is still running after

@@ -27,7 +27,7 @@ import PostgresNIO
 /// - ``erase(_:key:reason:by:)`` removes the value of every version, for privacy, through the
 ///   database function `verbatim.erase_fact`, the only change the triggers allow; it records who
 ///   erased what, when and why in ``FactErasure`` (without the value). The rows stay (numbers,
-///   times, sources), their values are gone; ``PhylacteryClient/compactFacts()`` then rewrites the
+///   times, sources), their values are gone; ``PhylacteryClient/compactFacts(waitingAtMost:)`` then rewrites the
 ///   table so the bytes leave its pages.
 ///
 /// **Labels**: every version carries a ``Sensitivity``. A write that names none gets the
