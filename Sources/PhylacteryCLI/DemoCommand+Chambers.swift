@@ -38,13 +38,13 @@ extension DemoCommand {
             return (fact, memories.count, memories[0].content)
         }
         let history = try await client.transaction { tx in try await tx.facts.history("network", key: "gateway.ip") }
-        print("8. Verbatim: network/gateway.ip = \(fact.value.text) (version \(fact.version), \(history.count) kept in its history; UPDATE and DELETE are refused by the database). Vectors: remembered \(remembered) entries, consecrated \"\(consecrated)\"")
+        print("8. Verbatim: network/gateway.ip = \(fact.value?.text ?? "-") (version \(fact.version), \(history.count) kept in its history; UPDATE and DELETE are refused by the database). Vectors: remembered \(remembered) entries, consecrated \"\(consecrated)\"")
 
         let question = "what is the gateway ip"
         let byFact = try await client.transaction { tx in
             try await tx.recall("network", key: "gateway.ip", embedding: try Self.demoEmbedding(question), in: Self.demoSpace)
         }
-        print("   recall(network/gateway.ip, \"\(question)\") → \(byFact.chamber?.schema ?? "nothing") [\(byFact.status.rawValue)\(byFact.isDeterministic ? ", deterministic" : "")]: \(byFact.fact?.value.text ?? "-") — although a memory mentions a gateway ip too")
+        print("   recall(network/gateway.ip, \"\(question)\") → \(byFact.chamber?.schema ?? "nothing") [\(byFact.status.rawValue)\(byFact.isDeterministic ? ", deterministic" : "")]: \(byFact.fact?.value?.text ?? "-") — although a memory mentions a gateway ip too")
         let dnsQuestion = "which dns server does the lab use"
         let byMemory = try await client.transaction { tx in
             try await tx.recall("network", key: "dns.server", embedding: try Self.demoEmbedding(dnsQuestion), in: Self.demoSpace, k: 1)

@@ -45,14 +45,21 @@ public enum MigrationPolicy: String, Sendable, Hashable, CaseIterable {
         }
     }
 
-    /// The steps and refusals of `plan`, for a message: each owner's first step comes first, so an
+    /// The steps and refusals of `plan`, for a message: grouped by owner (at most 4 steps each), so an
     /// extension's change is named however many steps the core's own tables need.
     static func summary(_ plan: MigrationPlan) -> String {
-        var owners = Set<String>()
-        let leading = plan.steps.indices.filter { owners.insert(plan.steps[$0].owner).inserted }
-        let order = leading + plan.steps.indices.filter { !leading.contains($0) }
-        let items = order.map { plan.steps[$0].summary } + plan.refusals
-        let shown = items.prefix(8).joined(separator: "; ")
-        return items.count > 8 ? "\(shown); … \(items.count - 8) more" : shown
+        // Per owner, so every owner with a difference is named however many steps the core has.
+        var owners: [String] = []
+        var steps: [String: [String]] = [:]
+        for step in plan.steps {
+            if steps[step.owner] == nil { owners.append(step.owner) }
+            steps[step.owner, default: []].append(step.summary)
+        }
+        let parts = owners.map { owner -> String in
+            let items = steps[owner]!
+            let shown = items.prefix(4).joined(separator: "; ")
+            return "[\(owner)] " + (items.count > 4 ? "\(shown); … \(items.count - 4) more" : shown)
+        }
+        return (parts + plan.refusals.prefix(8)).joined(separator: "; ")
     }
 }

@@ -29,18 +29,7 @@ import Testing
 
     /// Runs `sql` in a transaction whose session says it is a replica, and returns the SQLSTATE it failed with (nil: it succeeded).
     static func asReplica(_ client: PhylacteryClient, _ sql: String) async throws -> String? {
-        try await client.withConnection { connection in
-            _ = try await connection.query("BEGIN", logger: Self.logger).collect()
-            _ = try await connection.query("SET LOCAL session_replication_role = replica", logger: Self.logger).collect()
-            do {
-                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).collect()
-                _ = try await connection.query("ROLLBACK", logger: Self.logger).collect()
-                return nil
-            } catch let error as PSQLError {
-                _ = try await connection.query("ROLLBACK", logger: Self.logger).collect()
-                return error.serverInfo?[.sqlState]
-            }
-        }
+        try await FactsForgettingTests.failure(client, sql, setup: ["SET LOCAL session_replication_role = replica"])
     }
 
     @Test func theTriggersFireEvenInASessionThatSaysItIsAReplica() async throws {

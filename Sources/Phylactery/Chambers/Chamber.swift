@@ -20,15 +20,23 @@ public enum Chamber: String, CaseIterable, Sendable, Hashable {
     /// The extension every chamber set needs: pgvector, installed as `vector`.
     public static let vectorExtension = "vector"
 
+    /// The extension recall by question needs for trigram similarity: PostgreSQL's contrib `pg_trgm`.
+    public static let trigramExtension = "pg_trgm"
+
+    /// The functions ``bootstrap(on:logger:)`` creates (as `schema.name`): a restore into a fresh
+    /// database finds them there already and skips the backup's copies.
+    package static let bootstrapFunctions = ["verbatim.erase_fact"]
+
     /// An arbitrary but fixed advisory-lock key, so concurrent first uses (two processes, parallel
     /// tests) create the chambers one after the other instead of racing on the catalog.
     static let bootstrapLockKey: Int64 = 0x7068_796c_6163_7401  // "phylact" + 1
 
-    /// Creates the chamber schemas and the `vector` extension when they are missing.
+    /// Creates the chamber schemas, the `vector` and `pg_trgm` extensions and the verbatim chamber's
+    /// erase function (`verbatim.erase_fact`, see ``FactStore``) when they are missing.
     ///
     /// Idempotent and safe to run concurrently. On a server where the user may not create extensions
-    /// but an administrator already did, nothing is created; when pgvector is missing altogether the
-    /// error says how to install it.
+    /// but an administrator already did, nothing is created; when pgvector or pg_trgm is missing
+    /// altogether the error says how to install it.
     package static func bootstrap(on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query("BEGIN", logger: logger).collect()
         do {
@@ -40,32 +48,38 @@ public enum Chamber: String, CaseIterable, Sendable, Hashable {
                 _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(SQLIdentifier.quote(chamber.schema))"), logger: logger).collect()
                 logger.info("created chamber", metadata: ["schema": "\(chamber.schema)"])
             }
-            let installed = try await connection.query(
-                "SELECT count(*) FROM pg_extension WHERE extname = \(vectorExtension)", logger: logger
-            ).collect().first?.decode(Int.self) ?? 0
-            if installed == 0 {
-                let available = try await connection.query(
-                    "SELECT count(*) FROM pg_available_extensions WHERE name = \(vectorExtension)", logger: logger
-                ).collect().first?.decode(Int.self) ?? 0
-                guard available > 0 else {
-                    throw PhylacteryError(
-                        .extensionUnavailable,
-                        "The server has no pgvector extension. Install pgvector on the server (or use the embedded server: `phylactery db start`).")
-                }
-                do {
-                    _ = try await connection.query("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public", logger: logger).collect()
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
-                    throw PhylacteryError(
-                        .extensionUnavailable,
-                        "pgvector is available but this user may not create it. Ask an administrator to run: CREATE EXTENSION vector; in this database.",
-                        sqlState: "42501", underlying: error)
-                }
-                logger.info("created extension", metadata: ["extension": "vector"])
-            }
+            try await Self.createExtension(
+                vectorExtension, on: connection, logger: logger,
+                missing: "The server has no pgvector extension. Install pgvector on the server (or use the embedded server: `phylactery db start`).",
+                forbidden: "pgvector is available but this user may not create it. Ask an administrator to run: CREATE EXTENSION vector; in this database.")
+            try await Self.createExtension(
+                trigramExtension, on: connection, logger: logger,
+                missing: "The server has no pg_trgm extension (recall by question ranks facts by trigram similarity). Install PostgreSQL's contrib modules on the server (Debian: postgresql-contrib; the embedded server has them: `phylactery db start`).",
+                forbidden: "pg_trgm is available but this user may not create it. Ask an administrator to run: CREATE EXTENSION pg_trgm; in this database.")
+            try await FactStore.installEraseFunction(on: connection, logger: logger)
             _ = try await connection.query("COMMIT", logger: logger).collect()
         } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger).collect()
             throw error
         }
+    }
+
+    /// Creates `name` in the `public` schema unless it is there; the errors say what to install or
+    /// whom to ask.
+    private static func createExtension(_ name: String, on connection: PostgresConnection, logger: Logger, missing: String, forbidden: String) async throws {
+        let installed = try await connection.query(
+            "SELECT count(*) FROM pg_extension WHERE extname = \(name)", logger: logger
+        ).collect().first?.decode(Int.self) ?? 0
+        guard installed == 0 else { return }
+        let available = try await connection.query(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = \(name)", logger: logger
+        ).collect().first?.decode(Int.self) ?? 0
+        guard available > 0 else { throw PhylacteryError(.extensionUnavailable, missing) }
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE EXTENSION IF NOT EXISTS \(SQLIdentifier.quote(name)) WITH SCHEMA public"), logger: logger).collect()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+            throw PhylacteryError(.extensionUnavailable, forbidden, sqlState: "42501", underlying: error)
+        }
+        logger.info("created extension", metadata: ["extension": "\(name)"])
     }
 }

@@ -31,6 +31,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case immutableFact
             case factExists
             case staleFact
+            case factRetracted
             case unstorableValue
             case lockNotAvailable
             case staleRow
@@ -85,6 +86,9 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         public static let factExists = Self(.factExists)
         /// `supersede` was asked to replace a version that is no longer the current one.
         public static let staleFact = Self(.staleFact)
+        /// The fact was retracted or erased: `supersede` has nothing to replace and `retract` nothing
+        /// to withdraw. Record it again with `put`, which continues its version sequence.
+        public static let factRetracted = Self(.factRetracted)
         /// A value PostgreSQL cannot store (U+0000 in text or jsonb) was refused; the message names
         /// the column, field or coding path. Nothing was sent.
         public static let unstorableValue = Self(.unstorableValue)

@@ -59,6 +59,7 @@ extension Federation {
             ModelRegistration(MemoryStatusChange.self),
             ModelRegistration(ForgottenMemory.self),
             ModelRegistration(Fact.self),
+            ModelRegistration(FactErasure.self),
         ]
     }
 

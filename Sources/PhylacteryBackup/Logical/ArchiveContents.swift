@@ -44,7 +44,7 @@ package struct ArchiveContents: Sendable {
 
     /// The listing without the entries that create (or comment on) the given schemas and extensions:
     /// what the target database already has.
-    package func listWithout(schemas: Set<String>, extensions: Set<String>) -> String {
+    package func listWithout(schemas: Set<String>, extensions: Set<String>, functions: Set<String> = []) -> String {
         let lines = self.listing.split(separator: "\n", omittingEmptySubsequences: false)
         let kept = lines.filter { line -> Bool in
             if line.hasPrefix(";") || !line.contains(";") { return true }
@@ -52,6 +52,10 @@ package struct ArchiveContents: Sendable {
             guard let type = words.first else { return true }
             if type == "SCHEMA", words.count >= 3 { return !schemas.contains(String(words[2])) }
             if type == "EXTENSION", words.count >= 3 { return !extensions.contains(String(words[2])) }
+            // `FUNCTION verbatim erase_fact(text, …)`: `schema.name` without the arguments.
+            if type == "FUNCTION", words.count >= 3, let name = words[2].split(separator: "(").first {
+                return !functions.contains("\(words[1]).\(name)")
+            }
             if type == "COMMENT", words.count >= 4, words[2] == "SCHEMA" { return !schemas.contains(String(words[3])) }
             if type == "COMMENT", words.count >= 4, words[2] == "EXTENSION" { return !extensions.contains(String(words[3])) }
             return true

@@ -184,7 +184,11 @@ public struct LogicalBackup: Sendable {
         let serverVersion = try await client.query("SELECT current_setting('server_version')").collect().first?.decode(String.self) ?? "0"
         let existingSchemas = Set(try await client.query("SELECT nspname FROM pg_namespace WHERE nspname = ANY(\(schemas))")
             .collect().map { try $0.decode(String.self) })
-        let hasVector = try await client.query("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").collect().first?.decode(Int.self) ?? 0 > 0
+        // The extensions and functions the client's bootstrap creates in every database it uses.
+        let bootstrapExtensions = Set(try await client.query("""
+            SELECT extname::text FROM pg_extension WHERE extname = ANY(\([Chamber.vectorExtension, Chamber.trigramExtension]))
+            """).collect().map { try $0.decode(String.self) })
+        let bootstrapFunctions = Set(Chamber.bootstrapFunctions)
         // Anything in the chambers that is not part of an extension (pgvector's objects live in public).
         let inTheWay = try await client.query("""
             SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -192,7 +196,7 @@ public struct LogicalBackup: Sendable {
                 SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
             UNION ALL
             SELECT n.nspname || '.' || p.proname || '()' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = ANY(\(schemas)) AND NOT EXISTS (
+            WHERE n.nspname = ANY(\(schemas)) AND NOT n.nspname || '.' || p.proname = ANY(\(Chamber.bootstrapFunctions)) AND NOT EXISTS (
                 SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
             ORDER BY 1 LIMIT 6
             """).collect().map { try $0.decode(String.self) }
@@ -210,7 +214,8 @@ public struct LogicalBackup: Sendable {
         for archive in archives {
             let contents = try await ArchiveContents.read(root + "/" + archive.file, tools: self.tools)
             // What a fresh database (or the client's bootstrap) already created is skipped, not failed on.
-            let list = contents.listWithout(schemas: existingSchemas.intersection([archive.chamber]), extensions: hasVector ? ["vector"] : [])
+            let list = contents.listWithout(
+                schemas: existingSchemas.intersection([archive.chamber]), extensions: bootstrapExtensions, functions: bootstrapFunctions)
             let listPath = scratch + "/\(archive.chamber).list"
             try BackupFiles.write(Data(list.utf8), to: listPath)
             lists[archive.chamber] = listPath
