@@ -164,4 +164,44 @@ import Testing
             }
         }
     }
+    /// Memories answer recall only with a label the caller may see; a question without an embedding
+    /// finds memories by their words; a question with one fuses both rankings, so the memory naming
+    /// the question's rare word answers before a nearer one that does not.
+    @Test func memoriesAnswerByLabelWordsAndFusedRanks() async throws {
+        try await Self.migrated("recall_memory_modes") { client in
+            let question = try Self.vector(3)
+            try await client.transaction { tx async throws in
+                let secret = try await tx.memory.remember(Memory(
+                    content: "the safe's code is behind the painting", embedding: question, space: Self.space, owner: "core", source: "chat",
+                    sensitivity: .secret))
+                try await tx.memory.consecrate(secret.id, by: "operator")
+                let hidden = try await tx.recall(question: nil, embedding: question, in: Self.space)
+                #expect(hidden.status == .none && hidden.memories.isEmpty, "a secret memory is not recalled by default")
+                let shown = try await tx.recall(question: nil, embedding: question, in: Self.space, options: RecallOptions(visible: Sensitivity.all))
+                #expect(shown.memories.map(\.memory.id) == [secret.id])
+
+                // Twenty memories nearer the question than the one that names its word.
+                var near: [UUID] = []
+                for seed in 100..<120 {
+                    var floats = question.elements
+                    floats[Int(seed) % 384] += 0.05
+                    let memory = try await tx.memory.remember(Memory(
+                        content: "an unrelated note number \(seed)", embedding: try Vector(floats), space: Self.space, owner: "core", source: "chat"))
+                    near.append(memory.id)
+                }
+                let named = try await tx.memory.remember(Memory(
+                    content: "the boiler shows error E4017 after a power cut", embedding: try Self.vector(4), space: Self.space, owner: "core", source: "chat"))
+                let byWords = try await tx.recall(question: "what does E4017 mean", embedding: nil, in: nil)
+                #expect(byWords.chamber == .vectors && byWords.memories.first?.memory.id == named.id)
+                guard case .textMatch = byWords.reason else { Issue.record("reason: \(byWords.reason)"); return }
+
+                let vectorOnly = try await tx.recall(question: "what does E4017 mean", embedding: question, in: Self.space,
+                                                     options: RecallOptions(memorySearch: .vector))
+                #expect(!vectorOnly.memories.prefix(5).contains { $0.memory.id == named.id }, "by vector alone the named memory is far")
+                let fused = try await tx.recall(question: "what does E4017 mean", embedding: question, in: Self.space)
+                #expect(fused.memories.prefix(2).contains { $0.memory.id == named.id }, "\(fused.memories.map(\.memory.content))")
+                #expect(near.contains(fused.memories[0].memory.id) || fused.memories[0].memory.id == named.id)
+            }
+        }
+    }
 }

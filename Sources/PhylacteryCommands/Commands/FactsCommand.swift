@@ -18,9 +18,9 @@ struct FactsCommand: AsyncParsableCommand {
         subcommands: [Get.self, Put.self, Supersede.self, History.self, List.self, Retract.self, Erase.self, Recall.self]
     )
 
-    /// `--visible LABEL`: the most guarded label a read may show.
+    /// `--visible LABEL`: the most guarded label a read may show (facts and memories alike).
     struct Visibility: ParsableArguments {
-        @Option(name: .long, help: "Show facts labelled up to this: public, private (default) or secret.") var visible = "private"
+        @Option(name: .long, help: "Show what is labelled up to this: public, private (default) or secret.") var visible = "private"
 
         func validate() throws {
             guard Sensitivity(rawValue: self.visible) != nil else { throw ValidationError("--visible is public, private or secret") }

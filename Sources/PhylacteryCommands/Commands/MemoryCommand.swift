@@ -17,7 +17,7 @@ struct MemoryCommand: AsyncParsableCommand {
             discussion: """
                 Give the query as --vector '[0.1, 0.2, …]' or as --like <memory id> (that entry's vector in the space), \
                 and/or words with --text. The space is --space model@fingerprint (or --model and --fingerprint), \
-                else the default space. Only entries labelled up to --visible-up-to (default private) are shown.
+                else the default space. Only entries labelled up to --visible (default private) are shown.
                 """)
         @Option(name: .long, help: "The query vector as a JSON array of numbers.") var vector: String?
         @Option(name: .long, help: "Use this memory's vector in the space as the query.", transform: RecordID.parser("memory"))
@@ -31,7 +31,7 @@ struct MemoryCommand: AsyncParsableCommand {
         @Option(name: .long, parsing: .upToNextOption, help: "Statuses to search (speculative, consecrated, rejected).")
         var status: [String] = ["speculative", "consecrated"]
         @Option(name: .long, help: "Only entries of this owner.") var owner: String?
-        @Option(name: .long, help: "The most guarded label shown: public, private or secret.") var visibleUpTo = "private"
+        @OptionGroup var visibility: FactsCommand.Visibility
         @Option(name: .long, help: "Distance: cosine, l2 or inner_product.") var metric = "cosine"
         @Flag(name: .long, help: "Exact search (no index).") var exact = false
 
@@ -52,7 +52,6 @@ struct MemoryCommand: AsyncParsableCommand {
             if (self.model == nil) != (self.fingerprint == nil) { throw ValidationError("--model and --fingerprint go together") }
             if let space { do { _ = try EmbeddingSpace.parseName(space) } catch { throw ValidationError("\(error)") } }
             guard VectorMemory.Metric(rawValue: self.metric) != nil else { throw ValidationError("--metric is cosine, l2 or inner_product") }
-            guard Sensitivity(rawValue: self.visibleUpTo) != nil else { throw ValidationError("--visible-up-to is public, private or secret") }
             for name in self.status where MemoryStatus(rawValue: name) == nil { throw ValidationError("unknown status '\(name)'") }
             if let vector { _ = try Self.parse(vector) }
         }
@@ -85,7 +84,7 @@ struct MemoryCommand: AsyncParsableCommand {
                 let matches = try await client.transaction { tx -> [VectorMemory.Match] in
                     let options = VectorMemory.SearchOptions(
                         k: self.k, statuses: Set(self.status.compactMap(MemoryStatus.init(rawValue:))), owner: self.owner,
-                        sensitivities: Sensitivity.visible(upTo: Sensitivity(rawValue: self.visibleUpTo)!),
+                        sensitivities: self.visibility.labels,
                         metric: VectorMemory.Metric(rawValue: self.metric)!, exact: self.exact, mode: self.searchMode, text: self.text)
                     if self.searchMode == .text { return try await tx.memory.search(text: self.text!, options: options) }
                     let space = try await self.resolveSpace(tx)

@@ -74,14 +74,19 @@ public struct RecallOptions: Sendable, Hashable {
     public var k: Int
     /// Memories farther than this (cosine distance) are not recalled, when set.
     public var maxDistance: Double?
-    /// The labels the caller may see: facts (and, once memories carry labels, memories) with another
-    /// label read as absent. Default `Sensitivity.visible(upTo: .private)`.
+    /// The labels the caller may see: facts and memories with another label read as absent. Default
+    /// `Sensitivity.visible(upTo: .private)`.
     public var visible: Set<Sensitivity>
+    /// How memories are searched: `nil` (the default) searches by vector and words fused (hybrid)
+    /// when both an embedding and a question are given, by vector alone without a question, and by
+    /// the question's words alone without an embedding. Set it to force one mode.
+    public var memorySearch: VectorMemory.SearchMode?
 
     /// Recall options; the defaults: text matches scoring at least 0.3 (5 at most), 5 memories, no
     /// distance bound, public and private labels.
     public init(text: FactStore.TextSearchOptions = .init(), k: Int = 5, maxDistance: Double? = nil,
-                visible: Set<Sensitivity> = FactStore.defaultVisible) {
+                visible: Set<Sensitivity> = FactStore.defaultVisible, memorySearch: VectorMemory.SearchMode? = nil) {
+        self.memorySearch = memorySearch
         self.text = text
         self.k = k
         self.maxDistance = maxDistance
@@ -119,13 +124,17 @@ extension Transaction {
     ///    ``FactStore/search(question:options:visible:)`` does (``RecallAnswer/Reason/textMatch(score:)``,
     ///    all of them in ``RecallAnswer/facts``, the best in ``RecallAnswer/fact``). A fact that
     ///    answers by its words wins over any memory, however close its vector.
-    /// 3. **Consecrated memories** of `space` nearest to `embedding` (``RecallAnswer/Reason/vectorDistance(_:)``),
-    ///    within ``RecallOptions/maxDistance`` when set.
+    /// 3. **Consecrated memories** of `space`: with both an embedding and a question, ranked by the
+    ///    fusion of vector distance and full-text relevance (hybrid, see ``RecallOptions/memorySearch``);
+    ///    with an embedding alone, nearest first; with a question alone, by its words
+    ///    (``RecallAnswer/Reason/vectorDistance(_:)`` for the best one's distance, or
+    ///    ``RecallAnswer/Reason/textMatch(score:)`` when found by words alone), within
+    ///    ``RecallOptions/maxDistance`` when set.
     /// 4. **Speculative memories**, the same way. Rejected memories are never recalled.
     ///
     /// Facts answer the same way for the same question and data (ties broken by namespace and key);
-    /// memories come from an approximate index. Without `embedding` (or `space`) only facts are
-    /// asked.
+    /// memories come from an approximate index. Only memories with one of ``RecallOptions/visible``'s
+    /// labels are recalled.
     ///
     /// - Throws: ``PhylacteryError/Code/invalidArgument`` when neither a question nor a key is given,
     ///   or for the text options ``FactStore/search(question:options:visible:)`` refuses;
@@ -146,26 +155,39 @@ extension Transaction {
                 return RecallAnswer(chamber: .verbatim, status: .fact, fact: best.fact, facts: matches, memories: [], reason: .textMatch(score: best.score))
             }
         }
-        guard let embedding, let space else {
+        let words = hasQuestion ? question : nil
+        guard (embedding != nil && space != nil) || words != nil else {
             return RecallAnswer(chamber: nil, status: .none, fact: nil, memories: [])
         }
         for status in [MemoryStatus.consecrated, .speculative] {
-            let matches = try await self.recallMemories(embedding, in: space, status: status, options: options)
-            if let nearest = matches.first {
+            let matches = try await self.recallMemories(question: words, embedding: embedding, in: space, status: status, options: options)
+            if let best = matches.first {
                 return RecallAnswer(
                     chamber: .vectors, status: status == .consecrated ? .consecrated : .speculative, fact: nil, memories: matches,
-                    reason: .vectorDistance(nearest.distance))
+                    reason: best.distance.isFinite ? .vectorDistance(best.distance) : .textMatch(score: best.score))
             }
         }
         return RecallAnswer(chamber: nil, status: .none, fact: nil, memories: [])
     }
 
-    /// The memory step of recall, in one place: the nearest memories of one status, within the
-    /// distance bound, nearest first (ties by id, so the order is stable).
-    func recallMemories(_ embedding: Vector, in space: EmbeddingSpace, status: MemoryStatus, options: RecallOptions) async throws -> [VectorMemory.Match] {
-        var matches = try await self.memory.search(embedding, in: space, options: .init(k: options.k, statuses: [status]))
-        if let maxDistance = options.maxDistance { matches.removeAll { $0.distance > maxDistance } }
-        matches.sort { ($0.distance, $0.memory.id.uuidString) < ($1.distance, $1.memory.id.uuidString) }
+    /// The memory step of recall, in one place: memories of one status the caller may see, within the
+    /// distance bound. With an embedding and a question, the search is hybrid (vector and full-text
+    /// ranks fused) unless ``RecallOptions/memorySearch`` says otherwise, in the fused order; by vector
+    /// alone, nearest first; with a question and no embedding, by the question's words. Ties go by id,
+    /// so the order is stable.
+    func recallMemories(question: String?, embedding: Vector?, in space: EmbeddingSpace?, status: MemoryStatus, options: RecallOptions) async throws -> [VectorMemory.Match] {
+        var search = VectorMemory.SearchOptions(k: options.k, statuses: [status], sensitivities: options.visible)
+        guard let embedding, let space else {
+            guard let question, options.memorySearch != .vector else { return [] }
+            return try await self.memory.search(text: question, options: search)
+        }
+        search.mode = options.memorySearch ?? (question == nil ? .vector : .hybrid)
+        search.text = question
+        var matches = try await self.memory.search(embedding, in: space, options: search)
+        if search.mode != .text, let maxDistance = options.maxDistance { matches.removeAll { $0.distance > maxDistance } }
+        if search.mode == .vector {
+            matches.sort { ($0.distance, $0.memory.id.uuidString) < ($1.distance, $1.memory.id.uuidString) }
+        }
         return matches
     }
 }
