@@ -68,4 +68,14 @@ public struct TriggerDescription: Sendable, Hashable {
         if self.events.contains(.truncate) { bits |= 32 }
         return bits
     }
+
+    /// The two triggers that make a table append-only for everyone: `<name>` refuses each `UPDATE`
+    /// and `DELETE` row by row, `<name>_truncate` refuses `TRUNCATE`; both run `body` and fire
+    /// ``Firing/always``, so a `session_replication_role = replica` session cannot slip past them.
+    public static func refusingChanges(name: String, body: String) -> [TriggerDescription] {
+        [
+            TriggerDescription(name: name, timing: .before, events: [.update, .delete], firing: .always, body: body),
+            TriggerDescription(name: name + "_truncate", timing: .before, events: [.truncate], forEachRow: false, firing: .always, body: body),
+        ]
+    }
 }

@@ -149,11 +149,8 @@ public struct Fact: PersistentModel, Hashable {
             // A value exactly when the version is neither a retraction nor erased.
             CheckConstraint(name: "facts_value_check", expression: "(value IS NULL) = (retracted OR erased_at IS NOT NULL)"),
         ],
-        triggers: [
-            // ENABLE ALWAYS: they fire even in a session with session_replication_role = replica.
-            TriggerDescription(name: "facts_immutable", timing: .before, events: [.update, .delete], firing: .always, body: immutableTriggerBody),
-            TriggerDescription(name: "facts_immutable_truncate", timing: .before, events: [.truncate], forEachRow: false, firing: .always, body: immutableTriggerBody),
-        ]
+        // ENABLE ALWAYS: they fire even in a session with session_replication_role = replica.
+        triggers: TriggerDescription.refusingChanges(name: "facts_immutable", body: immutableTriggerBody)
     )
 
     public func bindColumns(to row: inout ModelRowWriter) throws {

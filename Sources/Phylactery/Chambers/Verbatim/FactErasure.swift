@@ -64,10 +64,7 @@ public struct FactErasure: PersistentModel, Hashable {
         ],
         indexes: [IndexDescription(columns: ["namespace", "key"])],
         checks: [CheckConstraint(name: "fact_erasures_text_check", expression: "reason <> '' AND erased_by <> ''")],
-        triggers: [
-            TriggerDescription(name: "fact_erasures_append_only", timing: .before, events: [.update, .delete], firing: .always, body: appendOnlyTriggerBody),
-            TriggerDescription(name: "fact_erasures_append_only_truncate", timing: .before, events: [.truncate], forEachRow: false, firing: .always, body: appendOnlyTriggerBody),
-        ]
+        triggers: TriggerDescription.refusingChanges(name: "fact_erasures_append_only", body: appendOnlyTriggerBody)
     )
 
     public func bindColumns(to row: inout ModelRowWriter) throws {
