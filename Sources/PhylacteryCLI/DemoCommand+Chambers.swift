@@ -45,6 +45,11 @@ extension DemoCommand {
             try await tx.recall("network", key: "gateway.ip", embedding: try Self.demoEmbedding(question), in: Self.demoSpace)
         }
         print("   recall(network/gateway.ip, \"\(question)\") → \(byFact.chamber?.schema ?? "nothing") [\(byFact.status.rawValue)\(byFact.isDeterministic ? ", deterministic" : "")]: \(byFact.fact?.value?.text ?? "-") — although a memory mentions a gateway ip too")
+        let byWords = try await client.transaction { tx in
+            try await tx.recall(question: question, embedding: try Self.demoEmbedding(question), in: Self.demoSpace)
+        }
+        let found = byWords.fact.map { "\($0.namespace)/\($0.key) = \($0.value?.text ?? "-")" } ?? "-"
+        print("   recall(\"\(question)\") with no key → \(byWords.chamber?.schema ?? "nothing") [\(byWords.status.rawValue), \(byWords.reason)]: \(found) — the fact's words answer before any memory")
         let dnsQuestion = "which dns server does the lab use"
         let byMemory = try await client.transaction { tx in
             try await tx.recall("network", key: "dns.server", embedding: try Self.demoEmbedding(dnsQuestion), in: Self.demoSpace, k: 1)

@@ -159,7 +159,9 @@ extension PhylacteryClient {
     /// ```
     ///
     /// The transaction ends, and its connection goes back to the pool, when `body` returns or
-    /// throws, whether or not it read every row; the sequence must not escape `body`. See
+    /// throws, whether or not it read every row; the sequence must not escape `body`. Like any
+    /// transaction body, `body` runs again from the first row when the transaction is retried (a
+    /// serialization failure), so effects it has outside the database should tolerate that. See
     /// ``Transaction/stream(_:where:orderBy:file:line:)``.
     public func stream<M: PersistentModel, Result: Sendable>(
         _ type: M.Type,
