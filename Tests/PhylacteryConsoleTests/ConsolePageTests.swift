@@ -70,7 +70,7 @@ import Tracing
             }
             #expect(html.contains("<form method=\"post\" action=\"/jobs/\(seeded.discarded.uuidString.lowercased())\""))
             // Pretty-printed arguments, every error with its attempt and reason.
-            #expect(html.contains("\"day\" : 7"))
+            #expect(html.contains("&quot;day&quot; : 7"))
             #expect(html.contains("smtp timeout after 30 s"))
             #expect(html.contains("relay refused &lt;script&gt;"))
             #expect(html.contains("<td>error</td>"))
