@@ -34,18 +34,9 @@ struct ConsoleBenchmark {
     /// `2026-11-30 09:12:03.123456+00` for microseconds since the epoch (what COPY reads as timestamptz).
     static func timestamp(_ microseconds: Int64) -> String {
         let seconds = microseconds / 1_000_000, fraction = microseconds % 1_000_000
-        let days = seconds / 86_400, rest = seconds % 86_400
-        // Days since the epoch → civil date (H. Hinnant's algorithm).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let (y, m, d) = TraceStore.civilDate(day: seconds / 86_400)
+        let rest = seconds % 86_400
+        func two<N: BinaryInteger>(_ n: N) -> String { n < 10 ? "0\(n)" : "\(n)" }
         let micros = String(fraction)
         return "\(y)-\(two(m))-\(two(d)) \(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60)).\(String(repeating: "0", count: 6 - micros.count))\(micros)+00"
     }

@@ -57,7 +57,7 @@ public struct TraceStore: Sendable {
     }
 
     /// Days since the epoch → proleptic Gregorian date (H. Hinnant's algorithm).
-    static func civilDate(day: Int64) -> (Int, Int, Int) {
+    package static func civilDate(day: Int64) -> (Int, Int, Int) {
         let z = day + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
