@@ -47,7 +47,7 @@ enum ConsoleFilters {
         return action
     }
 
-    /// `name`, `min_ms`, `status` (ok|error), `since_minutes`, `limit`.
+    /// `name`, `min_ms`, `status` (ok|error), `since_minutes`, `limit`, `after` (the previous page's cursor).
     static func traces(_ uri: URI) throws -> TraceFilter {
         var filter = TraceFilter(name: self.text(uri, "name"), limit: try self.limit(uri))
         if let text = self.text(uri, "min_ms") {
@@ -59,6 +59,10 @@ enum ConsoleFilters {
                 throw ConsoleError(.badRequest, "status must be one of \(TraceFilter.Status.allCases.map(\.rawValue).joined(separator: ", ")) (got \(text))")
             }
             filter.status = status
+        }
+        if let text = self.text(uri, "after") {
+            guard let cursor = TraceCursor(text) else { throw ConsoleError(.badRequest, "after must be the next cursor of the previous page (got \(text))") }
+            filter.after = cursor
         }
         if let text = self.text(uri, "since_minutes") {
             guard let minutes = Double(text), minutes >= 0 else { throw ConsoleError(.badRequest, "since_minutes must be a number of minutes (got \(text))") }

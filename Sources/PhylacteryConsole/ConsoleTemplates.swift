@@ -102,7 +102,7 @@ enum ConsoleTemplates {
         <dt>Lease</dt><dd>{{#job.leaseExpiresAt}}until {{job.leaseExpiresAt}}{{/job.leaseExpiresAt}}{{^job.leaseExpiresAt}}none{{/job.leaseExpiresAt}}</dd>
         <dt>Worker</dt><dd>{{job.worker}}</dd>
         <dt>Unique key</dt><dd>{{job.uniqueKey}}</dd>
-        <dt>Trace</dt><dd>{{#job.traceID}}<a id="job-trace" href="/traces/{{job.traceID}}">{{job.traceID}}</a>{{/job.traceID}}{{^job.traceID}}none recorded{{/job.traceID}}</dd>
+        <dt>Traces</dt><dd>{{#job.traces}}<a class="job-trace" href="/traces/{{traceID}}">{{rootName}} · {{start}} · {{durationMilliseconds}} ms{{#errorCount}} · {{errorCount}} error(s){{/errorCount}}</a><br>{{/job.traces}}{{^job.traces}}none recorded{{/job.traces}}</dd>
         </dl>
         <form method="post" action="/jobs/{{job.id}}" class="actions">
         <input type="hidden" name="csrf" value="{{csrf}}">
@@ -152,6 +152,7 @@ enum ConsoleTemplates {
         {{/traces}}</tbody>
         </table>
         {{^traces}}<p class="empty">No trace matches.</p>{{/traces}}
+        <nav class="pager">{{#firstURL}}<a href="{{firstURL}}">newest</a>{{/firstURL}}{{#nextURL}} <a href="{{nextURL}}" rel="next">older →</a>{{/nextURL}}</nav>
         </main>
         """
 

@@ -68,10 +68,10 @@ struct JobData: Codable, Sendable {
     /// The result as pretty-printed JSON, if the handler returned one.
     var result: String?
     var errors: [AttemptError]
-    /// The trace of the job's last attempt, when a tracer recorded it.
-    var traceID: String?
+    /// The traces of the job's runs, newest first, when a tracer recorded them.
+    var traces: [TraceSummaryData]
 
-    init(_ job: JobRecord) {
+    init(_ job: JobRecord, traces: [TraceStore.Summary]) {
         self.id = job.id.uuidString.lowercased()
         self.kind = job.kind
         self.queue = job.queue
@@ -89,7 +89,7 @@ struct JobData: Codable, Sendable {
         self.arguments = ConsoleTime.prettyJSON(job.args.text)
         self.result = job.result.map { ConsoleTime.prettyJSON($0.text) }
         self.errors = job.errors.map { AttemptError(attempt: $0.attempt, at: ConsoleTime.text($0.at), reason: $0.reason.rawValue, message: $0.message) }
-        self.traceID = job.traceID?.description
+        self.traces = traces.map(TraceSummaryData.init)
     }
 }
 
@@ -134,7 +134,9 @@ extension PhylacteryConsole {
     }
 
     func jobData(_ id: UUID) async throws -> JobData {
-        JobData(try await self.client.jobs.job(id))
+        async let job = self.client.jobs.job(id)
+        async let traces = self.client.traces.traces(ofJob: id)
+        return JobData(try await job, traces: try await traces)
     }
 
     /// Applies one job action. A refusal the library explains (retrying a running job) is reported

@@ -51,9 +51,17 @@ struct TraceData: Codable, Sendable {
     var spans: [Span]
 }
 
+/// One page of the trace list: `next` is the `after` of the following page.
+struct TraceListData: Codable, Sendable {
+    var traces: [TraceSummaryData]
+    var next: String?
+}
+
 struct TracesPageView: Sendable {
     struct FilterValues: Sendable { var name: String; var minMilliseconds: String; var sinceMinutes: String }
     var traces: [TraceSummaryData]
+    var firstURL: String?
+    var nextURL: String?
     var filter: FilterValues
     var statuses: [OptionView]
 }
@@ -79,42 +87,41 @@ extension PhylacteryConsole {
     /// The most spans a waterfall shows.
     static let waterfallSpanLimit = 2000
 
-    func traceListData(_ filter: TraceFilter) async throws -> [TraceSummaryData] {
-        try await self.client.traces.list(filter).map(TraceSummaryData.init)
+    func traceListData(_ filter: TraceFilter) async throws -> TraceListData {
+        let page = try await self.client.traces.page(filter)
+        return TraceListData(traces: page.traces.map(TraceSummaryData.init), next: page.next?.description)
     }
 
     func traceData(_ id: TraceID) async throws -> TraceData {
-        let trace = try await self.client.traces.trace(id, limit: Self.waterfallSpanLimit)
-        let (start, end) = trace.bounds
-        var ordered: [TraceData.Span] = []
-        let children = trace.childrenByParent
-        func visit(_ span: SpanRecord, depth: Int) {
-            ordered.append(TraceData.Span(
-                spanID: span.spanID.description, parentSpanID: span.parentSpanID?.description, name: span.name, kind: span.kind.rawValue,
-                status: span.status.rawValue, statusMessage: span.statusMessage, depth: depth,
-                offsetMilliseconds: Double(span.startMicroseconds - start) / 1000, durationMilliseconds: Double(span.durationMicroseconds) / 1000,
-                attributes: span.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value.description) },
-                events: span.events.map { event in
-                    .init(name: event.name, offsetMilliseconds: Double(event.timeMicroseconds - start) / 1000,
+        let waterfall = try await self.client.traces.waterfall(id, limit: Self.waterfallSpanLimit)
+        let spans = waterfall.rows.map { row in
+            TraceData.Span(
+                spanID: row.spanID.description, parentSpanID: row.parentSpanID?.description, name: row.name, kind: row.kind.rawValue,
+                status: row.status.rawValue, statusMessage: row.statusMessage, depth: row.depth,
+                offsetMilliseconds: Double(row.offsetMicroseconds) / 1000, durationMilliseconds: Double(row.durationMicroseconds) / 1000,
+                attributes: row.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value.description) },
+                events: row.events.map { event in
+                    .init(name: event.name, offsetMilliseconds: Double(event.offsetMicroseconds) / 1000,
                           attributes: event.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-                }))
-            for child in children[span.spanID] ?? [] { visit(child, depth: depth + 1) }
+                })
         }
-        for root in trace.roots { visit(root, depth: 0) }
-        let jobID: String? = trace.roots.lazy.compactMap { root -> String? in
-            if case .string(let id)? = root.attributes["phylactery.job.id"] { return id.lowercased() }
+        let jobID: String? = waterfall.rows.lazy.filter { $0.depth == 0 }.compactMap { row -> String? in
+            if case .string(let id)? = row.attributes["phylactery.job.id"] { return id.lowercased() }
             return nil
         }.first
         return TraceData(
-            traceID: id.description, spanCount: trace.totalSpanCount, durationMilliseconds: Double(end - start) / 1000,
-            partial: trace.isPartial, shown: trace.spans.count, jobID: jobID, spans: ordered)
+            traceID: id.description, spanCount: waterfall.totalSpanCount, durationMilliseconds: Double(waterfall.durationMicroseconds) / 1000,
+            partial: waterfall.offset > 0 || waterfall.rows.count < waterfall.totalSpanCount, shown: waterfall.rows.count, jobID: jobID, spans: spans)
     }
 
     func tracesPage(_ request: Request) async throws -> Response {
         let filter = try ConsoleFilters.traces(request.uri)
-        let traces = try await self.traceListData(filter)
+        let list = try await self.traceListData(filter)
+        let kept: [(String, String?)] = ["name", "min_ms", "status", "since_minutes", "limit"].map { ($0, ConsoleFilters.text(request.uri, $0)) }
         let view = TracesPageView(
-            traces: traces,
+            traces: list.traces,
+            firstURL: filter.after == nil ? nil : "/traces?" + ConsoleForm.query(kept),
+            nextURL: list.next.map { "/traces?" + ConsoleForm.query(kept + [("after", $0)]) },
             filter: .init(name: filter.name ?? "", minMilliseconds: ConsoleFilters.text(request.uri, "min_ms") ?? "",
                           sinceMinutes: ConsoleFilters.text(request.uri, "since_minutes") ?? ""),
             statuses: TraceFilter.Status.allCases.map { OptionView(value: $0.rawValue, selected: $0 == filter.status) })

@@ -75,11 +75,6 @@ import Tracing
             #expect(html.contains("relay refused &lt;script&gt;"))
             #expect(html.contains("<td>error</td>"))
             #expect(html.contains("none recorded"))
-            // A job whose outcome recorded its trace links to it.
-            let trace = TraceID(high: 0xabc, low: 0xdef)
-            try await client.execute("UPDATE queue.jobs SET trace_id = \(trace.uuid) WHERE id = \(seeded.completed)")
-            let traced = try await http.execute(uri: "/jobs/\(seeded.completed)", method: .get, headers: ConsoleFixture.bearer).text
-            #expect(traced.contains("<a id=\"job-trace\" href=\"/traces/\(trace)\">"))
             let json = try await http.execute(uri: "/api/v1/jobs/\(seeded.discarded)", method: .get, headers: ConsoleFixture.bearer).text
             #expect(json.contains("\"state\":\"discarded\""))
             #expect(json.contains("\"reason\":\"error\""))
@@ -114,11 +109,22 @@ import Tracing
                 }
                 return root.spanContext.traceID
             }
-            #expect(try await tracer.flush() == 2)
+            let other = tracer.startSpan("housekeeping")
+            other.end()
+            #expect(try await tracer.flush() == 3)
             let list = try await http.execute(uri: "/traces", method: .get, headers: ConsoleFixture.bearer).text
             #expect(list.contains("<main id=\"page-traces\""))
             #expect(list.contains("data-trace-id=\"\(traceID)\""))
-            #expect(try await http.execute(uri: "/traces?status=ok", method: .get, headers: ConsoleFixture.bearer).text.contains("data-trace-id") == false)
+            // Keyset pages: one trace per page, the next link carries the cursor.
+            let first = try await http.execute(uri: "/traces?limit=1", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(first.components(separatedBy: "class=\"trace-row\"").count - 1 == 1)
+            let next = try #require(first.range(of: "href=\"/traces?limit=1&amp;after=").map { first[$0.lowerBound...].dropFirst(6).prefix { $0 != "\"" } })
+            let second = try await http.execute(uri: String(next).replacingOccurrences(of: "&amp;", with: "&"), method: .get, headers: ConsoleFixture.bearer).text
+            #expect(second.components(separatedBy: "class=\"trace-row\"").count - 1 == 1)
+            #expect(first.contains("job.run") != second.contains("job.run"))
+            #expect(second.contains("housekeeping") || first.contains("housekeeping"))
+            let healthy = try await http.execute(uri: "/traces?status=ok", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(!healthy.contains("data-trace-id=\"\(traceID)\"") && healthy.contains("housekeeping"))
             #expect(try await http.execute(uri: "/traces?name=job.run&since_minutes=10", method: .get, headers: ConsoleFixture.bearer).text.contains("data-trace-id=\"\(traceID)\""))
             let waterfall = try await http.execute(uri: "/traces/\(traceID)", method: .get, headers: ConsoleFixture.bearer).text
             #expect(waterfall.contains("<main id=\"page-trace\""))
@@ -126,6 +132,9 @@ import Tracing
             #expect(waterfall.contains("<span class=\"span-name depth-1\">handler</span>"))
             #expect(waterfall.contains("cache miss"))
             #expect(waterfall.contains("class=\"span-row status-error\""))
+            // And back: the job's page lists the traces of its runs.
+            let jobPage = try await http.execute(uri: "/jobs/\(job)", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(jobPage.contains("<a class=\"job-trace\" href=\"/traces/\(traceID)\">job.run"))
             let json = try await http.execute(uri: "/api/v1/traces/\(traceID)", method: .get, headers: ConsoleFixture.bearer).text
             #expect(json.contains("\"depth\":1"))
             #expect(json.contains("\"jobID\":\"\(job.uuidString.lowercased())\""))
