@@ -35,13 +35,25 @@ enum ConsoleTemplates {
         <main id="page-overview" data-live>
         <h1>Overview</h1>
         <section class="cards">
-        <div class="card"><h2>Queue</h2>{{#queue.totals}}<p><span class="state state-{{state}}">{{state}}</span> {{count}}</p>{{/queue.totals}}{{^queue.totals}}<p>No jobs.</p>{{/queue.totals}}</div>
-        <div class="card"><h2>Server</h2>{{#health}}<p class="health-{{status}}">{{name}}: {{detail}}{{#fix}} — {{fix}}{{/fix}}</p>{{/health}}</div>
+        <div class="card"><h2>Server</h2><p>PostgreSQL {{server.serverVersion}}</p><p>pgvector {{#server.pgvectorVersion}}{{server.pgvectorVersion}}{{/server.pgvectorVersion}}{{^server.pgvectorVersion}}not installed{{/server.pgvectorVersion}}</p>
+        <p>database {{server.database}}: <span id="database-size">{{databaseSize}}</span></p>
+        <p>{{server.connections.total}} of {{server.connections.maximum}} connections ({{server.connections.active}} active, {{server.connections.idleInTransaction}} idle in transaction, {{server.connections.waitingForLock}} waiting for a lock)</p>
+        <p>migration head <code>{{server.migrationHead}}</code></p></div>
+        <div class="card"><h2>WAL archiving</h2><p{{#archivingFailing}} class="health-failed"{{/archivingFailing}}>{{archiving}}</p></div>
+        <div class="card"><h2>Queue</h2>{{#queueTotals}}<p><span class="state state-{{state}}">{{state}}</span> {{count}}</p>{{/queueTotals}}{{^queueTotals}}<p>No jobs.</p>{{/queueTotals}}</div>
         </section>
-        <section>
-        <h2>Jobs finished per minute (last hour)</h2>
-        {{{throughputChart}}}
-        </section>
+        <div class="charts">
+        <figure><figcaption>Jobs completed per minute (last hour)</figcaption>{{{jobsChart}}}</figure>
+        <figure><figcaption>Spans recorded per minute (last hour)</figcaption>{{{spansChart}}}</figure>
+        </div>
+        <h2>Size by chamber</h2>
+        <table class="chambers"><thead><tr><th>Schema</th><th>Tables</th><th>Size</th></tr></thead>
+        <tbody>{{#chambers}}<tr><td>{{schema}}</td><td class="num">{{tables}}</td><td class="num">{{size}}</td></tr>{{/chambers}}</tbody></table>
+        <h2>Autovacuum on the busiest tables</h2>
+        <table class="vacuum"><thead><tr><th>Table</th><th>Live</th><th>Dead</th><th>Dead ratio</th><th>Last autovacuum</th><th>Keeping up</th></tr></thead>
+        <tbody>{{#tables}}<tr><td>{{name}}</td><td class="num">{{live}}</td><td class="num">{{dead}}</td><td class="num">{{ratio}}</td><td>{{lastAutovacuum}}</td><td>{{#keepsUp}}<span class="health-ok">yes</span>{{/keepsUp}}{{^keepsUp}}<span class="health-warning">no</span>{{/keepsUp}}</td></tr>{{/tables}}</tbody></table>
+        <h2>Health checks</h2>
+        {{#health}}<p class="health-{{status}}">{{name}}: {{detail}}{{#fix}} — {{fix}}{{/fix}}</p>{{/health}}
         </main>
         """
 

@@ -2,42 +2,72 @@ import Foundation
 import Hummingbird
 import Phylactery
 
-/// The overview: the server's health checks, the queue's totals and the last hour's throughput.
+/// The overview: the server (versions, sizes by chamber, connections, WAL archiving, autovacuum on
+/// the busiest tables, the migration head, the last hour's jobs and spans per minute), its health
+/// checks and the queue's totals.
 struct OverviewData: Codable, Sendable {
     struct Check: Codable, Sendable { var name: String; var status: String; var detail: String; var fix: String? }
     struct StateTotal: Codable, Sendable { var state: String; var count: Int }
-    struct Queue: Codable, Sendable { var totals: [StateTotal]; var series: [QueueOperator.SeriesPoint] }
     var version: String
+    var server: ServerOverview
     var health: [Check]
-    var queue: Queue
+    var queueTotals: [StateTotal]
 }
 
 struct OverviewPageView: Sendable {
+    struct Chamber: Sendable { var schema: String; var tables: Int; var size: String }
+    struct Table: Sendable { var name: String; var live: Int64; var dead: Int64; var ratio: String; var lastAutovacuum: String; var keepsUp: Bool }
+    var server: ServerOverview
+    var databaseSize: String
+    var chambers: [Chamber]
+    var tables: [Table]
+    var archiving: String
+    var archivingFailing: Bool
     var health: [OverviewData.Check]
-    var queue: OverviewData.Queue
-    var throughputChart: String
+    var queueTotals: [OverviewData.StateTotal]
+    var jobsChart: String
+    var spansChart: String
 }
 
 extension PhylacteryConsole {
     func overviewData() async throws -> OverviewData {
         async let report = self.client.healthReport()
         async let stats = self.client.jobs.stats()
-        async let series = self.client.jobs.series()
-        let (health, figures, points) = try await (report, stats, series)
+        async let server = self.client.serverOverview()
+        let (health, figures, overview) = try await (report, stats, server)
         var totals: [String: Int] = [:]
         for line in figures.counts { totals[line.state, default: 0] += line.count }
         return OverviewData(
-            version: PhylacteryVersion.current,
+            version: PhylacteryVersion.current, server: overview,
             health: health.checks.map { .init(name: $0.name, status: $0.status.rawValue, detail: $0.detail, fix: $0.fix) },
-            queue: .init(totals: totals.sorted { $0.key < $1.key }.map { .init(state: $0.key, count: $0.value) }, series: points))
+            queueTotals: totals.sorted { $0.key < $1.key }.map { .init(state: $0.key, count: $0.value) })
     }
 
     func overviewPage(_ request: Request) async throws -> Response {
         let data = try await self.overviewData()
+        let server = data.server
+        let archiving = server.walArchiving
+        var archivingText = "archive_mode \(archiving.mode)"
+        if archiving.mode != "off" {
+            archivingText += "; \(archiving.archivedCount) segment(s) archived"
+            if let at = archiving.lastArchivedAt { archivingText += ", last at \(ConsoleTime.text(at))" }
+            if archiving.failedCount > 0 { archivingText += "; \(archiving.failedCount) failure(s)" }
+        }
         let view = OverviewPageView(
-            health: data.health, queue: data.queue,
-            throughputChart: SVGChart.bars(data.queue.series.map { Double($0.completed + $0.failed) }, highlighted: data.queue.series.map { Double($0.failed) },
-                                           label: "jobs finished per minute over the last hour"))
+            server: server, databaseSize: Self.bytes(server.databaseBytes),
+            chambers: server.chambers.map { .init(schema: $0.schema, tables: $0.tables, size: Self.bytes($0.bytes)) },
+            tables: server.busiestTables.map {
+                .init(name: "\($0.schema).\($0.table)", live: $0.liveTuples, dead: $0.deadTuples, ratio: String(format: "%.1f%%", $0.deadRatio * 100),
+                      lastAutovacuum: $0.lastAutovacuum.map(ConsoleTime.text) ?? "never", keepsUp: $0.keepsUp)
+            },
+            archiving: archivingText, archivingFailing: archiving.isFailing, health: data.health, queueTotals: data.queueTotals,
+            jobsChart: SVGChart.bars(server.activity.map { Double($0.jobsCompleted) }, label: "jobs completed per minute over the last hour"),
+            spansChart: SVGChart.bars(server.activity.map { Double($0.spansRecorded) }, label: "spans recorded per minute over the last hour"))
         return self.page("overview", title: "Overview", section: "/", view)
+    }
+
+    /// `1.5 MiB`.
+    static func bytes(_ count: Int64) -> String {
+        ByteCountFormatter.string(fromByteCount: count, countStyle: .binary)
     }
 }

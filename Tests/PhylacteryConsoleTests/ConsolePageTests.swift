@@ -90,8 +90,14 @@ import Tracing
             #expect(html.contains("pgvector"))
             #expect(html.contains("<span class=\"state state-discarded\">discarded</span> 1"))
             #expect(html.contains("<svg class=\"chart\""))
+            #expect(html.contains("aria-label=\"spans recorded per minute over the last hour\""))
+            #expect(html.contains("<td>queue</td>"))           // size by chamber
+            #expect(html.contains("<td>queue.jobs</td>"))      // autovacuum on the busiest tables
+            #expect(html.contains("archive_mode"))
+            #expect(html.contains("<span id=\"database-size\">"))
             let json = try await http.execute(uri: "/api/v1/overview", method: .get, headers: ConsoleFixture.bearer).text
             #expect(json.contains("\"state\":\"available\""))
+            #expect(json.contains("\"serverVersionNumber\":"))
         }
     }
 
