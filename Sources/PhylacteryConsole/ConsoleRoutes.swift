@@ -81,8 +81,9 @@ enum ConsoleRoutes {
             return ConsoleJSON.response(try await console.memoryAction("forget", on: try uuid(context, "memory"), reason: input.reason))
         },
         ConsoleRoute(method: .get, path: "/api/v1/facts") { console, request, _ in
-            guard let namespace = ConsoleFilters.text(request.uri, "namespace") else { throw ConsoleError(.badRequest, "facts are listed per namespace: add ?namespace=…") }
-            return ConsoleJSON.response(try await console.factListData(namespace: namespace, prefix: ConsoleFilters.text(request.uri, "prefix") ?? ""))
+            ConsoleJSON.response(try await console.factListData(
+                namespace: ConsoleFilters.text(request.uri, "namespace"), prefix: ConsoleFilters.text(request.uri, "prefix") ?? "",
+                after: ConsoleFilters.text(request.uri, "after")))
         },
         ConsoleRoute(method: .get, path: "/api/v1/facts/history") { console, request, _ in
             guard let namespace = ConsoleFilters.text(request.uri, "namespace"), let key = ConsoleFilters.text(request.uri, "key") else {

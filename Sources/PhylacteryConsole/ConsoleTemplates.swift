@@ -246,17 +246,23 @@ enum ConsoleTemplates {
 
     static let facts = """
         <main id="page-facts">
-        <h1>Facts</h1>
+        <h1>Facts{{#chosen}}: {{namespace}}{{/chosen}}</h1>
         <form method="get" action="/facts" class="filters">
-        <label>Namespace <input name="namespace" value="{{namespace}}" required></label>
+        <label>Namespace <input name="namespace" value="{{namespace}}"></label>
         <label>Key prefix <input name="prefix" value="{{data.prefix}}"></label>
         <button type="submit">List</button>
         </form>
+        {{^chosen}}
+        <table class="namespaces"><thead><tr><th>Namespace</th><th>Keys</th><th>Versions</th></tr></thead>
+        <tbody>{{#data.namespaces}}<tr class="namespace-row"><td><a href="/facts?namespace={{name}}">{{name}}</a></td><td class="num">{{keys}}</td><td class="num">{{versions}}</td></tr>{{/data.namespaces}}</tbody></table>
+        {{^data.namespaces}}<p class="empty">No facts yet.</p>{{/data.namespaces}}
+        {{/chosen}}
         {{#chosen}}
         <table class="facts-list"><thead><tr><th>Key</th><th>Version</th><th>Value</th><th>Source</th><th>Recorded</th></tr></thead>
-        <tbody>{{#data.facts}}<tr class="fact-row"><td><a href="/facts/key?namespace={{namespace}}&amp;key={{key}}">{{key}}</a></td><td class="num">{{version}}</td><td><pre class="json">{{value}}</pre></td><td>{{source}}</td><td>{{recordedAt}}</td></tr>{{/data.facts}}</tbody></table>
-        {{^data.facts}}<p class="empty">No fact in this namespace under this prefix.</p>{{/data.facts}}
+        <tbody>{{#data.keys}}<tr class="fact-row"><td><a href="/facts/key?namespace={{namespace}}&amp;key={{key}}">{{key}}</a></td><td class="num">{{version}}</td><td>{{#erased}}(erased){{/erased}}{{#retracted}}(retracted){{/retracted}} <code>{{valuePreview}}</code></td><td>{{source}}</td><td>{{recordedAt}}</td></tr>{{/data.keys}}</tbody></table>
+        {{^data.keys}}<p class="empty">No key in this namespace under this prefix.</p>{{/data.keys}}
         {{/chosen}}
+        <nav class="pager">{{#nextURL}}<a href="{{nextURL}}" rel="next">more →</a>{{/nextURL}}</nav>
         </main>
         """
 

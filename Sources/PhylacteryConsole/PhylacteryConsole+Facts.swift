@@ -29,11 +29,19 @@ struct FactData: Codable, Sendable {
     }
 }
 
-/// The current facts of a namespace under a key prefix.
+/// The namespaces (when none is chosen) or one namespace's keys under a prefix, one keyset page.
 struct FactListData: Codable, Sendable {
+    struct Namespace: Codable, Sendable { var name: String; var keys: Int; var versions: Int }
+    struct Key: Codable, Sendable {
+        var key: String; var version: Int; var retracted: Bool; var erased: Bool; var sensitivity: String; var source: String
+        var recordedAt: String; var valuePreview: String?
+    }
     var namespace: String?
     var prefix: String
-    var facts: [FactData]
+    var namespaces: [Namespace]
+    var keys: [Key]
+    /// Pass as `after` for the next page.
+    var next: String?
 }
 
 /// A key's full history, oldest first.
@@ -43,16 +51,28 @@ struct FactHistoryData: Codable, Sendable {
     var versions: [FactData]
 }
 
-struct FactsPageView: Sendable { var data: FactListData; var namespace: String; var chosen: Bool }
+struct FactsPageView: Sendable { var data: FactListData; var namespace: String; var chosen: Bool; var nextURL: String? }
 
 extension PhylacteryConsole {
-    /// The most facts a list shows.
-    static let factListLimit = 500
+    /// The most namespaces or keys a page shows.
+    static let factPageLimit = 100
 
-    func factListData(namespace: String?, prefix: String) async throws -> FactListData {
-        guard let namespace else { return FactListData(namespace: nil, prefix: prefix, facts: []) }
-        let facts = try await self.client.transaction { tx in try await tx.facts.list(namespace, prefix: prefix, limit: Self.factListLimit) }
-        return FactListData(namespace: namespace, prefix: prefix, facts: facts.map(FactData.init))
+    func factListData(namespace: String?, prefix: String, after: String?) async throws -> FactListData {
+        try await self.client.transaction { tx in
+            guard let namespace else {
+                let page = try await tx.facts.namespaces(after: after, limit: Self.factPageLimit)
+                return FactListData(namespace: nil, prefix: prefix, namespaces: page.namespaces.map { .init(name: $0.name, keys: $0.keys, versions: $0.versions) },
+                                    keys: [], next: page.next)
+            }
+            let page = try await tx.facts.keys(namespace, prefix: prefix, after: after, limit: Self.factPageLimit)
+            return FactListData(
+                namespace: namespace, prefix: prefix, namespaces: [],
+                keys: page.keys.map {
+                    .init(key: $0.key, version: $0.version, retracted: $0.isRetracted, erased: $0.isErased, sensitivity: $0.sensitivity.rawValue,
+                          source: $0.source, recordedAt: ConsoleTime.text($0.recordedAt), valuePreview: $0.valuePreview)
+                },
+                next: page.next)
+        }
     }
 
     func factHistoryData(namespace: String, key: String) async throws -> FactHistoryData {
@@ -63,8 +83,10 @@ extension PhylacteryConsole {
 
     func factsPage(_ request: Request) async throws -> Response {
         let namespace = ConsoleFilters.text(request.uri, "namespace")
-        let data = try await self.factListData(namespace: namespace, prefix: ConsoleFilters.text(request.uri, "prefix") ?? "")
-        return self.page("facts", title: "Facts", section: "/facts", FactsPageView(data: data, namespace: namespace ?? "", chosen: namespace != nil))
+        let prefix = ConsoleFilters.text(request.uri, "prefix")
+        let data = try await self.factListData(namespace: namespace, prefix: prefix ?? "", after: ConsoleFilters.text(request.uri, "after"))
+        let nextURL = data.next.map { "/facts?" + ConsoleForm.query([("namespace", namespace), ("prefix", prefix), ("after", $0)]) }
+        return self.page("facts", title: "Facts", section: "/facts", FactsPageView(data: data, namespace: namespace ?? "", chosen: namespace != nil, nextURL: nextURL))
     }
 
     func factKeyPage(_ request: Request) async throws -> Response {

@@ -57,6 +57,8 @@ import Testing
                 _ = try await tx.facts.supersede("settings", key: "mail.relay", value: "relay.example.org", source: "operator")
                 _ = try await tx.facts.put("settings", key: "theme", value: "dark", source: "setup")
             }
+            let namespaces = try await http.execute(uri: "/facts", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(namespaces.contains("<a href=\"/facts?namespace=settings\">settings</a></td><td class=\"num\">2</td><td class=\"num\">3</td>"))
             let list = try await http.execute(uri: "/facts?namespace=settings&prefix=mail.", method: .get, headers: ConsoleFixture.bearer).text
             #expect(list.contains("<main id=\"page-facts\""))
             #expect(list.contains("href=\"/facts/key?namespace=settings&amp;key=mail.relay\""))
