@@ -15,24 +15,23 @@ extension QueueOperator {
     /// finished one is already final. ``PhylacteryError/Code/notFound`` if there is no such job.
     @discardableResult
     public func discard(_ id: UUID) async throws -> ActionResult {
-        try await self.client.transaction { tx in
-            let rows = try await tx.query("SELECT state FROM queue.jobs WHERE id = \(id) FOR UPDATE").collect()
-            guard let row = rows.first else { throw PhylacteryError(.notFound, "no job has the id \(id)") }
-            guard try row.decode(String.self, context: .default) == JobState.available.rawValue else { return .notApplicable }
-            try await tx.execute(Self.discardSQL(ids: [id]))
-            return .done
-        }
+        try await self.changeWaiting(id, Self.discardSQL(ids: [id]))
     }
 
     /// Makes a waiting job due now (a scheduled job, or one backing off before its next attempt), and
     /// wakes the workers of its queue. Other states are left alone.
     @discardableResult
     public func runNow(_ id: UUID) async throws -> ActionResult {
+        try await self.changeWaiting(id, Self.runNowSQL(ids: [id]))
+    }
+
+    /// Runs `change` on the job if it is waiting, holding its row meanwhile.
+    private func changeWaiting(_ id: UUID, _ change: PostgresQuery) async throws -> ActionResult {
         try await self.client.transaction { tx in
             let rows = try await tx.query("SELECT state FROM queue.jobs WHERE id = \(id) FOR UPDATE").collect()
             guard let row = rows.first else { throw PhylacteryError(.notFound, "no job has the id \(id)") }
             guard try row.decode(String.self, context: .default) == JobState.available.rawValue else { return .notApplicable }
-            try await tx.execute(Self.runNowSQL(ids: [id]))
+            try await tx.execute(change)
             return .done
         }
     }
@@ -76,22 +75,10 @@ extension QueueOperator {
                 if !ids.isEmpty {
                     switch action {
                     case .retry:
-                        try await tx.execute("""
-                            UPDATE queue.jobs SET state = 'available', scheduled_at = now(), finalized_at = NULL, cancel_requested = false,
-                                max_attempts = greatest(max_attempts, attempt + 1), updated_at = now()
-                            WHERE id = ANY(\(ids)) AND state <> 'running'
-                            """)
-                        try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM (SELECT DISTINCT queue FROM queue.jobs WHERE id = ANY(\(ids))) q")
+                        try await tx.execute(Self.retrySQL(ids: ids))
                     case .cancel:
-                        let running = rows.filter { $0.1 == JobState.running.rawValue }.map(\.0)
-                        let waiting = rows.filter { $0.1 == JobState.available.rawValue }.map(\.0)
-                        try await tx.execute("""
-                            UPDATE queue.jobs SET state = 'cancelled', finalized_at = now(), updated_at = now(),
-                                errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'reason', 'cancelled', 'message', 'cancelled before it ran'))
-                            WHERE id = ANY(\(waiting)) AND state = 'available'
-                            """)
-                        try await tx.execute("UPDATE queue.jobs SET cancel_requested = true, updated_at = now() WHERE id = ANY(\(running)) AND state = 'running'")
-                        try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.cancel)', id::text) FROM unnest(\(running)::uuid[]) AS r(id)")
+                        try await tx.execute(Self.cancelWaitingSQL(ids: rows.filter { $0.1 == JobState.available.rawValue }.map(\.0)))
+                        try await tx.execute(Self.requestCancelSQL(ids: rows.filter { $0.1 == JobState.running.rawValue }.map(\.0)))
                     case .discard:
                         try await tx.execute(Self.discardSQL(ids: ids))
                     case .runNow:
@@ -104,6 +91,38 @@ extension QueueOperator {
             guard let last else { return changed }
             cursor = last
         }
+    }
+
+    /// Finished or waiting jobs back in their queue, due now, with one more attempt allowed if they
+    /// used them all; their queues' workers are woken. Running jobs are left alone.
+    static func retrySQL(ids: [UUID]) -> PostgresQuery {
+        """
+        WITH retried AS (
+            UPDATE queue.jobs SET state = 'available', scheduled_at = now(), finalized_at = NULL, cancel_requested = false,
+                max_attempts = greatest(max_attempts, attempt + 1), updated_at = now()
+            WHERE id = ANY(\(ids)) AND state <> 'running' RETURNING queue
+        )
+        SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM (SELECT DISTINCT queue FROM retried) q
+        """
+    }
+
+    /// Waiting jobs cancelled before they ran.
+    static func cancelWaitingSQL(ids: [UUID]) -> PostgresQuery {
+        """
+        UPDATE queue.jobs SET state = 'cancelled', finalized_at = now(), updated_at = now(),
+            errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'reason', 'cancelled', 'message', 'cancelled before it ran'))
+        WHERE id = ANY(\(ids)) AND state = 'available'
+        """
+    }
+
+    /// Running jobs flagged for cancellation, and their workers notified.
+    static func requestCancelSQL(ids: [UUID]) -> PostgresQuery {
+        """
+        WITH flagged AS (
+            UPDATE queue.jobs SET cancel_requested = true, updated_at = now() WHERE id = ANY(\(ids)) AND state = 'running' RETURNING id
+        )
+        SELECT pg_notify('\(unescaped: QueueChannel.cancel)', id::text) FROM flagged
+        """
     }
 
     static func discardSQL(ids: [UUID]) -> PostgresQuery {

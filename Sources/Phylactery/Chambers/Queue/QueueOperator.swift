@@ -112,12 +112,7 @@ public struct QueueOperator: Sendable {
             guard state != JobState.running.rawValue else {
                 throw PhylacteryError(.invalidArgument, "job \(id) is running; cancel it first, or let it finish")
             }
-            try await tx.execute("""
-                UPDATE queue.jobs SET state = 'available', scheduled_at = now(), finalized_at = NULL, cancel_requested = false,
-                    max_attempts = greatest(max_attempts, attempt + 1), updated_at = now()
-                WHERE id = \(id)
-                """)
-            try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.wake)', queue) FROM queue.jobs WHERE id = \(id)")
+            try await tx.execute(Self.retrySQL(ids: [id]))
         }
         return try await self.job(id)
     }
@@ -140,15 +135,10 @@ public struct QueueOperator: Sendable {
             guard let row = rows.first else { throw PhylacteryError(.notFound, "no job has the id \(id)") }
             switch JobState(rawValue: try row.decode(String.self, context: .default)) {
             case .available?:
-                try await tx.execute("""
-                    UPDATE queue.jobs SET state = 'cancelled', finalized_at = now(), updated_at = now(),
-                        errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), 'reason', 'cancelled', 'message', 'cancelled before it ran'))
-                    WHERE id = \(id)
-                    """)
+                try await tx.execute(Self.cancelWaitingSQL(ids: [id]))
                 return .cancelled
             case .running?:
-                try await tx.execute("UPDATE queue.jobs SET cancel_requested = true, updated_at = now() WHERE id = \(id)")
-                try await tx.execute("SELECT pg_notify('\(unescaped: QueueChannel.cancel)', \(id.uuidString))")
+                try await tx.execute(Self.requestCancelSQL(ids: [id]))
                 return .requested
             default:
                 return .alreadyFinished
