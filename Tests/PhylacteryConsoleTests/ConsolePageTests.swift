@@ -147,6 +147,22 @@ import Tracing
         }
     }
 
+    @Test func theEventStreamTellsPagesToRefreshThenEnds() async throws {
+        try await TestDatabase.withFreshDatabase("console_events") { client in
+            let configuration = ConsoleConfiguration(home: try ConsoleFixture.home(), refreshInterval: .milliseconds(100), streamLifetime: .milliseconds(450))
+            let console = try PhylacteryConsole(client: client, configuration: configuration, access: ConsoleFixture.access)
+            try await console.application().test(.router) { http in
+                let response = try await http.execute(uri: "/events", method: .get, headers: ConsoleFixture.bearer)
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/event-stream")
+                let events = response.text.components(separatedBy: "event: refresh\n").count - 1
+                #expect(response.text.hasPrefix("retry: 1000\n\n"))
+                // At least one (the loop sleeps, then always writes), at most 450 / 100 (each comes a full interval after the last); the response ending at all shows the stream closes.
+                #expect((1...4).contains(events), "\(events) refresh events in a 450 ms stream at 100 ms")
+            }
+        }
+    }
+
     @Test func assetsAndTheEventStream() async throws {
         try await ConsoleFixture.withConsole("console_assets") { _, _, http in
             let css = try await http.execute(uri: "/assets/console.css", method: .get, headers: ConsoleFixture.bearer)
