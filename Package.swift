@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "PhylacteryTestSupport", targets: ["PhylacteryTestSupport"]),
         .library(name: "PhylacteryRuntime", targets: ["PhylacteryRuntime"]),
         .library(name: "PhylacteryCommands", targets: ["PhylacteryCommands"]),
+        .library(name: "PhylacteryConsole", targets: ["PhylacteryConsole"]),
         // The two example extensions, for example daemons (Examples/Daemon) to host.
         .library(name: "NotebookExtension", targets: ["NotebookExtension"]),
         .library(name: "TasksExtension", targets: ["TasksExtension"]),
@@ -44,6 +45,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML", "CommandLineArguments"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // The library: database core, codec, registry, migrations and the chambers.
@@ -161,6 +165,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator's console: a local web server (Hummingbird) with server-rendered pages
+        // (Mustache), a JSON API described by an OpenAPI file, and /metrics for scrapers (Prometheus).
+        .target(
+            name: "PhylacteryConsole",
+            dependencies: [
+                "Phylactery",
+                "PhylacteryBackup",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["openapi.yaml"],
+            swiftSettings: swiftSettings
+        ),
         // The operator's commands as a library: argument parsing and printing over the libraries,
         // mounted by `phylactery` and by any daemon's executable under its own name.
         .target(
@@ -170,8 +197,11 @@ let package = Package(
                 "PhylacteryEmbedded",
                 "PhylacteryBackup",
                 "PhylacteryRuntime",
+                "PhylacteryConsole",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -285,6 +315,22 @@ let package = Package(
             dependencies: [
                 "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The console over HTTP (HummingbirdTesting) against the test command's server.
+        .testTarget(
+            name: "PhylacteryConsoleTests",
+            dependencies: [
+                "Phylactery", "PhylacteryConsole", "PhylacteryTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings

@@ -5,7 +5,7 @@ public import Phylactery
 import Synchronization
 
 /// The operator's commands (`up`, `db`, `doctor`, `migrate`, `extension`, `worker`, `queue`,
-/// `traces`, `facts`, `memory`, `config`) as a library, so a daemon's own executable offers them for its own extensions
+/// `traces`, `facts`, `memory`, `config`, `console`) as a library, so a daemon's own executable offers them for its own extensions
 /// under its own name.
 ///
 /// ```swift
@@ -118,7 +118,7 @@ public struct PhylacteryRootCommand: AsyncParsableCommand {
                 """,
             subcommands: host.additionalCommands.map(\.type) + [
                 UpCommand.self, DatabaseCommand.self, MigrateCommand.self, ExtensionCommand.self, WorkerCommand.self, QueueCommand.self,
-                TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self, ConfigCommand.self,
+                TracesCommand.self, FactsCommand.self, MemoryCommand.self, DoctorCommand.self, ConfigCommand.self, ConsoleCommand.self,
             ])
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Phylactery
 import PhylacteryBackup
+import PhylacteryConsole
 import PhylacteryEmbedded
 import PhylacteryRuntime
 import ServiceLifecycle
@@ -22,6 +23,11 @@ struct UpCommand: AsyncParsableCommand {
             Logs go to standard error.
             """)
 
+    @Flag(name: .customLong("console"), help: "Also serve the operator's console on 127.0.0.1 (see `console`).")
+    var console = false
+    @Option(name: .customLong("console-port"), help: "The console's port with --console.")
+    var consolePort: Int = ConsoleConfiguration.defaultPort
+
     @Argument(parsing: .allUnrecognized, help: "Settings, as flags (see `config show`).")
     var settings: [String] = []
 
@@ -39,12 +45,22 @@ struct UpCommand: AsyncParsableCommand {
                     context.logger.notice("reanimated after the restore to \(done.restore.target): \(done.jobs.requeued) running job(s) back in their queue")
                 }
             }
+            // The console's /metrics shows what the runtime records: bootstrap before the runtime exists.
+            let registry = self.console ? ConsoleProcess.metricsRegistry() : nil
             let runtime = try await PhylacteryRuntime(
                 extensions: PhylacteryCommands.extensions, arguments: [name] + self.settings, steps: [reanimate], logger: logger)
-            let group = ServiceGroup(configuration: .init(
-                services: [.init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ]
+            if let registry {
+                let home = runtime.embeddedServer?.configuration.home ?? ConsoleProcess.home
+                var console = try PhylacteryConsole(
+                    client: runtime.client, configuration: ConsoleConfiguration(home: home, port: self.consolePort), metrics: registry,
+                    logger: Logger(label: "phylactery.console"), onReady: ConsoleProcess.announce)
+                console.startsAfter = { try await runtime.health.waitUntilReady() }
+                services.append(.init(service: console, failureTerminationBehavior: .gracefullyShutdownGroup))
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             let announcer = Task {
                 try await runtime.health.waitUntilReady()
                 let server = runtime.embeddedServer.map { "the local server in \($0.configuration.home)" } ?? "\(runtime.configuration.clientConfiguration.url)"

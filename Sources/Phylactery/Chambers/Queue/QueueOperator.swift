@@ -82,19 +82,14 @@ public struct QueueOperator: Sendable {
     public func list(state: JobState? = nil, queue: String? = nil, kind: String? = nil, limit: Int = 50) async throws -> [Summary] {
         guard limit > 0 else { throw PhylacteryError(.invalidArgument, "limit must be positive (got \(limit))") }
         let rows = try await self.client.query("""
-            SELECT id, kind, queue, state, priority, attempt, max_attempts, scheduled_at, finalized_at, errors -> -1 ->> 'message'
+            SELECT \(unescaped: Self.summaryColumns)
             FROM queue.jobs
             WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
               AND (\(queue)::text IS NULL OR queue = \(queue))
               AND (\(kind)::text IS NULL OR kind = \(kind))
             ORDER BY id DESC LIMIT \(limit)
             """).collect()
-        return try rows.map { row in
-            let (id, kind, queue, state, priority, attempt, maxAttempts, scheduledAt, finalizedAt, lastError) = try row.decode(
-                (UUID, String, String, String, Int16, Int32, Int32, Date, Date?, String?).self, context: .default)
-            return Summary(id: id, kind: kind, queue: queue, state: JobState(rawValue: state) ?? .available, priority: Int(priority),
-                           attempt: Int(attempt), maxAttempts: Int(maxAttempts), scheduledAt: scheduledAt, finalizedAt: finalizedAt, lastError: lastError)
-        }
+        return try rows.map(Self.summary)
     }
 
     /// One job with everything stored about it; ``PhylacteryError/Code/notFound`` if there is none.
