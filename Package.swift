@@ -346,7 +346,10 @@ let package = Package(
         .testTarget(
             name: "PhylacteryConsoleBrowserTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", "PhylacteryConsole",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
