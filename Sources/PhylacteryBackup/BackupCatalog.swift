@@ -54,6 +54,9 @@ public struct BackupRecord: Codable, Sendable, Hashable {
     public var walSegmentSize: UInt64
     /// When pg_verifybackup last passed on it.
     public var verifiedAt: RecoveryTime
+    /// The last verification after it was taken (``Crypt/verify(_:key:progress:)``), passed or not;
+    /// `nil` while it was verified only when taken.
+    public var lastVerification: BackupVerification?
 
     /// Bytes stored.
     public var size: UInt64 { files.reduce(0) { $0 + $1.size } }

@@ -2,7 +2,7 @@ import Foundation
 
 extension Crypt {
     /// What `phylactery db backups` shows: the backups, the archive, and the time range a restore can reach.
-    public struct Overview: Sendable {
+    public struct Overview: Sendable, Hashable, Codable {
         /// Backups, oldest first.
         public var backups: [BackupRecord]
         /// Archived WAL files and their stored bytes.
@@ -18,6 +18,9 @@ extension Crypt {
         public var restorableUntil: RecoveryTime?
         /// Stretches of WAL missing from the archive after the oldest backup (a restore cannot cross them).
         public var gaps: [String]
+        /// The newest verification of any backup: a later ``Crypt/verify(_:key:progress:)`` run, or
+        /// the check made when the backup was taken; `nil` without backups.
+        public var lastVerification: BackupVerification?
     }
 
     /// Reads the catalog and the archive (decrypting the newest WAL segment to find its last commit).
@@ -33,7 +36,9 @@ extension Crypt {
         for stored in listing.values { bytes += BackupFiles.fileSize(archive.directory + "/" + stored) }
         var overview = Overview(
             backups: catalog.backups, walFiles: listing.count, walBytes: bytes, timeline: history.timeline,
-            restorableFrom: onPath.map(\.stopTime).min(), restorableUntil: nil, gaps: [])
+            restorableFrom: onPath.map(\.stopTime).min(), restorableUntil: nil, gaps: [],
+            lastVerification: catalog.backups.map { $0.lastVerification ?? BackupVerification(label: $0.label, at: $0.verifiedAt, passed: true, problems: []) }
+                .max { ($0.at, $0.label) < ($1.at, $1.label) })
         let segments = listing.keys.compactMap { WALFileName($0, segmentsPerId: archive.segmentsPerId) }.filter { $0.kind == .segment }
         if let oldest = onPath.map({ $0.startLSN.segment(size: archive.segmentSize) }).min(), let newest = segments.map(\.segment).max(), oldest <= newest {
             let present = Set(segments.map(\.segment))

@@ -34,8 +34,22 @@ extension Crypt {
                 let problems = try await self.check(record, key: key, tools: tools, scratch: scratch, progress: progress).problems
                 results.append(Verification(label: record.label, problems: problems))
             }
+            try self.record(results)
             return results
         }
+    }
+
+    /// Records each verification's outcome in the catalog: ``BackupRecord/lastVerification``, and
+    /// ``BackupRecord/verifiedAt`` when it passed. Runs under the crypt's lock.
+    func record(_ results: [Verification]) throws(BackupError) {
+        var catalog = try self.catalog()
+        let now = RecoveryTime(Date())
+        for result in results {
+            guard let index = catalog.backups.firstIndex(where: { $0.label == result.label }) else { continue }
+            catalog.backups[index].lastVerification = BackupVerification(label: result.label, at: now, passed: result.passed, problems: result.problems)
+            if result.passed { catalog.backups[index].verifiedAt = now }
+        }
+        try self.save(catalog)
     }
 
     /// Checks one stored backup and returns the directory holding its plain tar files (its own

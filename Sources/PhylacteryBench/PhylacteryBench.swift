@@ -16,7 +16,7 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors, backup.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors, backup, console.")
     var suite: String
 
     @Option(help: "vectors: how many rows to load (default 100000).")
@@ -32,7 +32,7 @@ struct PhylacteryBench: AsyncParsableCommand {
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup.") }
+        guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup", "console"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup, console.") }
         guard sizeMB >= 64 else { throw ValidationError("--size-mb must be at least 64") }
         guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
     }
@@ -110,6 +110,10 @@ struct PhylacteryBench: AsyncParsableCommand {
                 return benchmark.results
             case "migrate":
                 var benchmark = MigrateBenchmark(client: client, logger: logger)
+                try await benchmark.run()
+                return benchmark.results
+            case "console":
+                var benchmark = ConsoleBenchmark(client: client, logger: logger)
                 try await benchmark.run()
                 return benchmark.results
             case "traces":

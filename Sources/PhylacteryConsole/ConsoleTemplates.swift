@@ -102,6 +102,7 @@ enum ConsoleTemplates {
         <dt>Lease</dt><dd>{{#job.leaseExpiresAt}}until {{job.leaseExpiresAt}}{{/job.leaseExpiresAt}}{{^job.leaseExpiresAt}}none{{/job.leaseExpiresAt}}</dd>
         <dt>Worker</dt><dd>{{job.worker}}</dd>
         <dt>Unique key</dt><dd>{{job.uniqueKey}}</dd>
+        <dt>Trace</dt><dd>{{#job.traceID}}<a id="job-trace" href="/traces/{{job.traceID}}">{{job.traceID}}</a>{{/job.traceID}}{{^job.traceID}}none recorded{{/job.traceID}}</dd>
         </dl>
         <form method="post" action="/jobs/{{job.id}}" class="actions">
         <input type="hidden" name="csrf" value="{{csrf}}">

@@ -68,6 +68,8 @@ struct JobData: Codable, Sendable {
     /// The result as pretty-printed JSON, if the handler returned one.
     var result: String?
     var errors: [AttemptError]
+    /// The trace of the job's last attempt, when a tracer recorded it.
+    var traceID: String?
 
     init(_ job: JobRecord) {
         self.id = job.id.uuidString.lowercased()
@@ -87,6 +89,7 @@ struct JobData: Codable, Sendable {
         self.arguments = ConsoleTime.prettyJSON(job.args.text)
         self.result = job.result.map { ConsoleTime.prettyJSON($0.text) }
         self.errors = job.errors.map { AttemptError(attempt: $0.attempt, at: ConsoleTime.text($0.at), reason: $0.reason.rawValue, message: $0.message) }
+        self.traceID = job.traceID?.description
     }
 }
 

@@ -25,6 +25,11 @@ import Testing
         let clean = fixture.phylactery(["db", "backups", "--verify"])
         #expect(clean.status == 0, "\(clean.output)")
         #expect(clean.output.contains("ok      \(label)"))
+        // The verification is recorded in the catalog, and the overview names it as the last one.
+        let passed = try #require(try Crypt.open(fixture.server).catalog()[label]?.lastVerification)
+        #expect(passed.passed && passed.problems.isEmpty && passed.label == label)
+        #expect(try Crypt.open(fixture.server).catalog()[label]?.verifiedAt == passed.at)
+        #expect(try await Crypt.open(fixture.server).overview().lastVerification == passed)
 
         // One byte in the middle of the compressed data files.
         let archive = fixture.backupDirectory + "/base/\(label)/base.tar.gz"
@@ -36,6 +41,11 @@ import Testing
         #expect(verify.status == 1, "\(verify.output)")
         #expect(verify.output.contains("FAILED  \(label)"), "\(verify.output)")
         #expect(verify.output.contains("base/\(label)/base.tar.gz has changed since it was stored"), "\(verify.output)")
+        let failed = try #require(try Crypt.open(fixture.server).catalog()[label]?.lastVerification)
+        #expect(!failed.passed && failed.at > passed.at)
+        #expect(failed.problems.contains { $0.contains("base/\(label)/base.tar.gz has changed since it was stored") })
+        #expect(try Crypt.open(fixture.server).catalog()[label]?.verifiedAt == passed.at, "a failed verification keeps the last passing time")
+        #expect(try await Crypt.open(fixture.server).overview().lastVerification == failed)
         #expect(verify.output.contains("in archive \"base.tar.gz\"") || verify.output.contains("could not decompress") || verify.output.contains("does not unpack"), "pg_verifybackup's own finding: \(verify.output)")
 
         // A restore refuses a running server, and a home a runtime or worker holds, saying how to stop them.

@@ -70,10 +70,16 @@ import Tracing
             }
             #expect(html.contains("<form method=\"post\" action=\"/jobs/\(seeded.discarded.uuidString.lowercased())\""))
             // Pretty-printed arguments, every error with its attempt and reason.
-            #expect(html.contains("\"day\" : 7"))
+            #expect(html.contains("&quot;day&quot; : 7"))
             #expect(html.contains("smtp timeout after 30 s"))
             #expect(html.contains("relay refused &lt;script&gt;"))
             #expect(html.contains("<td>error</td>"))
+            #expect(html.contains("none recorded"))
+            // A job whose outcome recorded its trace links to it.
+            let trace = TraceID(high: 0xabc, low: 0xdef)
+            try await client.execute("UPDATE queue.jobs SET trace_id = \(trace.uuid) WHERE id = \(seeded.completed)")
+            let traced = try await http.execute(uri: "/jobs/\(seeded.completed)", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(traced.contains("<a id=\"job-trace\" href=\"/traces/\(trace)\">"))
             let json = try await http.execute(uri: "/api/v1/jobs/\(seeded.discarded)", method: .get, headers: ConsoleFixture.bearer).text
             #expect(json.contains("\"state\":\"discarded\""))
             #expect(json.contains("\"reason\":\"error\""))

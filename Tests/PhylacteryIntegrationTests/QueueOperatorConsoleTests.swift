@@ -1,5 +1,5 @@
 import Foundation
-import Phylactery
+@testable import Phylactery
 import PhylacteryTestSupport
 import PostgresNIO
 import Testing
@@ -99,6 +99,32 @@ import Testing
             #expect(series.filter { $0.completed + $0.failed == 0 }.allSatisfy { $0.meanRunSeconds == nil })
             #expect(try await client.jobs.series(over: .seconds(600), bucket: .seconds(60), queue: "elsewhere").map(\.completed).reduce(0, +) == 0)
             await #expect(throws: PhylacteryError.self) { try await client.jobs.series(over: .seconds(10), bucket: .seconds(60)) }
+        }
+    }
+
+    @Test func outcomesRecordTheAttemptsTrace() async throws {
+        try await withQueueDatabase("queue_console_trace") { client in
+            let ids = try await client.enqueue(contentsOf: [Effect(n: 1), Effect(n: 2)]).map(\.id)
+            var claimed = try await QueueStore(client: client).claim(queue: "default", limit: 2, lease: .seconds(60), worker: "test")
+            #expect(claimed.count == 2)
+            let first = TraceID(high: 0x0102_0304_0506_0708, low: 0x090a_0b0c_0d0e_0f10)
+            let second = TraceID(high: 7, low: 8)
+            claimed[0].traceID = first
+            claimed[1].traceID = second
+            let written = try await OutcomeWriter.record([
+                (claimed[0], .completed(result: nil)),
+                (claimed[1], .failed(message: "boom", reason: .error, retryIn: 0, discard: false)),
+            ], client: client, timeout: .seconds(30))
+            #expect(written.applied.count == 2)
+            let byID = Dictionary(uniqueKeysWithValues: claimed.map { ($0.id, $0.traceID) })
+            for id in ids {
+                #expect(try await client.jobs.job(id).traceID == byID[id] ?? nil)
+            }
+            // The next attempt without a tracer keeps the last recorded trace.
+            let again = try await QueueStore(client: client).claim(queue: "default", limit: 1, lease: .seconds(60), worker: "test")
+            #expect(again.count == 1)
+            _ = try await OutcomeWriter.record([(again[0], .completed(result: nil))], client: client, timeout: .seconds(30))
+            #expect(try await client.jobs.job(again[0].id).traceID == byID[again[0].id] ?? nil)
         }
     }
 }

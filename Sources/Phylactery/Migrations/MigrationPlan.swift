@@ -1,5 +1,5 @@
 /// A risk a migration step carries; each needs explicit consent before it is applied.
-public enum Hazard: String, Sendable, Hashable, CaseIterable, Comparable {
+public enum Hazard: String, Sendable, Hashable, CaseIterable, Comparable, Codable {
     /// Rows or values are lost: a dropped table or column, a narrowing type change.
     case dataLoss = "data-loss"
     /// PostgreSQL rewrites the whole table under an exclusive lock (most type changes).

@@ -37,7 +37,7 @@ public struct Migrator: Sendable {
     }
 
     /// A migration recorded as applied.
-    public struct LedgerEntry: Sendable, Hashable {
+    public struct LedgerEntry: Sendable, Hashable, Codable {
         public var revision: String
         public var parent: String?
         public var message: String
@@ -64,7 +64,7 @@ public struct Migrator: Sendable {
     }
 
     /// One row of the ownership registry.
-    public struct Ownership: Sendable, Hashable {
+    public struct Ownership: Sendable, Hashable, Codable {
         /// `core` or an extension slug.
         public var owner: String
         /// The owner's version when the model was last migrated.

@@ -223,7 +223,9 @@ public final class Ghouls: Service, Sendable {
         guard let finished = self.running.withLock({ $0[job.id]?.finished }) else { return }
         if let outcome = await self.outcome(of: job, finished: finished, trace: root.context) {
             let complete = startSpan("queue.complete", context: root.context)
-            self.outcomes.submit(job, outcome, spans: JobSpans(root: root, complete: complete))
+            var traced = job
+            traced.traceID = root.context.spanContext?.traceID
+            self.outcomes.submit(traced, outcome, spans: JobSpans(root: root, complete: complete))
         } else {
             root.end()
         }

@@ -77,6 +77,12 @@ public struct JobRecord: PersistentModel, Hashable {
     public var uniqueKey: String?
     /// When the unique key holds.
     public var uniqueness: JobUniqueness?
+    /// The trace of the last attempt whose outcome was written (its root span's trace id), when a
+    /// ``PhylacteryTracer`` recorded it: `traces show` and the console follow it from the job.
+    public var traceUUID: UUID?
+
+    /// ``traceUUID`` as a trace id.
+    public var traceID: TraceID? { self.traceUUID.map(TraceID.init(uuid:)) }
 
     /// Reads the kind's arguments.
     public func decodeArguments<J: Job>(as type: J.Type = J.self) throws -> J {
@@ -114,6 +120,7 @@ public struct JobRecord: PersistentModel, Hashable {
             ModelSchema.column("result", RawJSONB?.self),
             ModelSchema.column("uniqueKey", String?.self),
             ModelSchema.column("uniqueness", JobUniqueness?.self),
+            ModelSchema.column("traceUUID", UUID?.self, name: "trace_id"),
         ],
         indexes: [
             // Claim: WHERE state = 'available' AND queue = $1 AND scheduled_at <= now()
@@ -164,6 +171,7 @@ public struct JobRecord: PersistentModel, Hashable {
         try row.write(self.result)
         try row.write(self.uniqueKey)
         try row.write(self.uniqueness)
+        try row.write(self.traceUUID)
     }
 
     public init(row: inout ModelRowReader) throws {
@@ -186,6 +194,7 @@ public struct JobRecord: PersistentModel, Hashable {
         self.result = try row.read(RawJSONB?.self)
         self.uniqueKey = try row.read(String?.self)
         self.uniqueness = try row.read(JobUniqueness?.self)
+        self.traceUUID = try row.read(UUID?.self)
     }
 }
 

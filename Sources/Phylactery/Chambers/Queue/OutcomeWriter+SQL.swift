@@ -22,21 +22,22 @@ extension OutcomeWriter {
     /// Writes `items` with one statement, whatever their kinds, and returns what it did. Outcomes
     /// neither applied nor locked were refused by the fence.
     static func record(_ items: [(job: ClaimedJob, outcome: JobOutcome)], client: PhylacteryClient, timeout: Duration) async throws -> Written {
-        var doneIDs = [UUID](), doneTokens = [Int64](), doneResults = [RawJSONB?](), doneNotes = [String?](), doneAfter = [Bool]()
+        var doneIDs = [UUID](), doneTokens = [Int64](), doneResults = [RawJSONB?](), doneNotes = [String?](), doneAfter = [Bool](), doneTraces = [UUID?]()
         var failIDs = [UUID](), failTokens = [Int64](), failMessages = [String](), failReasons = [String](), failDelays = [Double](), failDiscard = [Bool]()
-        var backIDs = [UUID](), backTokens = [Int64](), backDelays = [Double]()
+        var failTraces = [UUID?]()
+        var backIDs = [UUID](), backTokens = [Int64](), backDelays = [Double](), backTraces = [UUID?]()
         for (job, outcome) in items {
             switch outcome {
             case .completed(let result, let note), .resultAfterTransaction(let result, let note):
-                doneIDs.append(job.id); doneTokens.append(job.token); doneResults.append(result); doneNotes.append(note)
+                doneIDs.append(job.id); doneTokens.append(job.token); doneResults.append(result); doneNotes.append(note); doneTraces.append(job.traceID?.uuid)
                 if case .resultAfterTransaction = outcome { doneAfter.append(true) } else { doneAfter.append(false) }
             case .failed(let message, let reason, let delay, let discard):
                 failIDs.append(job.id); failTokens.append(job.token); failMessages.append(StorableText.sanitized(message))
-                failReasons.append(reason.rawValue); failDelays.append(delay); failDiscard.append(discard)
+                failReasons.append(reason.rawValue); failDelays.append(delay); failDiscard.append(discard); failTraces.append(job.traceID?.uuid)
             case .snoozed(let delay):
-                backIDs.append(job.id); backTokens.append(job.token); backDelays.append(delay)
+                backIDs.append(job.id); backTokens.append(job.token); backDelays.append(delay); backTraces.append(job.traceID?.uuid)
             case .released:
-                backIDs.append(job.id); backTokens.append(job.token); backDelays.append(0)
+                backIDs.append(job.id); backTokens.append(job.token); backDelays.append(0); backTraces.append(job.traceID?.uuid)
             }
         }
         let cancelled = JobFailureReason.cancelled.rawValue, superseded = JobFailureReason.superseded.rawValue
@@ -44,24 +45,24 @@ extension OutcomeWriter {
         let duplicate = QueueStore.waitingDuplicateExists
         let rows = try await client.rows("""
             WITH done AS (
-                SELECT u.id, u.result, u.note, u.after_tx
+                SELECT u.id, u.result, u.note, u.after_tx, u.trace_id
                 FROM unnest(\(doneIDs)::uuid[], \(doneTokens)::int8[], \(NullableArray(doneResults))::jsonb[], \(NullableArray(doneNotes))::text[],
-                            \(doneAfter)::bool[]) AS u(id, token, result, note, after_tx)
+                            \(doneAfter)::bool[], \(NullableArray(doneTraces))::uuid[]) AS u(id, token, result, note, after_tx, trace_id)
                 JOIN queue.jobs j ON j.id = u.id AND j.claims = u.token AND j.state = CASE WHEN u.after_tx THEN 'completed' ELSE 'running' END
                 FOR NO KEY UPDATE OF j SKIP LOCKED
             ), completed AS (
                 UPDATE queue.jobs j SET state = 'completed',
                     finalized_at = CASE WHEN d.after_tx THEN j.finalized_at ELSE now() END,
-                    lease_expires_at = NULL, result = d.result,
+                    lease_expires_at = NULL, result = d.result, trace_id = coalesce(d.trace_id, j.trace_id),
                     errors = CASE WHEN d.note IS NULL THEN j.errors ELSE j.errors || jsonb_build_array(jsonb_build_object(
                         'attempt', j.attempt, 'at', now(), 'message', d.note, 'reason', \(unstorable)::text)) END,
                     updated_at = now()
                 FROM done d WHERE j.id = d.id
                 RETURNING j.id
             ), failing AS (
-                SELECT u.id, u.message, u.reason, u.delay, u.discard
+                SELECT u.id, u.message, u.reason, u.delay, u.discard, u.trace_id
                 FROM unnest(\(failIDs)::uuid[], \(failTokens)::int8[], \(failMessages)::text[], \(failReasons)::text[],
-                            \(failDelays)::float8[], \(failDiscard)::bool[]) AS u(id, token, message, reason, delay, discard)
+                            \(failDelays)::float8[], \(failDiscard)::bool[], \(NullableArray(failTraces))::uuid[]) AS u(id, token, message, reason, delay, discard, trace_id)
                 JOIN queue.jobs j ON j.id = u.id AND j.claims = u.token AND j.state = 'running'
                 FOR NO KEY UPDATE OF j SKIP LOCKED
             ), failed AS (
@@ -74,7 +75,7 @@ extension OutcomeWriter {
                     scheduled_at = CASE WHEN u.discard OR j.cancel_requested OR j.attempt >= j.max_attempts THEN j.scheduled_at
                                         ELSE now() + make_interval(secs => u.delay) END,
                     finalized_at = CASE WHEN u.discard OR j.cancel_requested OR j.attempt >= j.max_attempts OR \(unescaped: duplicate) THEN now() END,
-                    lease_expires_at = NULL,
+                    lease_expires_at = NULL, trace_id = coalesce(u.trace_id, j.trace_id),
                     errors = j.errors || jsonb_build_array(jsonb_build_object(
                         'attempt', j.attempt, 'at', now(), 'message', u.message,
                         'reason', CASE WHEN \(unescaped: duplicate) AND NOT u.discard AND NOT j.cancel_requested AND j.attempt < j.max_attempts
@@ -83,8 +84,8 @@ extension OutcomeWriter {
                 FROM failing u WHERE j.id = u.id
                 RETURNING j.id
             ), giving_back AS (
-                SELECT u.id, u.delay
-                FROM unnest(\(backIDs)::uuid[], \(backTokens)::int8[], \(backDelays)::float8[]) AS u(id, token, delay)
+                SELECT u.id, u.delay, u.trace_id
+                FROM unnest(\(backIDs)::uuid[], \(backTokens)::int8[], \(backDelays)::float8[], \(NullableArray(backTraces))::uuid[]) AS u(id, token, delay, trace_id)
                 JOIN queue.jobs j ON j.id = u.id AND j.claims = u.token AND j.state = 'running'
                 FOR NO KEY UPDATE OF j SKIP LOCKED
             ), given_back AS (
@@ -93,7 +94,7 @@ extension OutcomeWriter {
                     state = CASE WHEN j.cancel_requested THEN 'cancelled' WHEN \(unescaped: duplicate) THEN 'discarded' ELSE 'available' END,
                     finalized_at = CASE WHEN j.cancel_requested OR \(unescaped: duplicate) THEN now() END,
                     attempt = j.attempt - 1, scheduled_at = now() + make_interval(secs => u.delay),
-                    lease_expires_at = NULL, updated_at = now()
+                    lease_expires_at = NULL, trace_id = coalesce(u.trace_id, j.trace_id), updated_at = now()
                 FROM giving_back u WHERE j.id = u.id
                 RETURNING j.id
             )

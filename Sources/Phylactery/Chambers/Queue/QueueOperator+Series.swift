@@ -10,7 +10,8 @@ extension QueueOperator {
         public var completed: Int
         /// Jobs that ended cancelled or discarded in the bucket.
         public var failed: Int
-        /// Mean seconds those jobs waited from due to their last attempt's start (`nil`: none finished).
+        /// Mean seconds those jobs waited from due to their last attempt's start (`nil`: none finished,
+        /// or none had started: a job cancelled before it ran has no wait).
         public var meanWaitSeconds: Double?
         /// Mean seconds their last attempt ran (`nil`: none finished).
         public var meanRunSeconds: Double?
@@ -34,15 +35,15 @@ extension QueueOperator {
                 FROM bounds
             ), finished AS (
                 SELECT to_timestamp(floor(extract(epoch FROM finalized_at) / \(bucket.seconds)) * \(bucket.seconds)) AS start,
-                       state, extract(epoch FROM attempted_at - scheduled_at)::float8 AS wait,
-                       extract(epoch FROM finalized_at - attempted_at)::float8 AS run
+                       state, greatest(extract(epoch FROM attempted_at - scheduled_at)::float8, 0) AS wait,
+                       greatest(extract(epoch FROM finalized_at - attempted_at)::float8, 0) AS run
                 FROM queue.jobs
                 WHERE finalized_at IS NOT NULL
                   AND finalized_at >= (SELECT min(start) FROM buckets)
                   AND (\(queue)::text IS NULL OR queue = \(queue))
             )
             SELECT b.start, count(f.state) FILTER (WHERE f.state = 'completed'), count(f.state) FILTER (WHERE f.state <> 'completed'),
-                   avg(greatest(f.wait, 0)), avg(greatest(f.run, 0))
+                   avg(f.wait), avg(f.run)
             FROM buckets b LEFT JOIN finished f ON f.start = b.start
             GROUP BY b.start ORDER BY b.start
             """).collect()

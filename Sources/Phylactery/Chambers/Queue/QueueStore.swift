@@ -17,6 +17,9 @@ struct ClaimedJob: Sendable {
     /// When the claim statement was sent and when it returned (the job's `queue.claim` span).
     var claimStarted = DefaultTracerClock.now
     var claimEnded = DefaultTracerClock.now
+    /// The trace of this attempt (its root span's), when a ``PhylacteryTracer`` records it: written
+    /// with the outcome, so the job links to its trace.
+    var traceID: TraceID?
 }
 
 /// The SQL of the queue's life cycle besides outcomes (those are ``OutcomeWriter``'s): claim,

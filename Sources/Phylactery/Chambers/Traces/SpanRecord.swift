@@ -132,6 +132,10 @@ public struct SpanRecord: PersistentModel, Hashable {
     /// Spans where a process entered a trace: the root, or a span whose parent ran elsewhere.
     static let entryPredicate = "parent_span_id IS NULL OR remote_parent"
 
+    /// The job a root span ran, as the queue's workers tag it (`phylactery.job.id`, a UUID's text):
+    /// the expression of the partial index ``TraceStore/traces(ofJob:limit:)`` reads.
+    static let jobIDExpression = "(attributes ->> 'phylactery.job.id'::text)"
+
     /// The column the table is partitioned on.
     public static let partitionColumn = "start_us"
 
@@ -170,6 +174,11 @@ public struct SpanRecord: PersistentModel, Hashable {
                 IndexDescription(name: "spans_duration_idx", columns: ["duration_us"]),
                 // Errors: only error spans are indexed.
                 IndexDescription(name: "spans_errors_idx", columns: ["start_us"], predicate: "status = 'error'"),
+                // A job's traces: the job id the queue's workers put on each run's root span.
+                IndexDescription(name: "spans_job_idx", columns: ["(\(jobIDExpression))"], predicate: "parent_span_id IS NULL"),
+                // Spans recorded per minute (the console's activity chart): a block-range index, a few
+                // pages for a day of spans, since spans arrive roughly in start order.
+                IndexDescription(name: "spans_start_brin", columns: ["start_us"], method: .brin),
             ]
         )
         schema.partitioning = .range(partitionColumn)

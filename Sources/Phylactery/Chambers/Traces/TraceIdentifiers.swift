@@ -208,3 +208,31 @@ extension SpanID: ColumnCodable {
     public func bindColumn(to bindings: inout PostgresBindings) throws { bindings.append(self.storedValue) }
     public static func decodeColumn(from cell: PostgresCell) throws -> SpanID { SpanID(UInt64(bitPattern: try cell.decode(Int64.self))) }
 }
+
+extension TraceID: Codable {
+    /// Reads the 32 hex digits ``description`` writes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self = try TraceID(parsing: try container.decode(String.self))
+    }
+
+    /// Writes the 32 hex digits of ``description``.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.description)
+    }
+}
+
+extension SpanID: Codable {
+    /// Reads the 16 hex digits ``description`` writes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self = try SpanID(parsing: try container.decode(String.self))
+    }
+
+    /// Writes the 16 hex digits of ``description``.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.description)
+    }
+}

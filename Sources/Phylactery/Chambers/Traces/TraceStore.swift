@@ -57,7 +57,7 @@ public struct TraceStore: Sendable {
     }
 
     /// Days since the epoch → proleptic Gregorian date (H. Hinnant's algorithm).
-    static func civilDate(day: Int64) -> (Int, Int, Int) {
+    package static func civilDate(day: Int64) -> (Int, Int, Int) {
         let z = day + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -166,9 +166,11 @@ public struct TraceStore: Sendable {
     // MARK: - Reading
 
     /// One recent trace, as `traces list` shows it.
-    public struct Summary: Sendable, Hashable {
+    public struct Summary: Sendable, Hashable, Codable {
         /// The trace.
         public var traceID: TraceID
+        /// The entry span listed: the root, or a span whose parent ran in another process.
+        public var entrySpanID: SpanID
         /// The root span's name.
         public var rootName: String
         /// The service that recorded the root.
@@ -184,21 +186,21 @@ public struct TraceStore: Sendable {
 
         /// When the root started.
         public var start: Date { Date(timeIntervalSince1970: TimeInterval(self.startMicroseconds) / 1_000_000) }
+
+        /// Where the page after this summary starts (``TraceFilter/after``).
+        public var cursor: TraceCursor { TraceCursor(startMicroseconds: self.startMicroseconds, spanID: self.entrySpanID) }
     }
 
     /// Lists recent traces, newest first, by their entry spans: the root, or, for a trace that came in
     /// from another process (a `traceparent` header), each span started from that process's context
-    /// whose parent is not stored here.
+    /// whose parent is not stored here. With ``TraceFilter/after`` the list starts after that trace
+    /// (``page(_:)`` hands out the cursor).
     public func list(_ filter: TraceFilter = TraceFilter()) async throws -> [Summary] {
-        var query: PostgresQuery = """
-            SELECT r.trace_id, r.name, r.service, r.start_us, r.duration_us,
-                   (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id)::int8,
-                   (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id AND s.status = 'error')::int8
-            FROM traces.spans r
-            WHERE (r.parent_span_id IS NULL OR r.remote_parent)
+        var query = PostgresQuery(unsafeSQL: Self.summarySelect + """
+             WHERE (r.parent_span_id IS NULL OR r.remote_parent)
               AND NOT (r.remote_parent AND EXISTS (
                   SELECT 1 FROM traces.spans p WHERE p.trace_id = r.trace_id AND p.span_id = r.parent_span_id))
-            """
+            """)
         if let name = filter.name { query.sql += " AND r.name = $\(query.binds.count + 1)"; query.binds.append(name) }
         if let since = filter.since {
             query.sql += " AND r.start_us >= $\(query.binds.count + 1)"
@@ -213,12 +215,70 @@ public struct TraceStore: Sendable {
         case .ok?: query.sql += " AND NOT EXISTS (SELECT 1 FROM traces.spans e WHERE e.trace_id = r.trace_id AND e.status = 'error')"
         case nil: break
         }
-        query.sql += " ORDER BY r.start_us DESC LIMIT $\(query.binds.count + 1)"
+        if let after = filter.after {
+            // Keyset: the plain bound on start_us lets the entry-span index start the scan there; the
+            // row comparison breaks ties between entry spans that started in the same microsecond.
+            let start = query.binds.count + 1
+            query.sql += " AND r.start_us <= $\(start) AND (r.start_us, r.id) < ($\(start), $\(start + 1))"
+            query.binds.append(after.startMicroseconds)
+            query.binds.append(after.rowID)
+        }
+        query.sql += " ORDER BY r.start_us DESC, r.id DESC LIMIT $\(query.binds.count + 1)"
         query.binds.append(max(0, filter.limit))
-        return try await self.client.query(query).collect().map { row in
-            let (trace, name, service, start, duration, spans, errors) = try row.decode((UUID, String, String, Int64, Int64, Int64, Int64).self)
-            return Summary(traceID: TraceID(uuid: trace), rootName: name, service: service, startMicroseconds: start,
-                           durationMicroseconds: duration, spanCount: Int(spans), errorCount: Int(errors))
+        return try await self.summaries(query)
+    }
+
+    /// One page of ``list(_:)``: at most ``TraceFilter/limit`` traces, newest first, and the cursor
+    /// of the next page (`nil` on the last one). Pages stay stable while traces are recorded: a
+    /// page starts strictly after the previous page's last trace, so nothing repeats and nothing
+    /// older is skipped.
+    ///
+    /// ```swift
+    /// var filter = TraceFilter(status: .error, limit: 50)
+    /// repeat {
+    ///     let page = try await client.traces.page(filter)
+    ///     show(page.traces)
+    ///     filter.after = page.next
+    /// } while filter.after != nil
+    /// ```
+    ///
+    /// - Throws: ``PhylacteryError/Code/invalidArgument`` for a limit outside 1…1000.
+    public func page(_ filter: TraceFilter = TraceFilter()) async throws -> TracePage {
+        guard (1...1000).contains(filter.limit) else {
+            throw PhylacteryError(.invalidArgument, "a page holds 1 to 1000 traces; got a limit of \(filter.limit)")
+        }
+        var probe = filter
+        probe.limit = filter.limit + 1
+        var traces = try await self.list(probe)
+        let more = traces.count > filter.limit
+        if more { traces.removeLast(traces.count - filter.limit) }
+        return TracePage(traces: traces, next: more ? traces.last?.cursor : nil)
+    }
+
+    /// The traces of a job's runs, newest first: the queue's workers tag each run's root span with
+    /// `phylactery.job.id`, and a partial index over that attribute of root spans finds them.
+    public func traces(ofJob jobID: UUID, limit: Int = 20) async throws -> [Summary] {
+        let query = PostgresQuery(unsafeSQL: Self.summarySelect + """
+             WHERE \(SpanRecord.jobIDExpression) = $1 AND r.parent_span_id IS NULL
+            ORDER BY r.start_us DESC, r.id DESC LIMIT $2
+            """, binds: PostgresBindings(values: jobID.uuidString, Int64(max(0, limit))))
+        return try await self.summaries(query)
+    }
+
+    /// The select list and table of a summary query, over entry spans `r`.
+    static let summarySelect = """
+            SELECT r.trace_id, r.span_id, r.name, r.service, r.start_us, r.duration_us,
+                   (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id)::int8,
+                   (SELECT count(*) FROM traces.spans s WHERE s.trace_id = r.trace_id AND s.status = 'error')::int8
+            FROM traces.spans r
+        """
+
+    /// Reads the rows of a summary query (trace, entry span, name, service, start, duration, spans, errors).
+    func summaries(_ query: PostgresQuery) async throws -> [Summary] {
+        try await self.client.query(query).collect().map { row in
+            let (trace, span, name, service, start, duration, spans, errors) = try row.decode((UUID, Int64, String, String, Int64, Int64, Int64, Int64).self)
+            return Summary(traceID: TraceID(uuid: trace), entrySpanID: SpanID(UInt64(bitPattern: span)), rootName: name, service: service,
+                           startMicroseconds: start, durationMicroseconds: duration, spanCount: Int(spans), errorCount: Int(errors))
         }
     }
 
@@ -272,14 +332,19 @@ public struct TraceFilter: Sendable, Hashable {
     public var since: Date?
     /// Most traces returned. Default 20.
     public var limit: Int
+    /// Only traces listed after this one (``TracePage/next``, ``TraceStore/Summary/cursor``); `nil`
+    /// starts with the newest.
+    public var after: TraceCursor?
 
     /// A trace's overall status, for filtering.
-    public enum Status: String, Sendable, Hashable, CaseIterable {
+    public enum Status: String, Sendable, Hashable, CaseIterable, Codable {
         case ok, error
     }
 
     /// A filter; every part is optional.
-    public init(name: String? = nil, minimumDuration: Duration? = nil, status: Status? = nil, since: Date? = nil, limit: Int = 20) {
+    public init(name: String? = nil, minimumDuration: Duration? = nil, status: Status? = nil, since: Date? = nil, limit: Int = 20,
+                after: TraceCursor? = nil) {
+        self.after = after
         self.name = name
         self.minimumDuration = minimumDuration
         self.status = status

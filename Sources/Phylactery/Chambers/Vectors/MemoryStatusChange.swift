@@ -67,3 +67,5 @@ public struct MemoryStatusChange: PersistentModel, Hashable {
         self.changedBy = try row.read(String.self)
     }
 }
+
+extension MemoryStatusChange: Codable {}

@@ -1,0 +1,86 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Phylactery
+import PhylacteryConsole
+import PhylacteryTestSupport
+import PostgresNIO
+import Testing
+
+/// The Memory, Facts and Migrations pages over a seeded database.
+@Suite struct ConsoleDataPageTests {
+    @Test func memoryStatsSearchDetailAndActions() async throws {
+        try await ConsoleFixture.withConsole("console_memory") { client, console, http in
+            let space = EmbeddingSpace(model: "console-test", fingerprint: "v1", dimensions: 3)
+            let (kept, doomed) = try await client.transaction { tx in
+                let kept = try await tx.memory.remember(try Memory(content: "the heron nests by the mill pond", embedding: try Vector([Float]([1, 0, 0])), space: space,
+                                                                   owner: "core", source: "chat"))
+                let doomed = try await tx.memory.remember(Memory(content: "the heron stole a fish", owner: "core", source: "chat"))
+                return (kept.id, doomed.id)
+            }
+            let page = try await http.execute(uri: "/memory?q=heron", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(page.contains("<main id=\"page-memory\""))
+            #expect(page.contains("<td>console-test@v1</td><td>speculative</td><td class=\"num\">1</td>"))
+            #expect(page.contains("data-memory-id=\"\(kept.uuidString.lowercased())\""))
+            #expect(page.contains("data-memory-id=\"\(doomed.uuidString.lowercased())\""))
+            // Consecrate from the detail page's form; the status history shows it.
+            let consecrated = try await http.execute(uri: "/memory/\(kept)", method: .post, headers: formHeaders,
+                                                     body: formBody([("csrf", console.access.csrfToken), ("action", "consecrate")]))
+            #expect(consecrated.status == .seeOther)
+            let detail = try await http.execute(uri: "/memory/\(kept)", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(detail.contains("<main id=\"page-memory-item\""))
+            #expect(detail.contains("<dd id=\"memory-status\">consecrated</dd>"))
+            #expect(detail.contains("<td>speculative</td><td>consecrated</td><td>console</td>"))
+            // Forget: a confirmation page, then the POST with a reason.
+            let confirm = try await http.execute(uri: "/memory/\(doomed)/forget", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(confirm.contains("the heron stole a fish"))
+            let refused = try await http.execute(uri: "/memory/\(doomed)", method: .post, headers: formHeaders,
+                                                 body: formBody([("csrf", console.access.csrfToken), ("action", "forget")]))
+            #expect(refused.status == .badRequest)
+            let forgotten = try await http.execute(uri: "/memory/\(doomed)", method: .post, headers: formHeaders,
+                                                   body: formBody([("csrf", console.access.csrfToken), ("action", "forget"), ("reason", "wrong fish")]))
+            #expect(forgotten.status == .seeOther)
+            #expect(try await http.execute(uri: "/memory/\(doomed)", method: .get, headers: ConsoleFixture.bearer).status == .notFound)
+            // The JSON API: reject with the CSRF header.
+            var headers = ConsoleFixture.bearer
+            headers[HTTPField.Name("X-CSRF-Token")!] = console.access.csrfToken
+            let rejected = try await http.execute(uri: "/api/v1/memory/\(kept)/reject", method: .post, headers: headers)
+            #expect(rejected.text.contains("\"status\":\"rejected\""))
+        }
+    }
+
+    @Test func factsByNamespaceAndAKeysHistory() async throws {
+        try await ConsoleFixture.withConsole("console_facts") { client, _, http in
+            try await client.transaction { tx in
+                _ = try await tx.facts.put("settings", key: "mail.relay", value: "smtp.example.org", source: "setup")
+                _ = try await tx.facts.supersede("settings", key: "mail.relay", value: "relay.example.org", source: "operator")
+                _ = try await tx.facts.put("settings", key: "theme", value: "dark", source: "setup")
+            }
+            let list = try await http.execute(uri: "/facts?namespace=settings&prefix=mail.", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(list.contains("<main id=\"page-facts\""))
+            #expect(list.contains("href=\"/facts/key?namespace=settings&amp;key=mail.relay\""))
+            #expect(!list.contains("key=theme"))
+            #expect(list.contains("relay.example.org"))
+            let history = try await http.execute(uri: "/facts/key?namespace=settings&key=mail.relay", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(history.contains("<main id=\"page-fact-key\""))
+            #expect(history.contains("smtp.example.org") && history.contains("relay.example.org"))
+            let missing = try await http.execute(uri: "/facts/key?namespace=settings&key=nothing", method: .get, headers: ConsoleFixture.bearer)
+            #expect(missing.status == .notFound)
+            let json = try await http.execute(uri: "/api/v1/facts/history?namespace=settings&key=mail.relay", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(json.contains("\"version\":2"))
+        }
+    }
+
+    @Test func migrationsShowOwnersLedgerAndPlan() async throws {
+        try await ConsoleFixture.withConsole("console_migrations") { _, _, http in
+            let page = try await http.execute(uri: "/migrations", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(page.contains("<main id=\"page-migrations\""))
+            #expect(page.contains("<td>queue.jobs</td>"))
+            #expect(page.contains("the schema matches the models"))
+            let json = try await http.execute(uri: "/api/v1/migrations", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(json.contains("\"plan\":[]"))
+            #expect(json.contains("\"owner\":\"core\""))
+        }
+    }
+}
