@@ -341,5 +341,20 @@ let package = Package(
             dependencies: ["PhylacteryCLI", "ExampleDaemon", "PhylacteryEmbedded", "PhylacteryTestSupport", "TasksExtension", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
+        // Headless Chromium through chromedriver (Debian's chromium and chromium-driver, which the test
+        // command installs): a small WebDriver client and the console driven in a real browser.
+        .testTarget(
+            name: "PhylacteryConsoleBrowserTests",
+            dependencies: [
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryTestSupport", "PhylacteryConsole",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

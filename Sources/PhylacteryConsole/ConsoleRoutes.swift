@@ -37,6 +37,8 @@ enum ConsoleRoutes {
         // Assets and the live-refresh stream.
         ConsoleRoute(method: .get, path: "/assets/console.css") { _, _, _ in asset(ConsoleAssets.css, type: "text/css; charset=utf-8") },
         ConsoleRoute(method: .get, path: "/assets/console.js") { _, _, _ in asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") },
+        // Browsers ask for an icon on every first visit; "none" (204) keeps a 404 out of their console.
+        ConsoleRoute(method: .get, path: "/favicon.ico") { _, _, _ in Response(status: .noContent) },
         ConsoleRoute(method: .get, path: "/events") { console, _, _ in console.events() },
         // The JSON API.
         ConsoleRoute(method: .get, path: "/api/v1/session") { console, _, _ in ConsoleJSON.response(["csrfToken": console.access.csrfToken]) },
