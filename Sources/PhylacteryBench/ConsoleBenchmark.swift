@@ -1,6 +1,10 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import Phylactery
+import PhylacteryConsole
 import PostgresNIO
 
 /// `phylactery-bench console`: the console's pages over a database of 1,000,000 jobs and 1,000,000
@@ -8,9 +12,11 @@ import PostgresNIO
 ///
 /// Seeds the rows with `COPY` (jobs in every state over the last week, with errors on the failed
 /// ones; spans as 100,000 traces of 10 spans over the last three days, each root tagged with a job),
-/// analyses the tables, then measures the server time of the pages — the job list, the trace list,
-/// one job's detail and the overview — as the median of repeated requests, and the library calls
-/// behind them. Baselines in the same run: a `SELECT 1` round trip (the floor of any page) and the
+/// analyses the tables, then measures the server time of the pages — the job list (`/queue`), the
+/// trace list (`/traces`), one job's detail (`/jobs/ID`) and the overview (`/`) — requested through
+/// the console's router in-process (HummingbirdTesting's router framework: routing, the security
+/// middleware, the queries and the Mustache rendering, no sockets), as the median of repeated
+/// requests, and the library calls behind them. Baselines in the same run: a `SELECT 1` round trip (the floor of any page) and the
 /// trace list's deep page read with `OFFSET` instead of a cursor.
 struct ConsoleBenchmark {
     let client: PhylacteryClient
@@ -27,6 +33,7 @@ struct ConsoleBenchmark {
         try await Migrator(client: self.client, federation: try Federation.standard(extensions: [])).apply(allowing: [])
         try await self.seed()
         try await self.measureLibrary()
+        try await self.measurePages()
     }
 
     // MARK: - Seeding
@@ -209,6 +216,45 @@ struct ConsoleBenchmark {
         let overview = try await self.median { blackHole(try await client.serverOverview()) }
         line("serverOverview: \(Self.ms(overview))")
         self.results["library_overview_ms"] = overview
+    }
+}
+
+extension ConsoleBenchmark {
+    /// The pages, through the console's router in-process, with a bearer token as a script sends it.
+    mutating func measurePages() async throws {
+        let token = String(repeating: "b7", count: 32)
+        let home = NSTemporaryDirectory() + "phylactery-bench-console-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let console = try PhylacteryConsole(client: self.client, configuration: ConsoleConfiguration(home: home), access: ConsoleAccess(token: token), logger: self.logger)
+        let job = try requireValue(self.sampleJob)
+        let bench = self
+        let pages: [(key: String, uri: String)] = [
+            ("jobs_page_ms", "/queue"), ("traces_page_ms", "/traces"), ("job_detail_ms", "/jobs/\(job)"), ("overview_ms", "/"),
+            ("jobs_api_ms", "/api/v1/jobs"), ("traces_api_ms", "/api/v1/traces"),
+        ]
+        let figures = try await console.application().test(.router) { http -> [String: Double] in
+            let headers: HTTPFields = [.authorization: "Bearer \(token)"]
+            var figures: [String: Double] = [:]
+            for page in pages {
+                var bytes = 0
+                figures[page.key] = try await bench.median {
+                    let response = try await http.execute(uri: page.uri, method: .get, headers: headers)
+                    guard response.status == .ok else {
+                        throw BenchmarkError("\(page.uri) answered \(response.status): \(String(buffer: response.body).prefix(300))")
+                    }
+                    bytes = response.body.readableBytes
+                }
+                line("GET \(page.uri): \(Self.ms(figures[page.key]!)) (median of \(bench.repeats), \(bytes) bytes)")
+            }
+            return figures
+        }
+        self.results.merge(figures) { _, new in new }
+        if let floor = self.results["select1_ms"] {
+            for key in ["jobs_page_ms", "traces_page_ms"] {
+                if let value = figures[key] { self.results[key.replacingOccurrences(of: "_ms", with: "_vs_select1")] = value / floor }
+            }
+        }
     }
 }
 
