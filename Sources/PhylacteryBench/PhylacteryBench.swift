@@ -28,6 +28,9 @@ struct PhylacteryBench: AsyncParsableCommand {
     @Option(name: .customLong("size-mb"), help: "backup: the cluster's size in MB (default 1024).")
     var sizeMB = 1024
 
+    @Flag(name: .customLong("server-seed"), help: "console: generate the rows inside the server (INSERT … SELECT) instead of sending them with COPY (for a debug build, whose row encoding is slow).")
+    var serverSeed = false
+
     @Option(help: .hidden)
     var profile: String?
 
@@ -114,6 +117,7 @@ struct PhylacteryBench: AsyncParsableCommand {
                 return benchmark.results
             case "console":
                 var benchmark = ConsoleBenchmark(client: client, logger: logger)
+                benchmark.seedInServer = serverSeed
                 try await benchmark.run()
                 return benchmark.results
             case "traces":
