@@ -72,11 +72,14 @@ struct ConsoleCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let logger = Logger(label: "phylactery.console")
+            // The bind rules are checked before anything connects.
+            let configuration = self.options.configuration(home: ConsoleProcess.home)
+            try configuration.validate()
             let registry = ConsoleProcess.metricsRegistry()
             let url = try EmbeddedServer.resolveDatabaseURL()
             try await PhylacteryClient.withClient(configuration: .init(url: url), logger: logger) { client in
                 let console = try PhylacteryConsole(
-                    client: client, configuration: self.options.configuration(home: ConsoleProcess.home), metrics: registry, logger: logger,
+                    client: client, configuration: configuration, metrics: registry, federation: try PhylacteryCommands.federation(), logger: logger,
                     onReady: ConsoleProcess.announce)
                 let group = ServiceGroup(configuration: .init(
                     services: [.init(service: console)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -56,6 +56,7 @@ struct UpCommand: AsyncParsableCommand {
                 let home = runtime.embeddedServer?.configuration.home ?? ConsoleProcess.home
                 var console = try PhylacteryConsole(
                     client: runtime.client, configuration: ConsoleConfiguration(home: home, port: self.consolePort), metrics: registry,
+                    federation: try PhylacteryCommands.federation(),
                     logger: Logger(label: "phylactery.console"), onReady: ConsoleProcess.announce)
                 console.startsAfter = { try await runtime.health.waitUntilReady() }
                 services.append(.init(service: console, failureTerminationBehavior: .gracefullyShutdownGroup))
