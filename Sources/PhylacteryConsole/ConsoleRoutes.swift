@@ -34,6 +34,7 @@ enum ConsoleRoutes {
         ConsoleRoute(method: .get, path: "/facts") { console, request, _ in try await console.factsPage(request) },
         ConsoleRoute(method: .get, path: "/facts/key") { console, request, _ in try await console.factKeyPage(request) },
         ConsoleRoute(method: .get, path: "/migrations") { console, request, _ in try await console.migrationsPage(request) },
+        ConsoleRoute(method: .get, path: "/backups") { console, request, _ in try await console.backupsPage(request) },
         // Assets and the live-refresh stream.
         ConsoleRoute(method: .get, path: "/assets/console.css") { _, _, _ in asset(ConsoleAssets.css, type: "text/css; charset=utf-8") },
         ConsoleRoute(method: .get, path: "/assets/console.js") { _, _, _ in asset(ConsoleAssets.script, type: "text/javascript; charset=utf-8") },
@@ -94,6 +95,7 @@ enum ConsoleRoutes {
             return ConsoleJSON.response(try await console.factHistoryData(namespace: namespace, key: key))
         },
         ConsoleRoute(method: .get, path: "/api/v1/migrations") { console, _, _ in ConsoleJSON.response(try await console.migrationsData()) },
+        ConsoleRoute(method: .get, path: "/api/v1/backups") { console, _, _ in ConsoleJSON.response(try await console.backupsData()) },
         ConsoleRoute(method: .get, path: "/metrics") { console, _, _ in try console.metricsResponse() },
     ]
 

@@ -4,7 +4,7 @@
 enum ConsoleTemplates {
     static let all: [String: String] = [
         "layout": layout, "overview": overview, "queue": queue, "job": job, "bulk": bulk, "traces": traces, "trace": trace,
-        "memory": memory, "memory-item": memoryItem, "memory-forget": memoryForget, "facts": facts, "fact-key": factKey, "migrations": migrations,
+        "memory": memory, "memory-item": memoryItem, "memory-forget": memoryForget, "facts": facts, "fact-key": factKey, "migrations": migrations, "backups": backups,
     ]
 
     static let layout = """
@@ -290,6 +290,22 @@ enum ConsoleTemplates {
         <h2>Ledger</h2>
         <table><thead><tr><th>Revision</th><th>Message</th><th>Source</th><th>Applied</th></tr></thead>
         <tbody>{{#data.ledger}}<tr><td><code>{{revision}}</code></td><td>{{message}}</td><td>{{source}}</td><td>{{appliedAt}}</td></tr>{{/data.ledger}}</tbody></table>
+        </main>
+        """
+
+    static let backups = """
+        <main id="page-backups">
+        <h1>Backups</h1>
+        {{#message}}<p class="notice">{{message}}</p>{{/message}}
+        {{#configured}}
+        <section class="cards">
+        <div class="card"><h2>Restorable</h2><p>from {{#restorableFrom}}{{restorableFrom}}{{/restorableFrom}}{{^restorableFrom}}— (no backup yet){{/restorableFrom}}</p><p>until {{restorableUntil}}</p>{{#gaps}}<p class="error-text">gap: {{.}}</p>{{/gaps}}</div>
+        <div class="card"><h2>Archive</h2><p>{{walFiles}} WAL file(s), {{walSize}}</p><p><code>{{directory}}</code></p></div>
+        <div class="card"><h2>Last verification</h2>{{#lastVerification}}<p class="{{#passed}}health-ok{{/passed}}{{^passed}}health-failed{{/passed}}">{{label}} at {{at}}: {{#passed}}passed{{/passed}}{{^passed}}failed{{/passed}}</p>{{#problems}}<p class="error-text">{{.}}</p>{{/problems}}{{/lastVerification}}{{^lastVerification}}<p>none</p>{{/lastVerification}}</div>
+        </section>
+        <table class="backups"><thead><tr><th>Label</th><th>Kind</th><th>Parent</th><th>Started</th><th>Ended</th><th>Data</th><th>PostgreSQL</th></tr></thead>
+        <tbody>{{#backups}}<tr class="backup-row"><td>{{label}}</td><td>{{kind}}</td><td>{{parent}}</td><td>{{start}}</td><td>{{stop}}</td><td class="num">{{size}}</td><td>{{postgresVersion}}</td></tr>{{/backups}}</tbody></table>
+        {{/configured}}
         </main>
         """
 }

@@ -13,7 +13,7 @@ struct NavigationItem: Sendable {
     var active: Bool
 
     static let sections: [(href: String, label: String)] = [
-        ("/", "Overview"), ("/queue", "Queue"), ("/traces", "Traces"), ("/memory", "Memory"), ("/facts", "Facts"), ("/migrations", "Migrations"),
+        ("/", "Overview"), ("/queue", "Queue"), ("/traces", "Traces"), ("/memory", "Memory"), ("/facts", "Facts"), ("/migrations", "Migrations"), ("/backups", "Backups"),
     ]
 }
 

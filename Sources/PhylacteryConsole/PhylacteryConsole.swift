@@ -5,6 +5,7 @@ import Mustache
 import NIOCore
 import NIOSSL
 public import Phylactery
+public import PhylacteryBackup
 public import Prometheus
 public import ServiceLifecycle
 import HummingbirdTLS
@@ -39,6 +40,8 @@ public struct PhylacteryConsole: Service, Sendable {
     public let metrics: PrometheusCollectorRegistry?
     /// The models whose migrations the Migrations page plans (the core's and the hosted extensions').
     public let federation: Federation
+    /// The local server's backups (`Crypt.open(server)`), for the Backups page; `nil`: not configured.
+    public var backups: Crypt?
     let logger: Logger
     let templates: MustacheLibrary
     /// Called once the server listens, with the URL (including the token) to open.

@@ -85,4 +85,14 @@ import Testing
             #expect(json.contains("\"owner\":\"core\""))
         }
     }
+
+    @Test func backupsSayHowToConfigureThemWhenThereAreNone() async throws {
+        try await ConsoleFixture.withConsole("console_backups") { _, _, http in
+            let page = try await http.execute(uri: "/backups", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(page.contains("<main id=\"page-backups\""))
+            #expect(page.contains("phylactery db archive --to DIR"))
+            let json = try await http.execute(uri: "/api/v1/backups", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(json.contains("\"configured\":false"))
+        }
+    }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Phylactery
+import PhylacteryBackup
 import PhylacteryConsole
 import PhylacteryEmbedded
 import Prometheus
@@ -50,6 +51,13 @@ enum ConsoleProcess {
     /// The home the token lives in: the local server's (PHYLACTERY_HOME or the default).
     static var home: String { EmbeddedServer.Configuration.fromEnvironment().home }
 
+    /// The local server's backups, when it has them configured (`db archive`); `nil` for an external
+    /// server (PHYLACTERY_DATABASE_URL) or without backup settings.
+    static func localBackups() -> Crypt? {
+        guard ProcessInfo.processInfo.environment["PHYLACTERY_DATABASE_URL"] == nil else { return nil }
+        return try? Crypt.open(EmbeddedServer(configuration: .fromEnvironment()))
+    }
+
     /// Prints the start line with the URL to open. Unbuffered: whoever waits for it sees it at once.
     static func announce(_ url: String) {
         FileHandle.standardOutput.write(Data("console on \(url) (SIGTERM or Ctrl-C stops it)\n".utf8))
@@ -78,9 +86,10 @@ struct ConsoleCommand: AsyncParsableCommand {
             let registry = ConsoleProcess.metricsRegistry()
             let url = try EmbeddedServer.resolveDatabaseURL()
             try await PhylacteryClient.withClient(configuration: .init(url: url), logger: logger) { client in
-                let console = try PhylacteryConsole(
+                var console = try PhylacteryConsole(
                     client: client, configuration: configuration, metrics: registry, federation: try PhylacteryCommands.federation(), logger: logger,
                     onReady: ConsoleProcess.announce)
+                console.backups = ConsoleProcess.localBackups()
                 let group = ServiceGroup(configuration: .init(
                     services: [.init(service: console)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                 try await group.run()

@@ -59,6 +59,7 @@ struct UpCommand: AsyncParsableCommand {
                     federation: try PhylacteryCommands.federation(),
                     logger: Logger(label: "phylactery.console"), onReady: ConsoleProcess.announce)
                 console.startsAfter = { try await runtime.health.waitUntilReady() }
+                console.backups = runtime.embeddedServer.flatMap { try? Crypt.open($0) }
                 services.append(.init(service: console, failureTerminationBehavior: .gracefullyShutdownGroup))
             }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
