@@ -228,6 +228,10 @@ enum ConsoleTemplates {
         <table><thead><tr><th>At</th><th>From</th><th>To</th><th>By</th></tr></thead>
         <tbody>{{#memory.history}}<tr><td>{{at}}</td><td>{{from}}</td><td>{{to}}</td><td>{{by}}</td></tr>{{/memory.history}}</tbody></table>
         {{^memory.history}}<p class="empty">No status change yet.</p>{{/memory.history}}
+        <h2>Nearest memories</h2>
+        <table class="memories"><thead><tr><th>Memory</th><th>Content</th><th>Status</th><th>Distance</th></tr></thead>
+        <tbody>{{#memory.neighbours}}<tr class="neighbour-row"><td><a href="/memory/{{id}}">{{id}}</a></td><td>{{content}}</td><td>{{status}}</td><td class="num">{{score}}</td></tr>{{/memory.neighbours}}</tbody></table>
+        {{^memory.neighbours}}<p class="empty">No vector to compare, or no other memory in its space.</p>{{/memory.neighbours}}
         </main>
         """
 

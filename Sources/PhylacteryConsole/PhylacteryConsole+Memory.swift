@@ -25,6 +25,8 @@ struct MemoryItemData: Codable, Sendable {
     var statusChangedBy: String?
     var statusChangedAt: String?
     var history: [Change]
+    /// The nearest memories in the default space (or the first the memory has a vector in).
+    var neighbours: [MemoryData.Match]
 }
 
 /// What a memory action did.
@@ -64,13 +66,17 @@ extension PhylacteryConsole {
 
     func memoryItemData(_ id: UUID) async throws -> MemoryItemData {
         try await self.client.transaction { tx in
-            guard let memory = try await tx.find(Memory.self, id: id) else { throw PhylacteryError(.notFound, "no memory has the id \(id)") }
-            let history = try await tx.memory.statusHistory(of: id, offset: 0, limit: 200)
+            guard let memory = try await tx.memory.detail(of: id, neighbours: 5, historyLimit: 200) else {
+                throw PhylacteryError(.notFound, "no memory has the id \(id) (or its label is not visible here)")
+            }
             return MemoryItemData(
-                id: memory.id.uuidString.lowercased(), content: memory.content, metadata: ConsoleTime.prettyJSON(memory.metadata.text),
-                status: memory.status.rawValue, owner: memory.owner, source: memory.source, sensitivity: memory.sensitivity?.rawValue,
+                id: memory.id.uuidString.lowercased(), content: memory.content, metadata: ConsoleTime.prettyJSON(memory.metadata),
+                status: memory.status.rawValue, owner: memory.owner, source: memory.source, sensitivity: memory.sensitivity.rawValue,
                 createdAt: ConsoleTime.text(memory.createdAt), statusChangedBy: memory.statusChangedBy, statusChangedAt: memory.statusChangedAt.map(ConsoleTime.text),
-                history: history.map { .init(from: $0.fromStatus.rawValue, to: $0.toStatus.rawValue, by: $0.changedBy, at: ConsoleTime.text($0.changedAt)) })
+                history: memory.history.map { .init(from: $0.fromStatus.rawValue, to: $0.toStatus.rawValue, by: $0.changedBy, at: ConsoleTime.text($0.changedAt)) },
+                neighbours: memory.neighbours.map {
+                    .init(id: $0.id.uuidString.lowercased(), content: $0.content, status: $0.status.rawValue, owner: $0.owner, score: -$0.distance)
+                })
         }
     }
 

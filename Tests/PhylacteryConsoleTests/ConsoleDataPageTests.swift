@@ -17,11 +17,13 @@ import Testing
                 let kept = try await tx.memory.remember(try Memory(content: "the heron nests by the mill pond", embedding: try Vector([Float]([1, 0, 0])), space: space,
                                                                    owner: "core", source: "chat"))
                 let doomed = try await tx.memory.remember(Memory(content: "the heron stole a fish", owner: "core", source: "chat"))
+                _ = try await tx.memory.remember(try Memory(content: "a grey wader by the water", embedding: try Vector([Float]([0.9, 0.1, 0])), space: space,
+                                                            owner: "core", source: "chat"))
                 return (kept.id, doomed.id)
             }
             let page = try await http.execute(uri: "/memory?q=heron", method: .get, headers: ConsoleFixture.bearer).text
             #expect(page.contains("<main id=\"page-memory\""))
-            #expect(page.contains("<td>console-test@v1</td><td>speculative</td><td class=\"num\">1</td>"))
+            #expect(page.contains("<td>console-test@v1</td><td>speculative</td><td class=\"num\">2</td>"))
             #expect(page.contains("data-memory-id=\"\(kept.uuidString.lowercased())\""))
             #expect(page.contains("data-memory-id=\"\(doomed.uuidString.lowercased())\""))
             // Consecrate from the detail page's form; the status history shows it.
@@ -32,6 +34,7 @@ import Testing
             #expect(detail.contains("<main id=\"page-memory-item\""))
             #expect(detail.contains("<dd id=\"memory-status\">consecrated</dd>"))
             #expect(detail.contains("<td>speculative</td><td>consecrated</td><td>console</td>"))
+            #expect(detail.contains("<tr class=\"neighbour-row\">") && detail.contains("a grey wader by the water"))
             // Forget: a confirmation page, then the POST with a reason.
             let confirm = try await http.execute(uri: "/memory/\(doomed)/forget", method: .get, headers: ConsoleFixture.bearer).text
             #expect(confirm.contains("the heron stole a fish"))
