@@ -297,6 +297,22 @@ struct ConsoleBenchmark {
         let overview = try await self.median { blackHole(try await client.serverOverview()) }
         line("serverOverview: \(Self.ms(overview))")
         self.results["library_overview_ms"] = overview
+
+        // The job counts the queue page and the overview show: the waiting and running jobs counted at
+        // each request (partial indexes), the finished ones by a scan the console runs in the
+        // background at most every 15 s; and the old one-statement count of everything, for scale.
+        let active = try await self.median { blackHole(try await client.jobs.activeCounts()) }
+        let finished = try await self.median { blackHole(try await client.jobs.finishedCounts()) }
+        let everything = try await self.median {
+            blackHole(try await client.query("""
+                SELECT queue, CASE WHEN state = 'available' AND scheduled_at > now() THEN 'scheduled' ELSE state END, count(*)
+                FROM queue.jobs GROUP BY 1, 2
+                """).collect())
+        }
+        line("jobs.activeCounts: \(Self.ms(active)); jobs.finishedCounts (background): \(Self.ms(finished)); every job in one GROUP BY: \(Self.ms(everything))")
+        self.results["library_active_counts_ms"] = active
+        self.results["library_finished_counts_ms"] = finished
+        self.results["all_counts_group_by_ms"] = everything
     }
 }
 

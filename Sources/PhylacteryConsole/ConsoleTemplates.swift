@@ -67,6 +67,7 @@ enum ConsoleTemplates {
         <table class="counts">
         <thead><tr><th>Queue</th><th>State</th><th>Jobs</th></tr></thead>
         <tbody>{{#stats.counts}}<tr><td>{{queue}}</td><td><a href="/queue?queue={{queue}}&amp;state={{state}}">{{state}}</a></td><td class="num">{{count}}</td></tr>{{/stats.counts}}</tbody>
+        <caption>Finished states counted at {{stats.finishedCountedAt}}; the others now.</caption>
         </table>
         <div class="charts">
         <figure><figcaption>Finished per minute</figcaption>{{{throughputChart}}}</figure>

@@ -32,11 +32,11 @@ struct OverviewPageView: Sendable {
 extension PhylacteryConsole {
     func overviewData() async throws -> OverviewData {
         async let report = self.client.healthReport()
-        async let stats = self.client.jobs.stats()
+        async let counted = self.jobCounts()
         async let server = self.client.serverOverview()
-        let (health, figures, overview) = try await (report, stats, server)
+        let (health, counts, overview) = try await (report, counted, server)
         var totals: [String: Int] = [:]
-        for line in figures.counts { totals[line.state, default: 0] += line.count }
+        for line in counts.counts { totals[line.state, default: 0] += line.count }
         return OverviewData(
             version: PhylacteryVersion.current, server: overview,
             health: health.checks.map { .init(name: $0.name, status: $0.status.rawValue, detail: $0.detail, fix: $0.fix) },

@@ -42,6 +42,9 @@ struct QueueStatsData: Codable, Sendable {
     struct Count: Codable, Sendable { var queue: String; var state: String; var count: Int }
     struct Figures: Codable, Sendable { var queue: String; var oldestAvailableAge: Double; var completedLastMinute: Int }
     var counts: [Count]
+    /// When the finished states' counts were measured (they are refreshed in the background; the
+    /// others are exact at the request).
+    var finishedCountedAt: String
     var queues: [Figures]
     var series: [QueueOperator.SeriesPoint]
 }
@@ -119,13 +122,25 @@ extension PhylacteryConsole {
 
     func queueStatsData() async throws -> QueueStatsData {
         let jobs = self.client.jobs
-        async let stats = jobs.stats()
+        async let counted = self.jobCounts()
         async let series = jobs.series()
-        let (figures, points) = try await (stats, series)
+        let (counts, points) = try await (counted, series)
+        let figures = try await jobs.figures(queues: Set(counts.counts.map(\.queue)))
         return QueueStatsData(
-            counts: figures.counts.map { .init(queue: $0.queue, state: $0.state, count: $0.count) },
-            queues: figures.queues.map { .init(queue: $0.queue, oldestAvailableAge: ($0.oldestAvailableAge * 10).rounded() / 10, completedLastMinute: $0.completedLastMinute) },
+            counts: counts.counts.map { .init(queue: $0.queue, state: $0.state, count: $0.count) },
+            finishedCountedAt: ConsoleTime.text(counts.finishedAt),
+            queues: figures.map { .init(queue: $0.queue, oldestAvailableAge: ($0.oldestAvailableAge * 10).rounded() / 10, completedLastMinute: $0.completedLastMinute) },
             series: points)
+    }
+
+    /// Jobs by queue and state: the waiting and running ones counted now (indexed), the finished ones
+    /// from ``finishedJobCounts`` (a scan of every finished row, at most one per `maxAge`), so a page
+    /// stays fast with millions of finished jobs kept.
+    func jobCounts() async throws -> (counts: [QueueOperator.StateCount], finishedAt: Date) {
+        async let active = self.client.jobs.activeCounts()
+        async let finished = self.finishedJobCounts.read()
+        let (now, reading) = try await (active, finished)
+        return ((now + reading.value).sorted { ($0.queue, $0.state) < ($1.queue, $1.state) }, reading.measuredAt)
     }
 
     func jobPageData(_ filter: QueueOperator.JobFilter, before: UUID?, limit: Int = 50) async throws -> JobPageData {

@@ -44,6 +44,9 @@ public struct PhylacteryConsole: Service, Sendable {
     public var backups: Crypt?
     let logger: Logger
     let templates: MustacheLibrary
+    /// Finished jobs by queue and state, refreshed in the background at most every 15 s (see
+    /// ``jobCounts()``): counting a million finished rows takes about a second.
+    let finishedJobCounts: RefreshingValue<[QueueOperator.StateCount]>
     /// Called once the server listens, with the URL (including the token) to open.
     let onReady: @Sendable (String) -> Void
     /// Awaited by ``run()`` before it binds: a daemon sets it to its runtime's readiness
@@ -65,6 +68,8 @@ public struct PhylacteryConsole: Service, Sendable {
         self.federation = try federation ?? Federation.standard(extensions: [])
         self.logger = logger
         self.onReady = onReady
+        let jobs = client.jobs
+        self.finishedJobCounts = RefreshingValue(maxAge: .seconds(15)) { try await jobs.finishedCounts() }
         var library = MustacheLibrary()
         for (name, text) in ConsoleTemplates.all {
             library.register(try MustacheTemplate(string: text), named: name)

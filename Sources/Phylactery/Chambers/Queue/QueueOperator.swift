@@ -40,27 +40,66 @@ public struct QueueOperator: Sendable {
         public var queues: [QueueFigures]
     }
 
-    /// Counts by queue and state, the oldest due job's age and last minute's throughput per queue.
+    /// Counts by queue and state, the oldest due job's age and last minute's throughput per queue:
+    /// ``activeCounts()`` + ``finishedCounts()`` + ``figures(queues:)``.
     public func stats() async throws -> Stats {
+        let counts = try await self.activeCounts() + self.finishedCounts()
+        let figures = try await self.figures(queues: Set(counts.map(\.queue)))
+        return Stats(counts: counts.sorted { ($0.queue, $0.state) < ($1.queue, $1.state) }, queues: figures)
+    }
+
+    /// Exact counts of the jobs still to run (`available`, `scheduled`: available but not yet due) and
+    /// of the `running` ones, by queue: read off the partial claim and lease indexes, so they cost what
+    /// the backlog costs, however many finished jobs the table keeps.
+    public func activeCounts() async throws -> [StateCount] {
         let rows = try await self.client.query("""
-            SELECT queue, CASE WHEN state = 'available' AND scheduled_at > now() THEN 'scheduled' ELSE state END, count(*)
-            FROM queue.jobs GROUP BY 1, 2 ORDER BY 1, 2
+            SELECT queue, CASE WHEN scheduled_at > now() THEN 'scheduled' ELSE 'available' END, count(*)
+            FROM queue.jobs WHERE state = 'available' GROUP BY 1, 2
+            UNION ALL
+            SELECT queue, 'running', count(*) FROM queue.jobs WHERE state = 'running' GROUP BY 1
             """).collect()
-        let counts = try rows.map { row in
-            let (queue, state, count) = try row.decode((String, String, Int64).self, context: .default)
-            return StateCount(queue: queue, state: state, count: Int(count))
+        return try rows.map(Self.stateCount)
+    }
+
+    /// Exact counts of the finished jobs (`completed`, `cancelled`, `discarded`) by queue: a scan of
+    /// every finished row, which grows with what the queue keeps until ``prune(olderThan:)`` (about a
+    /// second per million rows here). The console refreshes it in the background instead of per page.
+    public func finishedCounts() async throws -> [StateCount] {
+        let rows = try await self.client.query("""
+            SELECT queue, state, count(*) FROM queue.jobs
+            WHERE state IN ('completed', 'cancelled', 'discarded') GROUP BY 1, 2
+            """).collect()
+        return try rows.map(Self.stateCount)
+    }
+
+    static func stateCount(_ row: PostgresRow) throws -> StateCount {
+        let (queue, state, count) = try row.decode((String, String, Int64).self, context: .default)
+        return StateCount(queue: queue, state: state, count: Int(count))
+    }
+
+    /// Per-queue figures for `queues` (and any queue with a due job or a completion in the last
+    /// minute), sorted by queue: the oldest due job's wait (the claim index) and the completions of the
+    /// last minute (the finished-jobs index).
+    public func figures(queues: Set<String>) async throws -> [QueueFigures] {
+        var byQueue: [String: QueueFigures] = [:]
+        for queue in queues { byQueue[queue] = QueueFigures(queue: queue, oldestAvailableAge: 0, completedLastMinute: 0) }
+        let waits = try await self.client.query("""
+            SELECT queue, extract(epoch FROM now() - min(scheduled_at))::float8 FROM queue.jobs
+            WHERE state = 'available' AND scheduled_at <= now() GROUP BY queue
+            """).collect()
+        for row in waits {
+            let (queue, age) = try row.decode((String, Double).self, context: .default)
+            byQueue[queue, default: QueueFigures(queue: queue, oldestAvailableAge: 0, completedLastMinute: 0)].oldestAvailableAge = max(age, 0)
         }
-        let figures = try await self.client.query("""
-            SELECT q.queue,
-                   coalesce((SELECT extract(epoch FROM now() - min(scheduled_at))::float8 FROM queue.jobs
-                             WHERE queue = q.queue AND state = 'available' AND scheduled_at <= now()), 0),
-                   (SELECT count(*) FROM queue.jobs WHERE queue = q.queue AND state = 'completed' AND finalized_at > now() - interval '1 minute')
-            FROM (SELECT DISTINCT queue FROM queue.jobs) q ORDER BY 1
+        let completions = try await self.client.query("""
+            SELECT queue, count(*) FROM queue.jobs
+            WHERE finalized_at > now() - interval '1 minute' AND state = 'completed' GROUP BY queue
             """).collect()
-        return Stats(counts: counts, queues: try figures.map { row in
-            let (queue, age, completed) = try row.decode((String, Double, Int64).self, context: .default)
-            return QueueFigures(queue: queue, oldestAvailableAge: age, completedLastMinute: Int(completed))
-        })
+        for row in completions {
+            let (queue, count) = try row.decode((String, Int64).self, context: .default)
+            byQueue[queue, default: QueueFigures(queue: queue, oldestAvailableAge: 0, completedLastMinute: 0)].completedLastMinute = Int(count)
+        }
+        return byQueue.values.sorted { $0.queue < $1.queue }
     }
 
     /// A job as listings show it (no arguments).
