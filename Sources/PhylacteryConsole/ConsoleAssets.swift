@@ -42,6 +42,7 @@ enum ConsoleAssets {
         button { border: 1px solid var(--accent); background: #fff; color: var(--accent); border-radius: 4px; cursor: pointer; }
         button:hover { background: var(--accent); color: #fff; }
         button.danger { border-color: var(--bad); color: var(--bad); }
+        a.danger { color: var(--bad); }
         .notice { padding: .4rem .75rem; background: #e6f0fa; border-left: 3px solid var(--accent); }
         .empty { color: var(--muted); }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }

@@ -25,6 +25,9 @@ enum ConsoleErrorPage {
             (status, message) = (.notFound, error.description)
         case let error as PhylacteryError where error.code == .invalidArgument:
             (status, message) = (.badRequest, error.description)
+        case let error as PhylacteryError where [.factRetracted, .staleFact, .staleRow, .factExists, .lockNotAvailable].contains(error.code):
+            // The page was out of date (someone else changed the row first): the message says what holds now.
+            (status, message) = (.conflict, error.description)
         case let error as ConsoleError:
             (status, message) = (.badRequest, error.description)
         case let error as HTTPError:

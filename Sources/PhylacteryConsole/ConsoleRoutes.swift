@@ -33,6 +33,8 @@ enum ConsoleRoutes {
         ConsoleRoute(method: .get, path: "/memory/:id/forget") { console, _, context in try await console.forgetConfirmationPage(id: try uuid(context, "memory")) },
         ConsoleRoute(method: .get, path: "/facts") { console, request, _ in try await console.factsPage(request) },
         ConsoleRoute(method: .get, path: "/facts/key") { console, request, _ in try await console.factKeyPage(request) },
+        ConsoleRoute(method: .post, path: "/facts/key") { console, request, _ in try await console.factForm(request) },
+        ConsoleRoute(method: .get, path: "/facts/retract") { console, request, _ in try await console.factRetractConfirmationPage(request) },
         ConsoleRoute(method: .get, path: "/migrations") { console, request, _ in try await console.migrationsPage(request) },
         ConsoleRoute(method: .get, path: "/backups") { console, request, _ in try await console.backupsPage(request) },
         // Assets and the live-refresh stream.
@@ -93,6 +95,12 @@ enum ConsoleRoutes {
                 throw ConsoleError(.badRequest, "a fact's history needs ?namespace=…&key=…")
             }
             return ConsoleJSON.response(try await console.factHistoryData(namespace: namespace, key: key))
+        },
+        ConsoleRoute(method: .post, path: "/api/v1/facts/retract") { console, request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 16)
+            let input = try ConsoleJSON.decoder.decode(FactRetractRequest.self, from: Data(body.readableBytesView))
+            return ConsoleJSON.response(try await console.retractFact(namespace: input.namespace, key: input.key, reason: input.reason))
         },
         ConsoleRoute(method: .get, path: "/api/v1/migrations") { console, _, _ in ConsoleJSON.response(try await console.migrationsData()) },
         ConsoleRoute(method: .get, path: "/api/v1/backups") { console, _, _ in ConsoleJSON.response(try await console.backupsData()) },

@@ -4,7 +4,7 @@
 enum ConsoleTemplates {
     static let all: [String: String] = [
         "layout": layout, "overview": overview, "queue": queue, "job": job, "bulk": bulk, "traces": traces, "trace": trace,
-        "memory": memory, "memory-item": memoryItem, "memory-forget": memoryForget, "facts": facts, "fact-key": factKey, "migrations": migrations, "backups": backups,
+        "memory": memory, "memory-item": memoryItem, "memory-forget": memoryForget, "facts": facts, "fact-key": factKey, "fact-retract": factRetract, "migrations": migrations, "backups": backups,
     ]
 
     static let layout = """
@@ -274,8 +274,26 @@ enum ConsoleTemplates {
     static let factKey = """
         <main id="page-fact-key">
         <h1>{{namespace}} / {{key}}</h1>
+        {{#notice}}<p class="notice">{{notice}}</p>{{/notice}}
+        {{#retractURL}}<p><a href="{{retractURL}}" class="danger" id="fact-retract">Retract…</a></p>{{/retractURL}}
         <table class="fact-history"><thead><tr><th>Version</th><th>Value</th><th>Source</th><th>Recorded</th><th>Note</th></tr></thead>
         <tbody>{{#versions}}<tr><td class="num">{{version}}</td><td>{{#erased}}(erased){{/erased}}{{^erased}}<pre class="json">{{value}}</pre>{{/erased}}</td><td>{{source}}</td><td>{{recordedAt}}</td><td>{{#isRetraction}}retracted: {{reason}}{{/isRetraction}}</td></tr>{{/versions}}</tbody></table>
+        </main>
+        """
+
+    static let factRetract = """
+        <main id="page-fact-retract">
+        <h1>Retract {{namespace}} / {{key}}?</h1>
+        <p>A new version records that the fact no longer holds, with your reason; every earlier version stays in the history.</p>
+        <p>Now (version {{current.version}}):</p>
+        <pre class="json">{{current.value}}</pre>
+        <form method="post" action="/facts/key">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="namespace" value="{{namespace}}">
+        <input type="hidden" name="key" value="{{key}}">
+        <label>Reason <input name="reason" required></label>
+        <button name="action" value="retract" class="danger">Retract</button>
+        </form>
         </main>
         """
 

@@ -53,6 +53,22 @@ struct FactHistoryData: Codable, Sendable {
 
 struct FactsPageView: Sendable { var data: FactListData; var namespace: String; var chosen: Bool; var nextURL: String? }
 
+/// A key's history page: the history, and the way to retract the key while its newest version holds.
+struct FactKeyPageView: Sendable {
+    var namespace: String
+    var key: String
+    var versions: [FactData]
+    /// The retraction's confirmation page; `nil` when the newest version is already a retraction.
+    var retractURL: String?
+    var notice: String?
+}
+
+/// The retraction's confirmation page.
+struct FactRetractPageView: Sendable { var namespace: String; var key: String; var current: FactData; var csrf: String }
+
+/// The body of `POST /api/v1/facts/retract`.
+struct FactRetractRequest: Codable, Sendable { var namespace: String; var key: String; var reason: String }
+
 extension PhylacteryConsole {
     /// The most namespaces or keys a page shows.
     static let factPageLimit = 100
@@ -94,6 +110,44 @@ extension PhylacteryConsole {
             throw ConsoleError(.badRequest, "a fact's history needs ?namespace=…&key=…; follow a key from the Facts page")
         }
         let data = try await self.factHistoryData(namespace: namespace, key: key)
-        return self.page("fact-key", title: "Fact \(key)", section: "/facts", data)
+        let live = data.versions.last.map { !$0.isRetraction } ?? false
+        let view = FactKeyPageView(
+            namespace: namespace, key: key, versions: data.versions,
+            retractURL: live ? "/facts/retract?" + ConsoleForm.query([("namespace", namespace), ("key", key)]) : nil,
+            notice: ConsoleFilters.text(request.uri, "done") == "retract" ? "Retracted." : nil)
+        return self.page("fact-key", title: "Fact \(key)", section: "/facts", view)
+    }
+
+    /// The source a retraction made from the console is recorded with.
+    static let factSource = "console"
+
+    /// Retracts the key's current fact: a tombstone version with the reason; the history stays.
+    func retractFact(namespace: String, key: String, reason: String) async throws -> FactHistoryData {
+        guard !reason.isEmpty else { throw ConsoleError(.badRequest, "a retraction needs a reason (why the fact no longer holds)") }
+        _ = try await self.client.transaction { tx in try await tx.facts.retract(namespace, key: key, reason: reason, source: Self.factSource) }
+        return try await self.factHistoryData(namespace: namespace, key: key)
+    }
+
+    /// `GET /facts/retract`: asks for the reason before retracting.
+    func factRetractConfirmationPage(_ request: Request) async throws -> Response {
+        guard let namespace = ConsoleFilters.text(request.uri, "namespace"), let key = ConsoleFilters.text(request.uri, "key") else {
+            throw ConsoleError(.badRequest, "a retraction needs ?namespace=…&key=…; follow Retract from the key's page")
+        }
+        let data = try await self.factHistoryData(namespace: namespace, key: key)
+        guard let current = data.versions.last, !current.isRetraction else {
+            throw ConsoleError(.badRequest, "\(namespace) / \(key) is already retracted; nothing to do")
+        }
+        return self.page("fact-retract", title: "Retract \(key)", section: "/facts",
+                         FactRetractPageView(namespace: namespace, key: key, current: current, csrf: self.access.csrfToken))
+    }
+
+    /// `POST /facts/key`: the confirmation's form.
+    func factForm(_ request: Request) async throws -> Response {
+        let form = try await Self.form(request)
+        guard form["action"] == "retract", let namespace = form["namespace"], let key = form["key"] else {
+            throw ConsoleError(.badRequest, "the form retracts a fact: it needs action=retract, namespace, key and reason")
+        }
+        _ = try await self.retractFact(namespace: namespace, key: key, reason: form["reason"] ?? "")
+        return Self.redirect("/facts/key?" + ConsoleForm.query([("namespace", namespace), ("key", key), ("done", "retract")]))
     }
 }

@@ -77,6 +77,54 @@ import Testing
         }
     }
 
+    @Test func retractingAFactAsksForAReasonAndKeepsTheHistory() async throws {
+        try await ConsoleFixture.withConsole("console_fact_retract") { client, console, http in
+            try await client.transaction { tx in
+                _ = try await tx.facts.put("settings", key: "mail.relay", value: "smtp.example.org", source: "setup")
+                _ = try await tx.facts.put("settings", key: "theme", value: "dark", source: "setup")
+            }
+            let page = try await http.execute(uri: "/facts/key?namespace=settings&key=mail.relay", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(page.contains("<a href=\"/facts/retract?namespace=settings&amp;key=mail.relay\" class=\"danger\" id=\"fact-retract\">"))
+            let confirm = try await http.execute(uri: "/facts/retract?namespace=settings&key=mail.relay", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(confirm.contains("<main id=\"page-fact-retract\""))
+            #expect(confirm.contains("<input type=\"hidden\" name=\"csrf\" value=\"\(console.access.csrfToken)\">"))
+            #expect(confirm.contains("smtp.example.org"))
+
+            // Without a reason, or without the CSRF token, nothing changes.
+            let noReason = try await http.execute(
+                uri: "/facts/key", method: .post, headers: formHeaders,
+                body: formBody([("csrf", console.access.csrfToken), ("action", "retract"), ("namespace", "settings"), ("key", "mail.relay"), ("reason", "")]))
+            #expect(noReason.status == .badRequest)
+            let noToken = try await http.execute(
+                uri: "/facts/key", method: .post, headers: formHeaders,
+                body: formBody([("action", "retract"), ("namespace", "settings"), ("key", "mail.relay"), ("reason", "moved")]))
+            #expect(noToken.status == .forbidden)
+            #expect(try await client.transaction { tx in try await tx.facts.history("settings", key: "mail.relay", offset: 0, limit: 10) }.count == 1)
+
+            let done = try await http.execute(
+                uri: "/facts/key", method: .post, headers: formHeaders,
+                body: formBody([("csrf", console.access.csrfToken), ("action", "retract"), ("namespace", "settings"), ("key", "mail.relay"), ("reason", "relay moved")]))
+            #expect(done.status == .seeOther)
+            #expect(done.headers[.location] == "/facts/key?namespace=settings&key=mail.relay&done=retract")
+            let history = try await client.transaction { tx in try await tx.facts.history("settings", key: "mail.relay", offset: 0, limit: 10) }
+            #expect(history.count == 2)
+            #expect(history.last?.isRetraction == true && history.last?.reason == "relay moved" && history.last?.source == "console")
+            let after = try await http.execute(uri: "/facts/key?namespace=settings&key=mail.relay&done=retract", method: .get, headers: ConsoleFixture.bearer).text
+            #expect(after.contains("Retracted.") && after.contains("retracted: relay moved") && !after.contains("id=\"fact-retract\""))
+            // Retracting again is a conflict, not a second tombstone.
+            var headers = ConsoleFixture.bearer
+            headers[.contentType] = "application/json"
+            headers[HTTPField.Name("X-CSRF-Token")!] = console.access.csrfToken
+            let again = try await http.execute(uri: "/api/v1/facts/retract", method: .post, headers: headers,
+                                               body: ByteBuffer(string: #"{"namespace":"settings","key":"mail.relay","reason":"twice"}"#))
+            #expect(again.status == .conflict)
+            let api = try await http.execute(uri: "/api/v1/facts/retract", method: .post, headers: headers,
+                                             body: ByteBuffer(string: #"{"namespace":"settings","key":"theme","reason":"no themes"}"#))
+            #expect(api.status == .ok)
+            #expect(api.text.contains("\"isRetraction\":true"))
+        }
+    }
+
     @Test func migrationsShowOwnersLedgerAndPlan() async throws {
         try await ConsoleFixture.withConsole("console_migrations") { _, _, http in
             let page = try await http.execute(uri: "/migrations", method: .get, headers: ConsoleFixture.bearer).text
