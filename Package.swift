@@ -317,7 +317,8 @@ let package = Package(
         .testTarget(
             name: "PhylacteryBackupTests",
             dependencies: [
-                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension",
+                "Phylactery", "PhylacteryEmbedded", "PhylacteryBackup", "PhylacteryTestSupport", "PhylacteryCLI", "TasksExtension", "PhylacteryConsole",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],

@@ -40,6 +40,7 @@ enum ConsoleTemplates {
         <p>{{server.connections.total}} of {{server.connections.maximum}} connections ({{server.connections.active}} active, {{server.connections.idleInTransaction}} idle in transaction, {{server.connections.waitingForLock}} waiting for a lock)</p>
         <p>migration head <code>{{server.migrationHead}}</code></p></div>
         <div class="card"><h2>WAL archiving</h2><p{{#archivingFailing}} class="health-failed"{{/archivingFailing}}>{{archiving}}</p></div>
+        <div class="card"><h2>Backups</h2><p id="backup-state"{{#backupFailing}} class="health-failed"{{/backupFailing}}>{{backup}}</p><p><a href="/backups">Backups</a></p></div>
         <div class="card"><h2>Queue</h2>{{#queueTotals}}<p><span class="state state-{{state}}">{{state}}</span> {{count}}</p>{{/queueTotals}}{{^queueTotals}}<p>No jobs.</p>{{/queueTotals}}</div>
         </section>
         <div class="charts">

@@ -1,5 +1,8 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 import Phylactery
+import PhylacteryConsole
 import PhylacteryBackup
 import PhylacteryEmbedded
 import PhylacteryTestSupport
@@ -10,6 +13,20 @@ import Testing
 /// included) out of the backup directory in plain text, and an archive that stops working is visible.
 /// These run the `phylactery` executable, as an operator would.
 @Suite(.serialized) struct BackupSafetyTests {
+    /// A console page over the fixture's server with its backups, through the router in-process.
+    static func consolePage(_ fixture: BackupFixture, _ path: String) async throws -> String {
+        try await fixture.withClient { client in
+            var console = try PhylacteryConsole(client: client, configuration: ConsoleConfiguration(home: fixture.server.configuration.home),
+                                                access: ConsoleAccess(token: String(repeating: "ab", count: 32)))
+            console.backups = try Crypt.open(fixture.server)
+            return try await console.application().test(.router) { http in
+                let response = try await http.execute(uri: path, method: .get, headers: [.authorization: "Bearer " + String(repeating: "ab", count: 32)])
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                return String(buffer: response.body)
+            }
+        }
+    }
+
     @Test("a byte flipped in a stored backup is found by db backups --verify and refused by db restore, naming the file")
     func corruptedBackupIsRefused() async throws {
         let fixture = try await BackupFixture.make("corrupt")
@@ -17,6 +34,8 @@ import Testing
         try await fixture.withClient { client in
             try await client.execute("CREATE TABLE public.ledger_lines (id int PRIMARY KEY, note text)")
             try await client.execute("INSERT INTO public.ledger_lines SELECT g, 'line ' || g FROM generate_series(1, 20000) g")
+            // The chambers, for the console's pages below.
+            _ = try await Migrator(client: client, federation: try Federation.standard(extensions: [])).auto()
         }
         let backup = fixture.phylactery(["db", "backup"])
         #expect(backup.status == 0, "\(backup.output)")
@@ -30,6 +49,11 @@ import Testing
         #expect(passed.passed && passed.problems.isEmpty && passed.label == label)
         #expect(try Crypt.open(fixture.server).catalog()[label]?.verifiedAt == passed.at)
         #expect(try await Crypt.open(fixture.server).overview().lastVerification == passed)
+        // The console's Backups page and overview show the backup and its verification.
+        let page = try await Self.consolePage(fixture, "/backups")
+        #expect(page.contains("<tr class=\"backup-row\"><td>\(label)</td>"), "\(page)")
+        #expect(page.contains("<p class=\"health-ok\">\(label) at ") && page.contains(": passed</p>"), "\(page)")
+        #expect(try await Self.consolePage(fixture, "/").contains("last base backup \(label), ended "))
 
         // One byte in the middle of the compressed data files.
         let archive = fixture.backupDirectory + "/base/\(label)/base.tar.gz"
@@ -46,6 +70,9 @@ import Testing
         #expect(failed.problems.contains { $0.contains("base/\(label)/base.tar.gz has changed since it was stored") })
         #expect(try Crypt.open(fixture.server).catalog()[label]?.verifiedAt == passed.at, "a failed verification keeps the last passing time")
         #expect(try await Crypt.open(fixture.server).overview().lastVerification == failed)
+        let failedPage = try await Self.consolePage(fixture, "/backups")
+        #expect(failedPage.contains("<p class=\"health-failed\">\(label) at ") && failedPage.contains("has changed since it was stored"), "\(failedPage)")
+        #expect(try await Self.consolePage(fixture, "/").contains("<p id=\"backup-state\" class=\"health-failed\">"))
         #expect(verify.output.contains("in archive \"base.tar.gz\"") || verify.output.contains("could not decompress") || verify.output.contains("does not unpack"), "pg_verifybackup's own finding: \(verify.output)")
 
         // A restore refuses a running server, and a home a runtime or worker holds, saying how to stop them.

@@ -94,10 +94,12 @@ import Tracing
             #expect(html.contains("<td>queue</td>"))           // size by chamber
             #expect(html.contains("<td>queue.jobs</td>"))      // autovacuum on the busiest tables
             #expect(html.contains("archive_mode"))
+            #expect(html.contains("<p id=\"backup-state\">not configured"))
             #expect(html.contains("<span id=\"database-size\">"))
             let json = try await http.execute(uri: "/api/v1/overview", method: .get, headers: ConsoleFixture.bearer).text
             #expect(json.contains("\"state\":\"available\""))
             #expect(json.contains("\"serverVersionNumber\":"))
+            #expect(json.contains("\"backups\":{\"configured\":false"))
         }
     }
 
