@@ -158,6 +158,10 @@ struct ConsoleBrowserTests {
 
         // Migrations (read-only).
         try await tour.visit("/migrations", expecting: "migrations")
+
+        // Backups: this test's server has none configured, and the page says how to set them up.
+        try await tour.visit("/backups", expecting: "backups")
+        #expect(try await tour.mainText().contains("phylactery db archive --to DIR"))
     }
 
     /// The row of job `id` (its data-job-id, in whichever case the page writes it).
