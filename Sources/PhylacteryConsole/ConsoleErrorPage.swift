@@ -28,6 +28,10 @@ enum ConsoleErrorPage {
         case let error as PhylacteryError where [.factRetracted, .staleFact, .staleRow, .factExists, .lockNotAvailable].contains(error.code):
             // The page was out of date (someone else changed the row first): the message says what holds now.
             (status, message) = (.conflict, error.description)
+        case let error as PhylacteryError where error.sqlState == "42P01" || error.sqlState == "3F000":
+            // A table or schema the page reads is missing: the database has not been migrated yet.
+            (status, message) = (.serviceUnavailable,
+                                 "the database is not migrated yet (\(error.message)); run `phylactery migrate auto` (or start the runtime, which migrates by its policy) and reload")
         case let error as ConsoleError:
             (status, message) = (.badRequest, error.description)
         case let error as HTTPError:

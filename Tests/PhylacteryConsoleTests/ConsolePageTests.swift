@@ -103,6 +103,19 @@ import Tracing
         }
     }
 
+    @Test func anUnmigratedDatabaseSaysHowToMigrate() async throws {
+        try await TestDatabase.withFreshDatabase("console_unmigrated") { client in
+            let console = try PhylacteryConsole(client: client, configuration: .init(home: try ConsoleFixture.home()), access: ConsoleFixture.access)
+            try await console.application().test(.router) { http in
+                for path in ["/", "/queue", "/api/v1/jobs"] {
+                    let response = try await http.execute(uri: path, method: .get, headers: ConsoleFixture.bearer)
+                    #expect(response.status == .serviceUnavailable, "\(path)")
+                    #expect(response.text.contains("phylactery migrate auto"), "\(path): \(response.text)")
+                }
+            }
+        }
+    }
+
     @Test func tracesListAndWaterfallLinkToTheJob() async throws {
         try await ConsoleFixture.withConsole("console_traces") { client, _, http in
             let job = try await client.enqueue(Mail(to: "t@example.org", subject: "traced")).id
