@@ -30,6 +30,7 @@ enum ConsoleAssets {
         svg.chart .bar { fill: var(--accent); }
         svg.chart .bar-bad { fill: var(--bad); }
         svg.chart .line { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+        svg.chart .dot { fill: var(--accent); }
         svg.chart text { font-size: 10px; fill: var(--muted); }
         .state { display: inline-block; padding: 0 .4rem; border-radius: 3px; background: var(--line); }
         .state-completed { background: #d3ecd8; }

@@ -24,22 +24,27 @@ enum SVGChart {
         return frame(shapes, label: label, maximum: maximum)
     }
 
-    /// A line through the values (gaps where a value is missing), scaled to the largest.
+    /// A line through the values (gaps where a value is missing), scaled to the largest; a value with
+    /// no neighbour to join (alone between gaps) is drawn as a dot, so one busy minute still shows.
     static func sparkline(_ values: [Double?], label: String) -> String {
         let present = values.compactMap { $0 }
         let maximum = max(present.max() ?? 0, 0.001)
         let step = values.count > 1 ? width / Double(values.count - 1) : width
         var path = ""
-        var drawing = false
+        var dots = ""
         for (index, value) in values.enumerated() {
-            guard let value else { drawing = false; continue }
+            guard let value else { continue }
             let x = Double(index) * step
             let y = height - (value / maximum) * (height - 14)
-            path += "\(drawing ? "L" : "M")\(format(x)) \(format(y)) "
-            drawing = true
+            let joinsPrevious = index > 0 && values[index - 1] != nil
+            let joinsNext = index + 1 < values.count && values[index + 1] != nil
+            if !joinsPrevious && !joinsNext {
+                dots += "<circle class=\"dot\" cx=\"\(format(x))\" cy=\"\(format(y))\" r=\"2.5\"/>"
+            }
+            path += "\(joinsPrevious ? "L" : "M")\(format(x)) \(format(y)) "
         }
         let shape = path.isEmpty ? "" : "<path class=\"line\" d=\"\(path.trimmingCharacters(in: .whitespaces))\"/>"
-        return frame(shape, label: label, maximum: maximum)
+        return frame(shape + dots, label: label, maximum: maximum)
     }
 
     /// A horizontal bar from `start` to `start + length`, both fractions of the whole (a waterfall row).
