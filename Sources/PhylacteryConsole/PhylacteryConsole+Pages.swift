@@ -40,7 +40,7 @@ extension PhylacteryConsole {
     func events() -> Response {
         let interval = self.configuration.refreshInterval
         let lifetime = self.configuration.streamLifetime
-        let milliseconds = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int(interval.seconds * 1000)
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream"],
             body: .init { writer in
