@@ -1,9 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 public import PhylacteryEmbedded
 
 extension TestDatabase {
@@ -26,25 +21,5 @@ extension TestDatabase {
             throw EmbeddedServerError(.fileSystem, "cp -a \(source) \(target) failed: \(copy.output)")
         }
         return target + suffix
-    }
-}
-
-extension TestDatabase {
-    /// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick for port 0). Another
-    /// process may take it before the caller binds it: retry with a new one on `portInUse`.
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw EmbeddedServerError(.portInUse, "no socket for finding a free port: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw EmbeddedServerError(.portInUse, "no free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
