@@ -35,6 +35,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case unstorableValue
             case lockNotAvailable
             case staleRow
+            case sessionUnavailable
         }
 
         let base: Base
@@ -100,6 +101,10 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// An update of a model with a version column (`@Version`) found the row at another version:
         /// someone else updated it since it was read. Nothing was written; read the row again and retry.
         public static let staleRow = Self(.staleRow)
+        /// A feature that needs a database session of its own (LISTEN, a session advisory lock, `SET`
+        /// without `LOCAL`) was asked for, but the client reaches the server through a transaction
+        /// pooler and no ``PhylacteryClient/Configuration/Options/sessionURL`` names a direct connection.
+        public static let sessionUnavailable = Self(.sessionUnavailable)
 
         public var description: String { self.base.rawValue }
     }

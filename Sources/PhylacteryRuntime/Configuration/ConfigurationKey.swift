@@ -146,6 +146,9 @@ extension ConfigurationKey {
         "database.maximumConnections", .int, default: "20", ints: 1...10_000, "The client pool's most connections.")
     static let databaseApplicationName = ConfigurationKey(
         "database.applicationName", .string, default: "phylactery", range: "any", "`application_name` reported to the server (`pg_stat_activity`).")
+    static let databaseSessionURL = ConfigurationKey(
+        "database.sessionURL", .string, default: "none", range: "`postgres://…`", secret: true,
+        "A direct connection to the same database when `database.url` is a transaction pooler (PgBouncer): LISTEN, periodic leadership and the migration lock use it. Secret.")
     static let memoryDefaultSensitivity = ConfigurationKey(
         "memory.defaultSensitivity", .string, default: "private", choices: Sensitivity.allCases.map(\.rawValue),
         "The label of a fact or memory whose write names none; recall and search show `public` and `private` unless asked for more.")
@@ -202,7 +205,7 @@ extension ConfigurationKey {
         .serverMode, .serverTCP, .serverPort, .serverWheel, .serverStartTimeout, .serverRestartDelay, .serverRestartMaximumDelay,
         .serverMaximumStartFailures,
         .databaseURL, .databaseURLFile, .databasePassword, .databasePasswordFile, .databaseName, .databaseWaitTimeout,
-        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName,
+        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName, .databaseSessionURL,
         .memoryDefaultSensitivity,
         .migrationsPolicy, .migrationsDirectory, .migrationsLockTimeout,
         .extensionsDisabled,

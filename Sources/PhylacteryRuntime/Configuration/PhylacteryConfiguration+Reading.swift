@@ -61,6 +61,13 @@ extension PhylacteryConfiguration {
         self.database.connectTimeout = try await read.duration(.databaseConnectTimeout) ?? .seconds(10)
         self.database.maximumConnections = try await read.int(.databaseMaximumConnections) ?? 20
         self.database.applicationName = try await read.string(.databaseApplicationName) ?? "phylactery"
+        if let sessionText = try await read.string(.databaseSessionURL) {
+            do {
+                self.database.sessionURL = try DatabaseURL(parsing: sessionText)
+            } catch {
+                throw PhylacteryError(.invalidConfiguration, "\(ConfigurationKey.databaseSessionURL.name) (\(ConfigurationKey.databaseSessionURL.environmentVariable)): \(error.message)")
+            }
+        }
         self.defaultSensitivity = try await read.choice(.memoryDefaultSensitivity, Sensitivity.self) ?? .private
 
         self.migrations.policy = try await read.choice(.migrationsPolicy, MigrationPolicy.self) ?? .auto
@@ -114,6 +121,7 @@ extension PhylacteryConfiguration {
             ("database.url", self.database.url == nil ? "none" : "<redacted>"), ("database.name", self.database.name),
             ("database.waitTimeout", text(self.database.waitTimeout)), ("database.connectTimeout", text(self.database.connectTimeout)),
             ("database.maximumConnections", "\(self.database.maximumConnections)"), ("database.applicationName", self.database.applicationName),
+            ("database.sessionURL", self.database.sessionURL == nil ? "none" : "<redacted>"),
             ("memory.defaultSensitivity", self.defaultSensitivity.rawValue),
             ("migrations.policy", self.migrations.policy.rawValue), ("migrations.directory", self.migrations.directory ?? "none"),
             ("migrations.lockTimeout", text(self.migrations.lockTimeout)),

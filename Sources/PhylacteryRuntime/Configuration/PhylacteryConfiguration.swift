@@ -62,6 +62,9 @@ public struct PhylacteryConfiguration: Sendable {
         public var maximumConnections: Int = 20
         /// `application_name`. Default `phylactery`.
         public var applicationName: String = "phylactery"
+        /// A direct connection for session features when ``url`` is a transaction pooler (see
+        /// `PhylacteryClient.Configuration.Options.sessionURL`). Secret. Default none.
+        public var sessionURL: DatabaseURL?
 
         public init() {}
     }
@@ -159,6 +162,7 @@ public struct PhylacteryConfiguration: Sendable {
         options.connectTimeout = self.database.connectTimeout
         options.maximumConnections = self.database.maximumConnections
         options.applicationName = self.database.applicationName
+        options.sessionURL = self.database.sessionURL
         options.defaultSensitivity = self.defaultSensitivity
         let url = self.usesEmbeddedServer ? EmbeddedServer(configuration: self.embeddedServer).url : self.database.url
         // An external server needs its URL: `validate()` refuses the configuration otherwise.
