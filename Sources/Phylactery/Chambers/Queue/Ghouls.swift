@@ -362,8 +362,13 @@ public final class Ghouls: Service, Sendable {
         for id in cancelRequested { self.cancelRunning(id, reason: .request) }
     }
 
+    /// Every job this process holds: running here, or finished with its outcome not written yet.
+    var heldJobIDs: [UUID] {
+        self.running.withLock { Array($0.keys) } + self.outcomes.held.map { $0.id }
+    }
+
     private func rescue() async throws {
-        let rescued = try await self.store.rescue()
+        let rescued = try await self.store.rescue(excluding: self.heldJobIDs)
         guard !rescued.isEmpty else { return }
         self.metrics.rescued(rescued.count)
         self.logger.warning("returned jobs whose lease expired", metadata: [
@@ -444,8 +449,25 @@ final class QueueRunner: Sendable {
         let lease = ghouls.configuration.lease
         let worker = "\(ghouls.configuration.workerName):\(self.name)"
         var failures = 0
+        // After a failed claim: jobs it may have claimed without the answer arriving are given back
+        // before the next claim (``QueueStore/giveBackUnheld(queue:worker:holding:)``).
+        var claimAnswerLost = false
         await withDiscardingTaskGroup { handlers in
             while !ghouls.isStopping && !Task.isCancelled {
+                if claimAnswerLost {
+                    do {
+                        let given = try await ghouls.store.giveBackUnheld(queue: self.name, worker: worker, holding: ghouls.heldJobIDs)
+                        claimAnswerLost = false
+                        if given > 0 {
+                            ghouls.logger.warning("gave back jobs claimed by a claim whose answer was lost", metadata: ["queue": "\(self.name)", "jobs": "\(given)"])
+                        }
+                    } catch {
+                        failures += 1
+                        ghouls.logger.warning("giving back the jobs of a lost claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
+                        await self.wake.wait(timeout: min(ghouls.configuration.pollInterval, RetryBackoff.writer.duration(afterAttempt: failures)))
+                        continue
+                    }
+                }
                 let free = concurrency - self.inFlight.load(ordering: .acquiring)
                 // Claim when a useful batch fits (or nothing runs), not for every single free slot.
                 let worthClaiming = free >= max(1, self.claimBatch / 2) || free == concurrency
@@ -482,6 +504,7 @@ final class QueueRunner: Sendable {
                         claimedFull = jobs.count == want
                     } catch {
                         failures += 1
+                        claimAnswerLost = true
                         ghouls.logger.warning("claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
                         timeout = min(timeout, RetryBackoff.writer.duration(afterAttempt: failures))
                     }
