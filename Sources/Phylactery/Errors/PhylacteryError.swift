@@ -35,6 +35,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case unstorableValue
             case lockNotAvailable
             case staleRow
+            case commitOutcomeUnknown
         }
 
         let base: Base
@@ -100,6 +101,11 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// An update of a model with a version column (`@Version`) found the row at another version:
         /// someone else updated it since it was read. Nothing was written; read the row again and retry.
         public static let staleRow = Self(.staleRow)
+        /// The connection died while COMMIT was in flight (the server crashed, a failover, a network
+        /// cut, the transaction's timeout): the transaction may or may not have committed. Check
+        /// whether its changes are there before running it again. Every other transaction whose
+        /// connection is lost fails with ``connectionFailed``, having committed nothing.
+        public static let commitOutcomeUnknown = Self(.commitOutcomeUnknown)
 
         public var description: String { self.base.rawValue }
     }
