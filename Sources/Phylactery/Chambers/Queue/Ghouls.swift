@@ -379,51 +379,64 @@ public final class Ghouls: Service, Sendable {
 
     /// Keeps a LISTEN connection open (no transaction, so it never holds back vacuum); when it drops,
     /// the loops go on polling and the listener reconnects.
+    ///
+    /// The connection comes through the client, so it is on the current primary: after a failover the
+    /// session dies with the former primary and the listener LISTENs again on the new one (the
+    /// client waits up to its `failoverTimeout` for it). Notifications are not replicated, so a
+    /// session that stayed on a former primary still alive would hear nothing: the listener also
+    /// gives it up as soon as the client's primary changes (``PhylacteryClient/untilPrimaryMoves(checkingEvery:_:)``).
     private func listen() async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await self.client.postgres.withConnection { connection in
-                    do {
-                        try await connection.listen(on: QueueChannel.wake) { wakes in
-                            try await connection.listen(on: QueueChannel.cancel) { cancels in
-                                self.listening.store(true, ordering: .relaxed)
-                                failures = 0
-                                // Enqueues made while no one listened went unannounced: look now.
-                                for runner in self.runners.values { runner.wake.signal() }
-                                try await withThrowingTaskGroup(of: Void.self) { group in
-                                    group.addTask {
-                                        for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
-                                        throw ListenerEnded()
-                                    }
-                                    group.addTask {
-                                        // Anyone may NOTIFY; the heartbeat cancels only jobs whose row says so.
-                                        for try await notification in cancels {
-                                            if let id = UUID(uuidString: notification.payload), self.running.withLock({ $0[id] != nil }) {
-                                                self.heartbeatNow.signal()
-                                            }
-                                        }
-                                        throw ListenerEnded()
-                                    }
-                                    try await group.next()
-                                }
-                            }
-                        }
-                    } catch {
-                        // A listener that ended abnormally leaves no half-LISTENing connection in the pool.
-                        try? await connection.close()
-                        throw error
-                    }
+                try await self.client.untilPrimaryMoves(checkingEvery: self.configuration.pollInterval) {
+                    try await self.client.withConnection { connection in try await self.listenSession(on: connection) }
                 }
             } catch {
                 if Task.isCancelled { break }
                 self.logger.warning("queue listener lost; polling until it is back", metadata: ["error": "\(String(reflecting: error))", "poll": "\(self.configuration.pollInterval)"])
             }
-            self.listening.store(false, ordering: .relaxed)
-            failures += 1
+            // A session that was listening starts the backoff over.
+            failures = self.listening.exchange(false, ordering: .relaxed) ? 1 : failures + 1
             do { try await Task.sleep(for: RetryBackoff.writer.duration(afterAttempt: failures)) } catch { break }
         }
         self.listening.store(false, ordering: .relaxed)
+    }
+
+    /// LISTENs on `connection` until it fails; a session that ended abnormally is closed, so no
+    /// half-LISTENing connection goes back to the pool.
+    private func listenSession(on connection: PostgresConnection) async throws {
+        do {
+            try await connection.listen(on: QueueChannel.wake) { wakes in
+                try await connection.listen(on: QueueChannel.cancel) { cancels in
+                    self.listening.store(true, ordering: .relaxed)
+                    // Enqueues made while no one listened went unannounced: look now. And the server
+                    // is reachable again (after a restart or a failover): extend the leases now,
+                    // before any rescuer finds them run out.
+                    for runner in self.runners.values { runner.wake.signal() }
+                    self.heartbeatNow.signal()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
+                            throw ListenerEnded()
+                        }
+                        group.addTask {
+                            // Anyone may NOTIFY; the heartbeat cancels only jobs whose row says so.
+                            for try await notification in cancels {
+                                if let id = UUID(uuidString: notification.payload), self.running.withLock({ $0[id] != nil }) {
+                                    self.heartbeatNow.signal()
+                                }
+                            }
+                            throw ListenerEnded()
+                        }
+                        try await group.next()
+                    }
+                }
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     private struct ListenerEnded: Error {}

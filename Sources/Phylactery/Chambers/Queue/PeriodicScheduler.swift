@@ -5,6 +5,9 @@ import PostgresNIO
 ///
 /// Leadership is a session advisory lock held on one pooled connection: whoever holds it schedules;
 /// the others try again every few seconds. If the leader dies its session ends and the lock with it.
+/// Advisory locks are not replicated: after a failover the lock is gone with the former primary's
+/// session, and the processes campaign again on the new primary (a leader whose former primary is
+/// still alive gives its lock up as soon as the client's primary changes).
 /// Each fire is enqueued with the unique key `periodic:<name>:<epoch>` (kept "ever"), so even two
 /// processes that both believed they led could not enqueue one fire twice.
 ///
@@ -16,6 +19,8 @@ struct PeriodicScheduler {
     let ghouls: Ghouls
     static let leaderLockKey: Int64 = 0x7068_796c_6163_7402  // "phylact" + 2
     static let retryInterval: Duration = .seconds(5)
+    /// How often the leader checks that the client's primary is still the server its lock is on.
+    static let primaryCheckInterval: Duration = .seconds(1)
     /// The longest the leader waits for an answer on its connection.
     static let statementTimeout: Duration = .seconds(30)
 
@@ -26,18 +31,22 @@ struct PeriodicScheduler {
     func run() async {
         while !Task.isCancelled {
             do {
-                try await self.ghouls.client.postgres.withConnection { connection in
-                    let leads = try await self.run("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", on: connection)
-                        .first?.decode(Bool.self, context: .default) ?? false
-                    guard leads else { return }
-                    self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
-                    do {
-                        try await self.lead(on: connection)
-                    } catch {
+                // Through the client: the lock is taken on the current primary (after a failover, on
+                // the new one) and given up as soon as the client's primary changes.
+                try await self.ghouls.client.untilPrimaryMoves(checkingEvery: Self.primaryCheckInterval) {
+                    try await self.ghouls.client.withConnection { connection in
+                        let leads = try await self.run("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", on: connection)
+                            .first?.decode(Bool.self, context: .default) ?? false
+                        guard leads else { return }
+                        self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
+                        do {
+                            try await self.lead(on: connection)
+                        } catch {
+                            _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
+                            throw error
+                        }
                         _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
-                        throw error
                     }
-                    _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
                 }
             } catch {
                 if Task.isCancelled { return }

@@ -10,10 +10,9 @@ extension PhylacteryClient {
     /// every `interval`.
     ///
     /// After a failover such a session must move to the new primary: notifications and advisory locks
-    /// are not replicated, and a session that stayed on a former primary still alive would listen and
-    /// lead where nobody writes. It also ends a wait for a connection of the former primary's pool,
-    /// which would otherwise last until that pool gives up (a minute). With one host the primary never
-    /// changes and `body` simply runs.
+    /// are not replicated, and a session that stayed on a former primary still alive (promoted away
+    /// from, not killed) would listen and lead where nobody writes any more. A session on a primary
+    /// that died ends by itself. With one host the primary never changes and `body` simply runs.
     func untilPrimaryMoves<R: Sendable>(checkingEvery interval: Duration, _ body: @escaping @Sendable () async throws -> R) async throws -> R {
         let primary = ObjectIdentifier(self.postgres)
         return try await withThrowingTaskGroup(of: R?.self) { group in
