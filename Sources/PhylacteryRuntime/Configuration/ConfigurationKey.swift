@@ -155,6 +155,9 @@ extension ConfigurationKey {
     static let databaseTopologyCheckInterval = ConfigurationKey(
         "database.topologyCheckInterval", .duration, default: "1s", durations: .milliseconds(50) ... .seconds(3600),
         "With several hosts: how often every host is asked its role and replay lag (four times as often while no primary is known).")
+    static let databaseSessionURL = ConfigurationKey(
+        "database.sessionURL", .string, default: "none", range: "`postgres://…`", secret: true,
+        "A direct connection to the same database when `database.url` is a transaction pooler (PgBouncer): LISTEN, periodic leadership and the migration lock use it. Secret.")
     static let memoryDefaultSensitivity = ConfigurationKey(
         "memory.defaultSensitivity", .string, default: "private", choices: Sensitivity.allCases.map(\.rawValue),
         "The label of a fact or memory whose write names none; recall and search show `public` and `private` unless asked for more.")
@@ -211,7 +214,7 @@ extension ConfigurationKey {
         .serverMode, .serverTCP, .serverPort, .serverWheel, .serverStartTimeout, .serverRestartDelay, .serverRestartMaximumDelay,
         .serverMaximumStartFailures,
         .databaseURL, .databaseURLFile, .databasePassword, .databasePasswordFile, .databaseName, .databaseWaitTimeout,
-        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName,
+        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName, .databaseSessionURL,
         .databaseMaximumReplicaLag, .databaseFailoverTimeout, .databaseTopologyCheckInterval,
         .memoryDefaultSensitivity,
         .migrationsPolicy, .migrationsDirectory, .migrationsLockTimeout,
