@@ -29,7 +29,7 @@ struct PhylacteryChaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phylactery-chaos",
         abstract: "Crash tests of the job queue: SIGKILLed workers and a server restart; a primary SIGKILLed and its standby promoted.",
-        subcommands: [Run.self, Worker.self, PgBouncerCommand.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Worker.self, PgBouncerCommand.self, Failover.self], defaultSubcommand: Run.self)
 }
 
 /// The crash test's job: its handler writes one effect row through the job's transaction.
