@@ -473,17 +473,25 @@ final class QueueRunner: Sendable {
         let lease = ghouls.configuration.lease
         let worker = "\(ghouls.configuration.workerName):\(self.name)"
         var failures = 0
-        // After a failed claim: jobs it may have claimed without the answer arriving are given back
-        // before the next claim (``QueueStore/giveBackUnheld(queue:worker:holding:)``).
+        // After a failed claim, jobs it may have claimed without the answer arriving, and after the
+        // client's primary changed (a failover), jobs left running under this worker's name that it
+        // no longer holds — a claim whose answer was lost, a completion lost with an asynchronous
+        // standby — are given back before the next claim (``QueueStore/giveBackUnheld(queue:worker:holding:)``).
         var claimAnswerLost = false
+        var primary = ObjectIdentifier(ghouls.client.postgres)
         await withDiscardingTaskGroup { handlers in
             while !ghouls.isStopping && !Task.isCancelled {
+                let primaryNow = ObjectIdentifier(ghouls.client.postgres)
+                if primaryNow != primary {
+                    primary = primaryNow
+                    claimAnswerLost = true
+                }
                 if claimAnswerLost {
                     do {
                         let given = try await ghouls.store.giveBackUnheld(queue: self.name, worker: worker, holding: ghouls.heldJobIDs)
                         claimAnswerLost = false
                         if given > 0 {
-                            ghouls.logger.warning("gave back jobs claimed by a claim whose answer was lost", metadata: ["queue": "\(self.name)", "jobs": "\(given)"])
+                            ghouls.logger.warning("gave back jobs left running under this worker's name that it does not hold (a claim whose answer was lost, a completion lost in a failover)", metadata: ["queue": "\(self.name)", "jobs": "\(given)"])
                         }
                     } catch {
                         failures += 1

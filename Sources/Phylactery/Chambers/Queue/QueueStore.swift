@@ -215,10 +215,12 @@ struct QueueStore: Sendable {
     /// calling process does not hold (`holding`: running here, or with their outcome not written yet).
     /// Returns how many.
     ///
-    /// Such jobs were claimed by a claim whose answer never arrived: the connection or the server
+    /// Such jobs were claimed by a claim whose answer never arrived — the connection or the server
     /// died after the claim committed (a server restart, a failover to a standby that had received
-    /// it). No handler runs them, so instead of waiting for their leases to run out, the claim loop
-    /// gives them back before it claims again. Only the claim loop of `queue` calls this, between its
+    /// it) — or finished by their handler in a transaction whose completion was lost with a primary
+    /// whose asynchronous standby had not received it. No handler runs them, so instead of waiting
+    /// for their leases to run out, the claim loop gives them back before it claims again (after a
+    /// failed claim, and after the client's primary changed). Only the claim loop of `queue` calls this, between its
     /// own claims, so no claim of `worker` is in flight meanwhile; worker names must be unique among
     /// running processes (``GhoulsConfiguration/workerName``). Rows another transaction holds are
     /// skipped (the rescuer gets them later if need be).
