@@ -477,19 +477,19 @@ final class QueueRunner: Sendable {
         // client's primary changed (a failover), jobs left running under this worker's name that it
         // no longer holds — a claim whose answer was lost, a completion lost with an asynchronous
         // standby — are given back before the next claim (``QueueStore/giveBackUnheld(queue:worker:holding:)``).
-        var claimAnswerLost = false
+        var checkUnheld = false
         var primary = ObjectIdentifier(ghouls.client.postgres)
         await withDiscardingTaskGroup { handlers in
             while !ghouls.isStopping && !Task.isCancelled {
                 let primaryNow = ObjectIdentifier(ghouls.client.postgres)
                 if primaryNow != primary {
                     primary = primaryNow
-                    claimAnswerLost = true
+                    checkUnheld = true
                 }
-                if claimAnswerLost {
+                if checkUnheld {
                     do {
                         let given = try await ghouls.store.giveBackUnheld(queue: self.name, worker: worker, holding: ghouls.heldJobIDs)
-                        claimAnswerLost = false
+                        checkUnheld = false
                         if given > 0 {
                             ghouls.logger.warning("gave back jobs left running under this worker's name that it does not hold (a claim whose answer was lost, a completion lost in a failover)", metadata: ["queue": "\(self.name)", "jobs": "\(given)"])
                         }
@@ -536,7 +536,7 @@ final class QueueRunner: Sendable {
                         claimedFull = jobs.count == want
                     } catch {
                         failures += 1
-                        claimAnswerLost = true
+                        checkUnheld = true
                         ghouls.logger.warning("claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
                         timeout = min(timeout, RetryBackoff.writer.duration(afterAttempt: failures))
                     }

@@ -220,10 +220,10 @@ struct QueueStore: Sendable {
     /// it) — or finished by their handler in a transaction whose completion was lost with a primary
     /// whose asynchronous standby had not received it. No handler runs them, so instead of waiting
     /// for their leases to run out, the claim loop gives them back before it claims again (after a
-    /// failed claim, and after the client's primary changed). Only the claim loop of `queue` calls this, between its
-    /// own claims, so no claim of `worker` is in flight meanwhile; worker names must be unique among
-    /// running processes (``GhoulsConfiguration/workerName``). Rows another transaction holds are
-    /// skipped (the rescuer gets them later if need be).
+    /// failed claim, and after the client's primary changed). Only the claim loop of `queue` calls
+    /// this, between its own claims, so no claim of `worker` is in flight meanwhile; worker names must
+    /// be unique among running processes (``GhoulsConfiguration/workerName``). Rows another
+    /// transaction holds are skipped (the rescuer gets them later if need be).
     func giveBackUnheld(queue: String, worker: String, holding held: [UUID]) async throws -> Int {
         let rows = try await self.client.rows("""
             WITH unheld AS (
