@@ -20,12 +20,16 @@ import Glibc
 /// them, restarts the server once, and at the end checks: every job completed, every effect row
 /// present exactly once, nothing left running. It prints the counts and exits non-zero on any
 /// violation. The test command (`scripts/test`) runs it.
+///
+/// `phylactery-chaos failover --mode sync|async` is the queue across a failover: a primary and its
+/// standby, the primary SIGKILLed mid-run and the standby promoted, the workers going on (see
+/// ``Failover``).
 @main
 struct PhylacteryChaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phylactery-chaos",
-        abstract: "Crash test of the job queue: SIGKILLed workers and a server restart, effects exactly once.",
-        subcommands: [Run.self, Worker.self, PgBouncerCommand.self], defaultSubcommand: Run.self)
+        abstract: "Crash tests of the job queue: SIGKILLed workers and a server restart; a primary SIGKILLed and its standby promoted.",
+        subcommands: [Run.self, Worker.self, PgBouncerCommand.self, Failover.self], defaultSubcommand: Run.self)
 }
 
 /// The crash test's job: its handler writes one effect row through the job's transaction.
@@ -127,7 +131,7 @@ struct Run: AsyncParsableCommand {
         }
         var processes = try (0..<self.workers).map { _ in try spawn() }
         var kills = 0, restartedServer = false
-        var final = (completed: 0, running: 0, available: 0, other: 0)
+        var final = JobStates()
         let deadline = ContinuousClock.now + .seconds(self.timeout)
 
         // Chaos until every job is final.
@@ -205,30 +209,19 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    static func states(_ url: DatabaseURL) async throws -> (completed: Int, running: Int, available: Int, other: Int) {
+    static func states(_ url: DatabaseURL) async throws -> JobStates {
         // A fresh client each time: the server may be down or restarting.
         for attempt in 1...60 {
             do {
                 return try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in
-                    let rows = try await client.query("SELECT state, count(*) FROM queue.jobs GROUP BY state").collect()
-                    var result = (completed: 0, running: 0, available: 0, other: 0)
-                    for row in rows {
-                        let (state, count) = try row.decode((String, Int64).self)
-                        switch state {
-                        case "completed": result.completed = Int(count)
-                        case "running": result.running = Int(count)
-                        case "available": result.available = Int(count)
-                        default: result.other += Int(count)
-                        }
-                    }
-                    return result
+                    try JobStates(try await client.query("SELECT state, count(*) FROM queue.jobs GROUP BY state").collect())
                 }
             } catch {
                 if attempt == 60 { throw error }
                 try await Task.sleep(for: .milliseconds(500))
             }
         }
-        return (0, 0, 0, 0)
+        return JobStates()
     }
 }
 

@@ -59,6 +59,11 @@ import Testing
         #expect(PostgresTools.connectionEnvironment(socket)["PGHOST"] == "/run/pg")
         #expect(PostgresTools.connectionEnvironment(socket)["PGPORT"] == "5433")
         #expect(PostgresTools.connectionEnvironment(socket)["PGSSLMODE"] == nil)
+        #expect(PostgresTools.connectionEnvironment(socket)["PGTARGETSESSIONATTRS"] == nil)
+        // Several hosts: libpq gets them all and looks for the primary among them.
+        let cluster = PostgresTools.connectionEnvironment(try DatabaseURL(parsing: "postgres://app@10.0.0.1:5432,10.0.0.2:5433/app"))
+        #expect(cluster["PGHOST"] == "10.0.0.1,10.0.0.2" && cluster["PGPORT"] == "5432,5433")
+        #expect(cluster["PGTARGETSESSIONATTRS"] == "read-write")
     }
 
     @Test func versionsAreComparedByMajorAndNumerically() {

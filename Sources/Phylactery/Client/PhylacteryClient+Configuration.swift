@@ -31,6 +31,18 @@ extension PhylacteryClient {
             public var applicationName: String = "phylactery"
             /// The label a fact or memory gets when its write names none. Default ``Sensitivity/private``.
             public var defaultSensitivity: Sensitivity = .private
+            /// With several hosts: a standby whose replay lag is beyond this is not read from
+            /// (``PhylacteryClient/readTransaction(options:isolation:file:line:_:)`` goes to another
+            /// standby or to the primary). Default 5 s.
+            public var maximumReplicaLag: Duration = .seconds(5)
+            /// With several hosts: how long a transaction, query or lease waits for a primary to
+            /// appear (after the primary was lost, until a standby is promoted) before it fails with
+            /// ``PhylacteryError/Code/connectionFailed``. Default 30 s.
+            public var failoverTimeout: Duration = .seconds(30)
+            /// With several hosts: how often every host is asked its role and replay lag; while no
+            /// primary is known, four times as often. A failed connection or a write refused as
+            /// read-only triggers a check at once. Default 1 s.
+            public var topologyCheckInterval: Duration = .seconds(1)
             /// A direct connection to the same database, for what needs a session of its own, when
             /// ``Configuration/url`` goes through a transaction pooler (PgBouncer's `pool_mode = transaction`).
             /// Default `nil`.

@@ -32,7 +32,8 @@ extension PhylacteryClient {
                     + "Set Options.sessionURL (the runtime's database.sessionURL) to a direct connection to the same database.",
                 file: file, line: line)
         }
-        return try await self.postgres.withConnection(isolation: isolation, body)
+        // Through the client's routing: the current primary's pool, following a failover.
+        return try await self.withConnection(isolation: isolation, file: file, line: line, body)
     }
 
     /// The probe described in ``SessionFeatures``, on `connection` (to ``Configuration/url``).

@@ -5,7 +5,9 @@ public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
 
-/// The entry point to Phylactery: one pool of connections to one PostgreSQL database.
+/// The entry point to Phylactery: a pool of connections to one PostgreSQL database — or, given a
+/// URL with several hosts, one pool per host, with writes sent to the current primary and
+/// ``readTransaction(options:isolation:file:line:_:)`` to a standby within the replay-lag bound.
 ///
 /// The client is a `Service`: it works only while ``run()`` is running, so a daemon adds it to its
 /// `ServiceGroup` next to its other services (queue workers, trace flusher, …).
@@ -23,11 +25,28 @@ import Synchronization
 /// URL, a stopped server or a wrong password is reported at once with its cause, instead of waiting
 /// for the pool to give up) and creates the chambers: the schemas of ``Chamber`` and the `vector`
 /// extension.
+///
+/// With several hosts (`postgres://u:p@db1,db2/app`), ``run()`` also probes every host
+/// (`pg_is_in_recovery()`, `transaction_read_only`, a standby's replay lag) every
+/// ``Configuration/Options/topologyCheckInterval`` and at once after a connection to one fails or a
+/// write is refused as read-only (SQLSTATE 25006). After a promotion the client finds the new
+/// primary by itself: a transaction in flight on the lost primary fails with
+/// ``PhylacteryError/Code/connectionFailed`` (nothing committed, safe to run again) or, when the
+/// connection died during its COMMIT, ``PhylacteryError/Code/commitOutcomeUnknown``; new work waits up
+/// to ``Configuration/Options/failoverTimeout`` for the next primary.
 public final class PhylacteryClient: Service, Sendable {
     /// The settings this client was made with.
     public let configuration: Configuration
-    /// The PostgresNIO pool underneath, for the rare call Phylactery does not wrap.
-    public let postgres: PostgresClient
+    /// The PostgresNIO pool of the current primary (of the only server, with one host), for the rare
+    /// call Phylactery does not wrap. With several hosts it changes after a failover: fetch it for
+    /// each use rather than keeping it.
+    public var postgres: PostgresClient {
+        self.pools[self.topology?.currentPrimary ?? 0]
+    }
+    /// One pool per host, in the URL's order.
+    let pools: [PostgresClient]
+    /// The primary and standbys, when the URL names several hosts (or asks for a role).
+    let topology: ClientTopology?
     let logger: Logger
     private let ready = Mutex<Bool>(false)
     /// What ``prepare(file:line:)`` found about sessions (see ``sessionFeatures``).
@@ -37,16 +56,35 @@ public final class PhylacteryClient: Service, Sendable {
     public init(configuration: Configuration, logger: Logger = Logger(label: "phylactery")) {
         self.configuration = configuration
         self.logger = logger
-        self.postgres = PostgresClient(
-            configuration: configuration.url.clientConfiguration(options: configuration.options),
-            backgroundLogger: logger
-        )
+        if configuration.url.needsTopology {
+            let topology = ClientTopology(url: configuration.url, options: configuration.options, logger: logger)
+            self.topology = topology
+            self.pools = topology.pools
+        } else {
+            self.topology = nil
+            self.pools = [PostgresClient(
+                configuration: configuration.url.clientConfiguration(options: configuration.options),
+                backgroundLogger: logger
+            )]
+        }
     }
 
-    /// Runs the connection pool until the surrounding task is cancelled or the service group shuts down.
+    /// Runs the connection pool (every host's, and the probes of the hosts) until the surrounding
+    /// task is cancelled or the service group shuts down.
     public func run() async throws {
+        guard let topology = self.topology else {
+            await cancelWhenGracefulShutdown {
+                await self.pools[0].run()
+            }
+            return
+        }
         await cancelWhenGracefulShutdown {
-            await self.postgres.run()
+            await withDiscardingTaskGroup { group in
+                for pool in self.pools {
+                    group.addTask { await pool.run() }
+                }
+                group.addTask { await topology.run() }
+            }
         }
     }
 
@@ -66,22 +104,29 @@ public final class PhylacteryClient: Service, Sendable {
     }
 
     /// Opens one connection outside the pool, runs `body` and closes it. Connection errors become
-    /// readable ``PhylacteryError``s with their cause.
+    /// readable ``PhylacteryError``s with their cause. With several hosts it connects to the primary:
+    /// the one the running client knows (waiting for one up to `failoverTimeout`), else — before
+    /// ``run()`` — the first host, in the URL's order, that takes writes, as libpq does.
     package func withDirectConnection<R: Sendable>(
         file: String = #fileID,
         line: Int = #line,
         _ body: (PostgresConnection) async throws -> R
     ) async throws -> R {
-        let target = self.configuration.url.endpointDescription
         let connection: PostgresConnection
-        do {
-            connection = try await PostgresConnection.connect(
-                configuration: try self.configuration.url.connectionConfiguration(options: self.configuration.options),
-                id: 0,
-                logger: self.logger
-            )
-        } catch {
-            throw PhylacteryError.connecting(error, target: target, url: self.configuration.url, file: file, line: line)
+        let target: String
+        if let topology = self.topology {
+            (connection, target) = try await topology.directConnectionToPrimary(file: file, line: line)
+        } else {
+            target = self.configuration.url.endpointDescription
+            do {
+                connection = try await PostgresConnection.connect(
+                    configuration: try self.configuration.url.connectionConfiguration(options: self.configuration.options),
+                    id: 0,
+                    logger: self.logger
+                )
+            } catch {
+                throw PhylacteryError.connecting(error, target: target, url: self.configuration.url, file: file, line: line)
+            }
         }
         do {
             let result = try await body(connection)
@@ -103,7 +148,9 @@ public final class PhylacteryClient: Service, Sendable {
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
         try await self.prepare(file: file, line: line)
-        return try await self.postgres.withConnection(isolation: isolation, body)
+        return try await self.withRoutedConnection(.write, isolation: isolation, file: file, line: line) { connection, _ in
+            try await body(connection)
+        }
     }
 
     /// Runs one statement outside any explicit transaction and returns its rows.
@@ -114,6 +161,9 @@ public final class PhylacteryClient: Service, Sendable {
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> PostgresRowSequence {
         try await self.prepare(file: file, line: line)
         do {
+            if self.topology != nil {
+                return try await self.routedQuery(query, file: file, line: line)
+            }
             return try await self.postgres.query(query, logger: self.logger, file: file, line: line)
         } catch {
             throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
@@ -144,14 +194,17 @@ public final class PhylacteryClient: Service, Sendable {
     /// Leases a pooled connection that is not already closed: the pool can hand one out whose
     /// session just ended before it noticed. Closed ones are skipped (nothing was sent on them).
     private func withLiveConnection(_ body: (PostgresConnection) async throws -> [PostgresRow]) async throws -> [PostgresRow] {
-        for _ in 0..<self.configuration.options.maximumConnections {
-            let outcome: [PostgresRow]? = try await self.postgres.withConnection { connection in
-                if connection.isClosed { return nil }
+        for _ in 0..<self.configuration.options.maximumConnections * self.pools.count {
+            let outcome: [PostgresRow]? = try await self.withRoutedConnection(.write, file: #fileID, line: #line) { connection, host in
+                if connection.isClosed {
+                    if let host { self.topology?.connectionFailed(host) }
+                    return nil
+                }
                 return try await body(connection)
             }
             if let outcome { return outcome }
         }
-        return try await self.postgres.withConnection(body)
+        return try await self.withRoutedConnection(.write, file: #fileID, line: #line) { connection, _ in try await body(connection) }
     }
 
     /// Runs one statement and discards its rows.
@@ -238,12 +291,10 @@ extension PostgresConnection {
 }
 
 extension DatabaseURL {
-    /// Where the server is, for messages: `the Unix socket /dir/.s.PGSQL.5432` or `host:port`.
+    /// Where the server is, for messages: `the Unix socket /dir/.s.PGSQL.5432` or `host:port`; with
+    /// several hosts, all of them.
     package var endpointDescription: String {
-        switch self.endpoint {
-        case .tcp(let host, let port): return "\(host):\(port)"
-        case .unixSocket: return "the Unix socket \(self.endpoint.socketPath!)"
-        }
+        self.endpoints.map(\.description).joined(separator: ", ")
     }
 }
 

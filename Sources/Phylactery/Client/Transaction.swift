@@ -67,10 +67,43 @@ public struct Transaction: Sendable {
 
     /// `error`, wrapped, after marking the transaction aborted (and its session lost when the error
     /// ended it): what a failed statement does, also used when its rows fail while they stream.
+    ///
+    /// A lost session (the server ended it or the connection broke: a restart, a failover) makes the
+    /// error ``PhylacteryError/Code/connectionFailed`` whatever the server said, with a message that
+    /// says nothing of the transaction was committed and it is safe to run again.
     func aborting(_ error: any Error, doing what: String, file: String, line: Int) -> PhylacteryError {
         self.state.markAborted()
-        if PhylacteryError.endsSession(error) { self.state.markSessionLost() }
-        return PhylacteryError.wrapping(error, doing: what, phase: .body, file: file, line: line)
+        var wrapped = PhylacteryError.wrapping(error, doing: what, phase: .body, file: file, line: line)
+        if PhylacteryError.endsSession(error) {
+            self.state.markSessionLost()
+            if wrapped.code != .connectionFailed || !wrapped.message.hasSuffix(Self.nothingCommitted) {
+                wrapped.code = .connectionFailed
+                wrapped.message += Self.nothingCommitted
+            }
+        }
+        return wrapped
+    }
+
+    /// The end of every message of a transaction that lost its session before COMMIT.
+    static let nothingCommitted = "; the session ended, so nothing of the transaction was committed and it is safe to run it again"
+
+    /// Sends COMMIT. When the connection dies while COMMIT is in flight, the outcome is unknown:
+    /// ``PhylacteryError/Code/commitOutcomeUnknown``. A COMMIT that could not be sent at all (the
+    /// session was already gone) committed nothing: ``PhylacteryError/Code/connectionFailed``.
+    func commit(file: String, line: Int) async throws {
+        try self.checkSession(file: file, line: line)
+        do {
+            _ = try await self.connection.query("COMMIT", logger: self.logger, file: file, line: line).collect()
+        } catch {
+            if PhylacteryError.endsSession(error) || self.state.isSessionLost || self.connection.isClosed {
+                self.state.markSessionLost()
+                throw PhylacteryError(
+                    .commitOutcomeUnknown,
+                    "The connection to the server was lost while COMMIT was in flight: the transaction may or may not have committed. Check whether its changes are there before running it again.",
+                    sqlState: FailureClass.sqlState(of: error), phase: .commit, underlying: error, sql: "COMMIT", file: file, line: line)
+            }
+            throw PhylacteryError.wrapping(error, doing: "COMMIT", phase: .commit, file: file, line: line)
+        }
     }
 
     /// Runs `body` inside a savepoint: its statements are kept when it returns and undone when it throws,
@@ -121,7 +154,7 @@ public struct Transaction: Sendable {
     func checkSession(file: String, line: Int) throws {
         if self.state.isSessionLost || self.connection.isClosed {
             self.state.markSessionLost()
-            throw PhylacteryError(.connectionFailed, "The connection to the server was lost during the transaction; nothing of it was committed", phase: .body, file: file, line: line)
+            throw PhylacteryError(.connectionFailed, "The connection to the server was lost during the transaction" + Self.nothingCommitted, phase: .body, file: file, line: line)
         }
     }
 }
@@ -224,6 +257,42 @@ extension PhylacteryClient {
         line: Int = #line,
         _ body: (Transaction) async throws -> Result
     ) async throws -> Result {
+        try await self.transaction(routing: .write, options: options, isolation: isolation, file: file, line: line, body)
+    }
+
+    /// Runs `body` in a READ ONLY transaction on a standby whose replay lag is within
+    /// ``Configuration/Options/maximumReplicaLag``, else on the primary.
+    ///
+    /// With one host it is ``transaction(options:isolation:file:line:_:)`` with `readOnly` set. With
+    /// several, the client picks a standby it probed (round robin among those within the bound) and
+    /// falls back to the primary when none is: a standby further behind, paused, stopped, or not
+    /// streaming from a primary is not read from. A standby serves a snapshot that may lag the
+    /// primary by up to the bound: a write just committed on the primary may not be visible yet
+    /// (with synchronous replication in `remote_apply` mode it is).
+    ///
+    /// Called inside a transaction of this client on the same task, it runs as a savepoint of that
+    /// transaction (on its server). Retries, errors and `options` are those of
+    /// ``transaction(options:isolation:file:line:_:)``; `options.readOnly` is always set.
+    public func readTransaction<Result: Sendable>(
+        options: TransactionOptions = .default,
+        isolation: isolated (any Actor)? = #isolation,
+        file: String = #fileID,
+        line: Int = #line,
+        _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        var options = options
+        options.readOnly = true
+        return try await self.transaction(routing: .read, options: options, isolation: isolation, file: file, line: line, body)
+    }
+
+    private func transaction<Result: Sendable>(
+        routing purpose: TopologyStateMachine<ContinuousClock>.Purpose,
+        options: TransactionOptions,
+        isolation: isolated (any Actor)?,
+        file: String,
+        line: Int,
+        _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
         if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self), outer.task == CurrentTransaction.currentTask {
             return try await outer.transaction.transaction(isolation: isolation, file: file, line: line, body)
         }
@@ -231,10 +300,15 @@ extension PhylacteryClient {
         let policy = options.retry ?? self.configuration.options.retry
         var attempt = 1
         var deadConnections = 0
+        // With several hosts, how long this transaction waits for a server across failed leases and
+        // writes refused by a server that is no longer the primary.
+        let deadline = ContinuousClock.now.advanced(by: self.configuration.options.failoverTimeout)
+        var lastHost: Int?
         while true {
             do {
-                return try await self.postgres.withConnection(isolation: isolation) { connection in
-                    try await self.runTransaction(on: connection, attempt: attempt, options: options, file: file, line: line, body)
+                return try await self.withRoutedConnection(purpose, deadline: deadline, isolation: isolation, file: file, line: line) { connection, host in
+                    lastHost = host
+                    return try await self.runTransaction(on: connection, attempt: attempt, options: options, file: file, line: line, body)
                 }
             } catch let dead as DeadConnectionAtBegin {
                 // The pool can hand out a connection whose session the server has just ended (a
@@ -242,9 +316,18 @@ extension PhylacteryClient {
                 // so another connection is tried at once, without spending an attempt. Each dead one is
                 // closed, so the pool drops it; at most every pooled connection can be dead at once.
                 deadConnections += 1
-                guard deadConnections <= self.configuration.options.maximumConnections else { throw dead.error }
+                guard deadConnections <= self.configuration.options.maximumConnections * self.pools.count else { throw dead.error }
                 self.logger.debug("BEGIN found a dead connection; trying another", metadata: ["error": "\(dead.error)"])
             } catch {
+                if let topology = self.topology, purpose == .write, !options.readOnly, let failed = lastHost,
+                   FailureClass.sqlState(of: error) == "25006", ContinuousClock.now < deadline,
+                   try await topology.host(for: .write, deadline: deadline, file: file, line: line) != failed {
+                    // The server refused a write as read-only and the probes that followed say it is
+                    // no longer the primary (a READ ONLY of the body's own is refused by the primary
+                    // too, and ends up below). Nothing was committed; run it on the new primary.
+                    self.logger.notice("a write was refused as read-only (25006) by a server that is no longer the primary; running the transaction again on the new one")
+                    continue
+                }
                 guard let transient = Self.transientError(error) else {
                     throw Self.connectionLevel(error, file: file, line: line)
                 }
@@ -310,7 +393,7 @@ extension PhylacteryClient {
                 phase: .commit, attempts: attempt, file: file, line: line)
         }
         do {
-            try await transaction.control("COMMIT", phase: .commit, file: file, line: line)
+            try await transaction.commit(file: file, line: line)
         } catch var error as PhylacteryError {
             if transaction.state.isSessionLost { try? await transaction.connection.close() }
             error.attempts = attempt

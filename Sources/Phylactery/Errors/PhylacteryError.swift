@@ -35,6 +35,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case unstorableValue
             case lockNotAvailable
             case staleRow
+            case commitOutcomeUnknown
             case sessionUnavailable
         }
 
@@ -101,6 +102,11 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// An update of a model with a version column (`@Version`) found the row at another version:
         /// someone else updated it since it was read. Nothing was written; read the row again and retry.
         public static let staleRow = Self(.staleRow)
+        /// The connection died while COMMIT was in flight (the server crashed, a failover, a network
+        /// cut, the transaction's timeout): the transaction may or may not have committed. Check
+        /// whether its changes are there before running it again. Every other transaction whose
+        /// connection is lost fails with ``connectionFailed``, having committed nothing.
+        public static let commitOutcomeUnknown = Self(.commitOutcomeUnknown)
         /// A feature that needs a database session of its own (LISTEN, a session advisory lock, `SET`
         /// without `LOCAL`) was asked for, but the client reaches the server through a transaction
         /// pooler and no ``PhylacteryClient/Configuration/Options/sessionURL`` names a direct connection.

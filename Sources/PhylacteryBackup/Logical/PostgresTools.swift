@@ -147,10 +147,9 @@ public struct PostgresTools: Sendable, Hashable {
             "PGAPPNAME": "phylactery-backup",
             "PGCONNECT_TIMEOUT": "10",
         ]
-        switch url.endpoint {
-        case .tcp(let host, let port):
-            environment["PGHOST"] = host
-            environment["PGPORT"] = String(port)
+        // Every host (libpq takes lists), and with several the role to look for: the primary.
+        environment.merge(url.libpqHostEnvironment) { $1 }
+        if url.endpoints.contains(where: { $0.socketPath == nil }) {
             switch url.tlsMode {
             case .disable: environment["PGSSLMODE"] = "disable"
             case .prefer: environment["PGSSLMODE"] = "prefer"
@@ -160,9 +159,6 @@ public struct PostgresTools: Sendable, Hashable {
                 // The client verifies against the system's trust store; so does libpq 16+ with this.
                 environment["PGSSLROOTCERT"] = "system"
             }
-        case .unixSocket(let directory, let port):
-            environment["PGHOST"] = directory
-            environment["PGPORT"] = String(port)
         }
         return environment
     }

@@ -55,14 +55,10 @@ extension DatabaseCommand {
         /// libpq's variables for `url`.
         static func libpqEnvironment(_ url: DatabaseURL) -> [String: String] {
             var environment = ["PGUSER": url.username, "PGDATABASE": url.database]
-            switch url.endpoint {
-            case .tcp(let host, let port):
-                environment["PGHOST"] = host
-                environment["PGPORT"] = String(port)
+            // Every host, and with several the role to look for (the primary), as libpq takes them.
+            environment.merge(url.libpqHostEnvironment) { $1 }
+            if url.endpoints.contains(where: { $0.socketPath == nil }) {
                 environment["PGSSLMODE"] = url.tlsMode.rawValue
-            case .unixSocket(let directory, let port):
-                environment["PGHOST"] = directory
-                environment["PGPORT"] = String(port)
             }
             if let password = url.password { environment["PGPASSWORD"] = password }
             return environment

@@ -146,6 +146,15 @@ extension ConfigurationKey {
         "database.maximumConnections", .int, default: "20", ints: 1...10_000, "The client pool's most connections.")
     static let databaseApplicationName = ConfigurationKey(
         "database.applicationName", .string, default: "phylactery", range: "any", "`application_name` reported to the server (`pg_stat_activity`).")
+    static let databaseMaximumReplicaLag = ConfigurationKey(
+        "database.maximumReplicaLag", .duration, default: "5s", durations: .zero ... .seconds(86_400),
+        "With several hosts in `database.url`: a standby further behind in replay is not read from (read transactions go to another one or to the primary).")
+    static let databaseFailoverTimeout = ConfigurationKey(
+        "database.failoverTimeout", .duration, default: "30s", durations: .milliseconds(100) ... .seconds(86_400),
+        "With several hosts: how long work waits for a primary to appear after the primary is lost, before it fails.")
+    static let databaseTopologyCheckInterval = ConfigurationKey(
+        "database.topologyCheckInterval", .duration, default: "1s", durations: .milliseconds(50) ... .seconds(3600),
+        "With several hosts: how often every host is asked its role and replay lag (four times as often while no primary is known).")
     static let databaseSessionURL = ConfigurationKey(
         "database.sessionURL", .string, default: "none", range: "`postgres://…`", secret: true,
         "A direct connection to the same database when `database.url` is a transaction pooler (PgBouncer): LISTEN, periodic leadership and the migration lock use it. Secret.")
@@ -206,6 +215,7 @@ extension ConfigurationKey {
         .serverMaximumStartFailures,
         .databaseURL, .databaseURLFile, .databasePassword, .databasePasswordFile, .databaseName, .databaseWaitTimeout,
         .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName, .databaseSessionURL,
+        .databaseMaximumReplicaLag, .databaseFailoverTimeout, .databaseTopologyCheckInterval,
         .memoryDefaultSensitivity,
         .migrationsPolicy, .migrationsDirectory, .migrationsLockTimeout,
         .extensionsDisabled,

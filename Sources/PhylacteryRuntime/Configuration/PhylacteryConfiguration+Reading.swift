@@ -61,6 +61,9 @@ extension PhylacteryConfiguration {
         self.database.connectTimeout = try await read.duration(.databaseConnectTimeout) ?? .seconds(10)
         self.database.maximumConnections = try await read.int(.databaseMaximumConnections) ?? 20
         self.database.applicationName = try await read.string(.databaseApplicationName) ?? "phylactery"
+        self.database.maximumReplicaLag = try await read.duration(.databaseMaximumReplicaLag) ?? .seconds(5)
+        self.database.failoverTimeout = try await read.duration(.databaseFailoverTimeout) ?? .seconds(30)
+        self.database.topologyCheckInterval = try await read.duration(.databaseTopologyCheckInterval) ?? .seconds(1)
         if let sessionText = try await read.string(.databaseSessionURL) {
             do {
                 self.database.sessionURL = try DatabaseURL(parsing: sessionText)
@@ -121,6 +124,8 @@ extension PhylacteryConfiguration {
             ("database.url", self.database.url == nil ? "none" : "<redacted>"), ("database.name", self.database.name),
             ("database.waitTimeout", text(self.database.waitTimeout)), ("database.connectTimeout", text(self.database.connectTimeout)),
             ("database.maximumConnections", "\(self.database.maximumConnections)"), ("database.applicationName", self.database.applicationName),
+            ("database.maximumReplicaLag", text(self.database.maximumReplicaLag)), ("database.failoverTimeout", text(self.database.failoverTimeout)),
+            ("database.topologyCheckInterval", text(self.database.topologyCheckInterval)),
             ("database.sessionURL", self.database.sessionURL == nil ? "none" : "<redacted>"),
             ("memory.defaultSensitivity", self.defaultSensitivity.rawValue),
             ("migrations.policy", self.migrations.policy.rawValue), ("migrations.directory", self.migrations.directory ?? "none"),

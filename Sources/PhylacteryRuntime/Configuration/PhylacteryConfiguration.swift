@@ -62,6 +62,12 @@ public struct PhylacteryConfiguration: Sendable {
         public var maximumConnections: Int = 20
         /// `application_name`. Default `phylactery`.
         public var applicationName: String = "phylactery"
+        /// With several hosts: the replay lag beyond which a standby is not read from. Default 5 s.
+        public var maximumReplicaLag: Duration = .seconds(5)
+        /// With several hosts: how long work waits for a primary to appear. Default 30 s.
+        public var failoverTimeout: Duration = .seconds(30)
+        /// With several hosts: how often every host is asked its role and lag. Default 1 s.
+        public var topologyCheckInterval: Duration = .seconds(1)
         /// A direct connection for session features when ``url`` is a transaction pooler (see
         /// `PhylacteryClient.Configuration.Options.sessionURL`). Secret. Default none.
         public var sessionURL: DatabaseURL?
@@ -162,6 +168,9 @@ public struct PhylacteryConfiguration: Sendable {
         options.connectTimeout = self.database.connectTimeout
         options.maximumConnections = self.database.maximumConnections
         options.applicationName = self.database.applicationName
+        options.maximumReplicaLag = self.database.maximumReplicaLag
+        options.failoverTimeout = self.database.failoverTimeout
+        options.topologyCheckInterval = self.database.topologyCheckInterval
         options.sessionURL = self.database.sessionURL
         options.defaultSensitivity = self.defaultSensitivity
         let url = self.usesEmbeddedServer ? EmbeddedServer(configuration: self.embeddedServer).url : self.database.url

@@ -78,23 +78,35 @@ struct ExternalServerWaiter<C: Clock>: Sendable where C.Duration == Duration, C.
 }
 
 extension ExternalServerWaiter {
-    /// The real probe: one direct connection and `SELECT 1`.
+    /// The real probe: one direct connection and `SELECT 1`. With several hosts, each in turn until
+    /// one answers (the client finds the primary among them itself); when none does, a failure
+    /// waiting cannot fix (a refused password) is reported before the first host's.
     static func connecting(to url: DatabaseURL, options: PhylacteryClient.Configuration.Options, logger: Logger) -> Probe {
         return {
+            var outcomes: [(ProbeOutcome, PhylacteryError?)] = []
+            for host in url.endpoints.indices {
+                let outcome = await Self.probe(url.host(host), options: options, logger: logger)
+                if outcome.0 == .ready { return outcome }
+                outcomes.append(outcome)
+            }
+            return outcomes.first { $0.0.isFatal } ?? outcomes[0]
+        }
+    }
+
+    private static func probe(_ url: DatabaseURL, options: PhylacteryClient.Configuration.Options, logger: Logger) async -> (ProbeOutcome, PhylacteryError?) {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try url.connectionConfiguration(options: options), id: 0, logger: logger)
             do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: try url.connectionConfiguration(options: options), id: 0, logger: logger)
-                do {
-                    _ = try await connection.query("SELECT 1", logger: logger).collect()
-                    try? await connection.close()
-                    return (.ready, nil)
-                } catch {
-                    try? await connection.close()
-                    return Self.classified(error)
-                }
+                _ = try await connection.query("SELECT 1", logger: logger).collect()
+                try? await connection.close()
+                return (.ready, nil)
             } catch {
+                try? await connection.close()
                 return Self.classified(error)
             }
+        } catch {
+            return Self.classified(error)
         }
     }
 

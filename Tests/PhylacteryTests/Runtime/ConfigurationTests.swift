@@ -47,6 +47,31 @@ import Testing
         #expect(report["queue.retention"]?.value == "7d")
     }
 
+    @Test func severalHostsAndTheTopologySettingsReachTheClient() async throws {
+        let (configuration, report) = try await Self.load(
+            arguments: ["daemon", "--database-failover-timeout", "45s"],
+            environment: [
+                "PHYLACTERY_DATABASE_URL": "postgres://app:\(Self.password)@db1:5432,db2:5433/app",
+                "PHYLACTERY_DATABASE_MAXIMUM_REPLICA_LAG": "250ms",
+                "PHYLACTERY_DATABASE_TOPOLOGY_CHECK_INTERVAL": "2s",
+            ])
+        #expect(configuration.database.url?.endpoints == [.tcp(host: "db1", port: 5432), .tcp(host: "db2", port: 5433)])
+        let options = configuration.clientConfiguration.options
+        #expect(options.maximumReplicaLag == .milliseconds(250))
+        #expect(options.failoverTimeout == .seconds(45))
+        #expect(options.topologyCheckInterval == .seconds(2))
+        #expect(report["database.failoverTimeout"]?.source == "flags")
+        #expect(report["database.maximumReplicaLag"]?.value == "250ms")
+        // Defaults when unset.
+        let (defaults, _) = try await Self.load()
+        #expect(defaults.clientConfiguration.options.maximumReplicaLag == .seconds(5))
+        #expect(defaults.clientConfiguration.options.failoverTimeout == .seconds(30))
+        #expect(defaults.clientConfiguration.options.topologyCheckInterval == .seconds(1))
+        // Out of range is refused with the key named.
+        let refused = await Self.refusal(environment: ["PHYLACTERY_DATABASE_TOPOLOGY_CHECK_INTERVAL": "1ms"])
+        #expect(refused?.description.contains("database.topologyCheckInterval") == true)
+    }
+
     @Test func flagsOverrideTheEnvironmentWhichOverridesTheFile() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -371,8 +371,13 @@ public final class Ghouls: Service, Sendable {
         for id in cancelRequested { self.cancelRunning(id, reason: .request) }
     }
 
+    /// Every job this process holds: running here, or finished with its outcome not written yet.
+    var heldJobIDs: [UUID] {
+        self.running.withLock { Array($0.keys) } + self.outcomes.held.map { $0.id }
+    }
+
     private func rescue() async throws {
-        let rescued = try await self.store.rescue()
+        let rescued = try await self.store.rescue(excluding: self.heldJobIDs)
         guard !rescued.isEmpty else { return }
         self.metrics.rescued(rescued.count)
         self.logger.warning("returned jobs whose lease expired", metadata: [
@@ -384,52 +389,65 @@ public final class Ghouls: Service, Sendable {
     /// Keeps a LISTEN connection open (no transaction, so it never holds back vacuum); when it drops,
     /// the loops go on polling and the listener reconnects. The connection is the client's session
     /// connection (``PhylacteryClient/withSessionConnection(isolation:file:line:_:)``): the session URL
-    /// when one is set, else a pooled one.
+    /// when one is set, else a pooled one of the current primary.
+    ///
+    /// After a failover the session dies with the former primary and the listener LISTENs again on
+    /// the new one (the client waits up to its `failoverTimeout` for it). Notifications are not
+    /// replicated, so a session that stayed on a former primary still alive would hear nothing: the
+    /// listener also gives it up as soon as the client's primary changes
+    /// (``PhylacteryClient/untilPrimaryMoves(checkingEvery:_:)``).
     private func listen() async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await self.client.withSessionConnection { connection in
-                    do {
-                        try await connection.listen(on: QueueChannel.wake) { wakes in
-                            try await connection.listen(on: QueueChannel.cancel) { cancels in
-                                self.listening.store(true, ordering: .relaxed)
-                                failures = 0
-                                // Enqueues made while no one listened went unannounced: look now.
-                                for runner in self.runners.values { runner.wake.signal() }
-                                try await withThrowingTaskGroup(of: Void.self) { group in
-                                    group.addTask {
-                                        for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
-                                        throw ListenerEnded()
-                                    }
-                                    group.addTask {
-                                        // Anyone may NOTIFY; the heartbeat cancels only jobs whose row says so.
-                                        for try await notification in cancels {
-                                            if let id = UUID(uuidString: notification.payload), self.running.withLock({ $0[id] != nil }) {
-                                                self.heartbeatNow.signal()
-                                            }
-                                        }
-                                        throw ListenerEnded()
-                                    }
-                                    try await group.next()
-                                }
-                            }
-                        }
-                    } catch {
-                        // A listener that ended abnormally leaves no half-LISTENing connection in the pool.
-                        try? await connection.close()
-                        throw error
-                    }
+                try await self.client.untilPrimaryMoves(checkingEvery: self.configuration.pollInterval) {
+                    try await self.client.withSessionConnection { connection in try await self.listenSession(on: connection) }
                 }
             } catch {
                 if Task.isCancelled { break }
                 self.logger.warning("queue listener lost; polling until it is back", metadata: ["error": "\(String(reflecting: error))", "poll": "\(self.configuration.pollInterval)"])
             }
-            self.listening.store(false, ordering: .relaxed)
-            failures += 1
+            // A session that was listening starts the backoff over.
+            failures = self.listening.exchange(false, ordering: .relaxed) ? 1 : failures + 1
             do { try await Task.sleep(for: RetryBackoff.writer.duration(afterAttempt: failures)) } catch { break }
         }
         self.listening.store(false, ordering: .relaxed)
+    }
+
+    /// LISTENs on `connection` until it fails; a session that ended abnormally is closed, so no
+    /// half-LISTENing connection goes back to the pool.
+    private func listenSession(on connection: PostgresConnection) async throws {
+        do {
+            try await connection.listen(on: QueueChannel.wake) { wakes in
+                try await connection.listen(on: QueueChannel.cancel) { cancels in
+                    self.listening.store(true, ordering: .relaxed)
+                    // Enqueues made while no one listened went unannounced: look now. And the server
+                    // is reachable again (after a restart or a failover): extend the leases now,
+                    // before any rescuer finds them run out.
+                    for runner in self.runners.values { runner.wake.signal() }
+                    self.heartbeatNow.signal()
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await notification in wakes { self.runners[notification.payload]?.wake.signal() }
+                            throw ListenerEnded()
+                        }
+                        group.addTask {
+                            // Anyone may NOTIFY; the heartbeat cancels only jobs whose row says so.
+                            for try await notification in cancels {
+                                if let id = UUID(uuidString: notification.payload), self.running.withLock({ $0[id] != nil }) {
+                                    self.heartbeatNow.signal()
+                                }
+                            }
+                            throw ListenerEnded()
+                        }
+                        try await group.next()
+                    }
+                }
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     private struct ListenerEnded: Error {}
@@ -455,8 +473,33 @@ final class QueueRunner: Sendable {
         let lease = ghouls.configuration.lease
         let worker = "\(ghouls.configuration.workerName):\(self.name)"
         var failures = 0
+        // After a failed claim, jobs it may have claimed without the answer arriving, and after the
+        // client's primary changed (a failover), jobs left running under this worker's name that it
+        // no longer holds — a claim whose answer was lost, a completion lost with an asynchronous
+        // standby — are given back before the next claim (``QueueStore/giveBackUnheld(queue:worker:holding:)``).
+        var checkUnheld = false
+        var primary = ObjectIdentifier(ghouls.client.postgres)
         await withDiscardingTaskGroup { handlers in
             while !ghouls.isStopping && !Task.isCancelled {
+                let primaryNow = ObjectIdentifier(ghouls.client.postgres)
+                if primaryNow != primary {
+                    primary = primaryNow
+                    checkUnheld = true
+                }
+                if checkUnheld {
+                    do {
+                        let given = try await ghouls.store.giveBackUnheld(queue: self.name, worker: worker, holding: ghouls.heldJobIDs)
+                        checkUnheld = false
+                        if given > 0 {
+                            ghouls.logger.warning("gave back jobs left running under this worker's name that it does not hold (a claim whose answer was lost, a completion lost in a failover)", metadata: ["queue": "\(self.name)", "jobs": "\(given)"])
+                        }
+                    } catch {
+                        failures += 1
+                        ghouls.logger.warning("giving back the jobs of a lost claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
+                        await self.wake.wait(timeout: min(ghouls.configuration.pollInterval, RetryBackoff.writer.duration(afterAttempt: failures)))
+                        continue
+                    }
+                }
                 let free = concurrency - self.inFlight.load(ordering: .acquiring)
                 // Claim when a useful batch fits (or nothing runs), not for every single free slot.
                 let worthClaiming = free >= max(1, self.claimBatch / 2) || free == concurrency
@@ -493,6 +536,7 @@ final class QueueRunner: Sendable {
                         claimedFull = jobs.count == want
                     } catch {
                         failures += 1
+                        checkUnheld = true
                         ghouls.logger.warning("claim failed; retrying", metadata: ["queue": "\(self.name)", "error": "\(error)"])
                         timeout = min(timeout, RetryBackoff.writer.duration(afterAttempt: failures))
                     }

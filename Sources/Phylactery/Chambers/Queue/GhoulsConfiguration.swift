@@ -82,7 +82,9 @@ public struct GhoulsConfiguration: Sendable {
     public var pruneInterval: Duration
     /// Jobs enqueued on a schedule by exactly one process at a time.
     public var periodicJobs: [PeriodicJob]
-    /// This worker's name in `queue.jobs.worker` (host and pid by default).
+    /// This worker's name in `queue.jobs.worker` (host and pid by default). Keep it unique among
+    /// running workers: after a claim whose answer was lost, a worker gives back the running jobs
+    /// under its name that it does not hold.
     public var workerName: String
     /// Kinds never claimed (a disabled extension's jobs); empty by default. A queue whose head holds
     /// many skipped jobs costs each claim a walk over them.

@@ -119,6 +119,12 @@ public struct JobContext: Sendable {
     /// passed to another attempt meanwhile (this worker was presumed dead), it throws
     /// ``PhylacteryError/Code/leaseLost`` before `body` runs and nothing is written. While the row is
     /// locked, no rescuer can take the job away.
+    ///
+    /// When the connection dies while the COMMIT is in flight (the server killed, a failover), the
+    /// error says the outcome is unknown, and the job's row decides: the attempt's failure is written
+    /// only while the row is still running under this attempt's claim. If the completion committed
+    /// after all, the job stays completed and never runs again; if it did not, the job runs again —
+    /// either way the effect happens once. Let the error propagate.
     public func transaction<Result: Sendable>(
         file: String = #fileID, line: Int = #line, _ body: (Transaction) async throws -> Result
     ) async throws -> Result {

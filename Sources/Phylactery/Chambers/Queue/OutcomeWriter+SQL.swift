@@ -10,6 +10,13 @@ import PostgresNIO
 /// attempt that replaced it. Rows another transaction holds locked are skipped, never waited for:
 /// the writer tries them again later, and a shutdown is never held up behind a handler that still
 /// holds its job's row.
+///
+/// An outcome the fence refuses is not always one whose lease passed on: the attempt may already be
+/// settled under its own token — its job completed by the handler's own transaction whose COMMIT
+/// answer never arrived (``PhylacteryError/Code/commitOutcomeUnknown``: the connection or the server
+/// died, a failover), or this very outcome written by an earlier statement whose answer was lost.
+/// The job's row decides (``Unapplied``): nothing is written twice, nothing is run again, and only a
+/// true loss of the lease is reported as one.
 extension OutcomeWriter {
     /// What one write did.
     struct Written: Sendable {
@@ -17,6 +24,13 @@ extension OutcomeWriter {
         var applied: Set<UUID> = []
         /// Jobs whose outcome was not applied because another transaction held their row.
         var locked: Set<UUID> = []
+        /// Jobs whose outcome was not applied because the attempt was already settled under its own
+        /// token (its row left the state the attempt left it in, with the claim unchanged), with the
+        /// state the row is in: `completed` when the handler's own transaction committed after all.
+        var settled: [UUID: String] = [:]
+        /// Jobs whose completion, committed by the handler's own transaction, is not in the database:
+        /// lost with a primary whose standby had not received it (asynchronous replication).
+        var completionLost: Set<UUID> = []
     }
 
     /// Writes `items` with one statement, whatever their kinds, and returns what it did. Outcomes
@@ -102,19 +116,51 @@ extension OutcomeWriter {
         var written = Written()
         for row in rows { written.applied.insert(try row.decode(UUID.self, context: .default)) }
         guard written.applied.count < items.count else { return written }
-        // Not applied: refused by the fence, or skipped because another transaction held the row.
+        // Not applied: refused by the fence, skipped because another transaction held the row, or
+        // already settled under this attempt's token. The row says which.
         let missing = items.filter { !written.applied.contains($0.job.id) }
-        let afterTransaction = missing.map { item -> Bool in
-            if case .resultAfterTransaction = item.outcome { return true }
-            return false
-        }
-        let still = try await client.rows("""
-            SELECT j.id FROM queue.jobs j
-            JOIN unnest(\(missing.map(\.job.id))::uuid[], \(missing.map(\.job.token))::int8[], \(afterTransaction)::bool[]) AS u(id, token, after_tx)
-              ON j.id = u.id AND j.claims = u.token AND j.state = CASE WHEN u.after_tx THEN 'completed' ELSE 'running' END
+        let current = try await client.rows("""
+            SELECT j.id, j.state, j.claims FROM queue.jobs j WHERE j.id = ANY(\(missing.map(\.job.id))::uuid[])
             """, timeout: timeout)
-        for row in still { written.locked.insert(try row.decode(UUID.self, context: .default)) }
+        var found = [UUID: (state: String, claims: Int64)]()
+        for row in current {
+            let (id, state, claims) = try row.decode((UUID, String, Int64).self, context: .default)
+            found[id] = (state, claims)
+        }
+        for item in missing {
+            guard let row = found[item.job.id] else { continue }
+            switch Self.unapplied(item.outcome, token: item.job.token, state: row.state, claims: row.claims) {
+            case .locked: written.locked.insert(item.job.id)
+            case .settled: written.settled[item.job.id] = row.state
+            case .completionLost: written.completionLost.insert(item.job.id)
+            case .refused: break
+            }
+        }
         return written
+    }
+
+    /// Why an outcome was not applied, from its job's row as it is now.
+    enum Unapplied: Equatable {
+        /// The row is still where the attempt left it: another transaction held it locked.
+        case locked
+        /// The claim is unchanged but the row moved on: the attempt was settled under its own token.
+        case settled
+        /// The claim changed: the lease had passed to another attempt (or the job is gone).
+        case refused
+        /// The handler's own transaction committed the completion, yet the row, under the same claim,
+        /// is still running: the commit was lost with a primary whose standby had not received it
+        /// (asynchronous replication). The job runs again once given back or rescued.
+        case completionLost
+    }
+
+    /// Classifies an outcome the statement did not apply (pure; see ``Unapplied``).
+    static func unapplied(_ outcome: JobOutcome, token: Int64, state: String, claims: Int64) -> Unapplied {
+        guard claims == token else { return .refused }
+        if case .resultAfterTransaction = outcome {
+            if state == JobState.completed.rawValue { return .locked }
+            return state == JobState.running.rawValue ? .completionLost : .settled
+        }
+        return state == JobState.running.rawValue ? .locked : .settled
     }
 
     /// Takes the job's row for the handler's own transaction, under this attempt's fencing token;

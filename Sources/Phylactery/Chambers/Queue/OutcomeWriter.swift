@@ -117,6 +117,24 @@ final class OutcomeWriter: Sendable {
                     locked.insert(entry.number)
                     continue
                 }
+                if let state = written.settled[job.id] {
+                    // Settled under this attempt's token before this write: its own transaction
+                    // committed though the answer was lost, or an earlier write of this outcome did.
+                    self.metrics.settled(job, state: state)
+                    self.logger.info("outcome not written: the attempt was already settled under its own claim (a commit whose answer was lost)", metadata: [
+                        "job": "\(job.id)", "kind": "\(job.kind)", "state": "\(state)",
+                    ])
+                    self.endSpans(of: entry.payload, refused: false)
+                    continue
+                }
+                if written.completionLost.contains(job.id) {
+                    self.metrics.finished(job, outcome: "completion_lost")
+                    self.logger.warning("the completion the job's own transaction committed is not in the database (lost in a failover); the job runs again", metadata: [
+                        "job": "\(job.id)", "kind": "\(job.kind)",
+                    ])
+                    self.endSpans(of: entry.payload, refused: true)
+                    continue
+                }
                 let refused = !written.applied.contains(job.id)
                 self.metrics.recorded(job, entry.payload.outcome, refused: refused)
                 if refused {

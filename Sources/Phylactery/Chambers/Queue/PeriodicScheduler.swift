@@ -5,7 +5,10 @@ import PostgresNIO
 ///
 /// Leadership is a session advisory lock held on the client's session connection (a pooled one, or
 /// one to the session URL behind a transaction pooler): whoever holds it schedules; the others try
-/// again every few seconds. If the leader dies its session ends and the lock with it. Each fire is
+/// again every few seconds. If the leader dies its session ends and the lock with it. Advisory locks
+/// are not replicated: after a failover the lock is gone with the former primary's session and the
+/// processes campaign again on the new primary; a leader whose former primary is still alive gives
+/// its lock up as soon as the client's primary changes. Each fire is
 /// enqueued with the unique key `periodic:<name>:<epoch>` (kept "ever"), so even two processes that
 /// both believed they led could not enqueue one fire twice.
 ///
@@ -25,6 +28,8 @@ struct PeriodicScheduler {
     /// Taken per enqueue, in its transaction, when there is no session to lead from.
     static let fireLockKey: Int64 = 0x7068_796c_6163_7403  // "phylact" + 3
     static let retryInterval: Duration = .seconds(5)
+    /// How often the leader checks that the client's primary is still the server its lock is on.
+    static let primaryCheckInterval: Duration = .seconds(1)
     /// The longest the leader waits for an answer on its connection.
     static let statementTimeout: Duration = .seconds(30)
 
@@ -39,18 +44,22 @@ struct PeriodicScheduler {
         }
         while !Task.isCancelled {
             do {
-                try await self.ghouls.client.withSessionConnection { connection in
-                    let leads = try await self.run("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", on: connection)
-                        .first?.decode(Bool.self, context: .default) ?? false
-                    guard leads else { return }
-                    self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
-                    do {
-                        try await self.lead(transactionLock: false) { _ = try await self.run("SELECT 1", on: connection) }
-                    } catch {
+                // On the current primary (after a failover, the new one); given up as soon as the
+                // client's primary changes.
+                try await self.ghouls.client.untilPrimaryMoves(checkingEvery: Self.primaryCheckInterval) {
+                    try await self.ghouls.client.withSessionConnection { connection in
+                        let leads = try await self.run("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", on: connection)
+                            .first?.decode(Bool.self, context: .default) ?? false
+                        guard leads else { return }
+                        self.ghouls.logger.info("leading the periodic scheduler", metadata: ["jobs": "\(self.ghouls.configuration.periodicJobs.count)"])
+                        do {
+                            try await self.lead(transactionLock: false) { _ = try await self.run("SELECT 1", on: connection) }
+                        } catch {
+                            _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
+                            throw error
+                        }
                         _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
-                        throw error
                     }
-                    _ = try? await self.run("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", on: connection)
                 }
             } catch {
                 if Task.isCancelled { return }

@@ -5,7 +5,9 @@ import Synchronization
 /// The queue's figures through swift-metrics (whatever backend the daemon bootstraps):
 ///
 /// - `phylactery_queue_jobs_total{queue, outcome}` — attempts ended: `completed`, `retried`,
-///   `discarded`, `cancelled`, `snoozed`, `released`, `refused` (fenced off), `lease_lost`;
+///   `discarded`, `cancelled`, `snoozed`, `released`, `refused` (fenced off), `lease_lost`,
+///   `settled` (the attempt was settled before its outcome was written, other than by a completion),
+///   `completion_lost` (a completion its own transaction committed was lost in a failover);
 /// - `phylactery_queue_rescued_total` — jobs whose lease expired and were returned;
 /// - `phylactery_queue_wait_seconds{queue}` — from the time a job was due to the start of its run.
 final class QueueMetrics: Sendable {
@@ -52,6 +54,12 @@ final class QueueMetrics: Sendable {
             }
         }
         self.counter(queue: job.queue, outcome: name).increment()
+    }
+
+    /// Counts an outcome not written because its attempt was already settled under its own claim:
+    /// `completed` when its own transaction committed after all, else `settled`.
+    func settled(_ job: ClaimedJob, state: String) {
+        self.counter(queue: job.queue, outcome: state == JobState.completed.rawValue ? "completed" : "settled").increment()
     }
 
     func rescued(_ count: Int) { self.rescuedCounter.increment(by: count) }

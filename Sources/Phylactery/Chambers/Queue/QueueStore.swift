@@ -179,11 +179,16 @@ struct QueueStore: Sendable {
     /// Returns running jobs whose lease ran out (their worker died or stalled) to the queue, counting
     /// the attempt (or discarding the job when it was the last), at most `limit` at a time. A job
     /// whose cancellation was requested is cancelled instead: it never runs again.
-    func rescue(limit: Int = 1000) async throws -> [(id: UUID, state: JobState)] {
+    ///
+    /// Jobs the calling process holds itself (`excluding`: running here, or with their outcome not
+    /// written yet) are left alone even when their lease ran out: the process is alive, and its
+    /// heartbeat extends them as soon as it reaches the server again — after a server restart or a
+    /// failover that outlasted a lease, say. Other processes still rescue them by the normal rule.
+    func rescue(limit: Int = 1000, excluding held: [UUID] = []) async throws -> [(id: UUID, state: JobState)] {
         let rows = try await self.client.rows("""
             WITH expired AS (
                 SELECT id FROM queue.jobs
-                WHERE state = 'running' AND lease_expires_at < now()
+                WHERE state = 'running' AND lease_expires_at < now() AND id <> ALL(\(held)::uuid[])
                 LIMIT \(limit)
                 FOR NO KEY UPDATE SKIP LOCKED
             )
@@ -204,6 +209,36 @@ struct QueueStore: Sendable {
             let (id, state) = try row.decode((UUID, String).self, context: .default)
             return (id, JobState(rawValue: state) ?? .available)
         }
+    }
+
+    /// Gives back, without counting the attempt, the jobs `worker` holds running on `queue` that the
+    /// calling process does not hold (`holding`: running here, or with their outcome not written yet).
+    /// Returns how many.
+    ///
+    /// Such jobs were claimed by a claim whose answer never arrived — the connection or the server
+    /// died after the claim committed (a server restart, a failover to a standby that had received
+    /// it) — or finished by their handler in a transaction whose completion was lost with a primary
+    /// whose asynchronous standby had not received it. No handler runs them, so instead of waiting
+    /// for their leases to run out, the claim loop gives them back before it claims again (after a
+    /// failed claim, and after the client's primary changed). Only the claim loop of `queue` calls
+    /// this, between its own claims, so no claim of `worker` is in flight meanwhile; worker names must
+    /// be unique among running processes (``GhoulsConfiguration/workerName``). Rows another
+    /// transaction holds are skipped (the rescuer gets them later if need be).
+    func giveBackUnheld(queue: String, worker: String, holding held: [UUID]) async throws -> Int {
+        let rows = try await self.client.rows("""
+            WITH unheld AS (
+                SELECT id FROM queue.jobs
+                WHERE state = 'running' AND queue = \(queue) AND worker = \(worker) AND id <> ALL(\(held)::uuid[])
+                FOR NO KEY UPDATE SKIP LOCKED
+            )
+            UPDATE queue.jobs j SET
+                state = CASE WHEN j.cancel_requested THEN 'cancelled' WHEN \(unescaped: Self.waitingDuplicateExists) THEN 'discarded' ELSE 'available' END,
+                finalized_at = CASE WHEN j.cancel_requested OR \(unescaped: Self.waitingDuplicateExists) THEN now() END,
+                attempt = j.attempt - 1, scheduled_at = now(), lease_expires_at = NULL, updated_at = now()
+            FROM unheld WHERE j.id = unheld.id
+            RETURNING j.id
+            """)
+        return rows.count
     }
 
     /// Deletes finished jobs older than `retention`, `batchSize` rows per statement, so no statement
