@@ -96,7 +96,7 @@ import Testing
         }
     }
 
-    @Test func aMissingOrChangedTriggerFailsDoctorAndADatabaseThatStartsAsReplicaIsAWarning() async throws {
+    @Test(.disabled(if: TestDatabase.throughTransactionPooler, "needs new server sessions to start with a database setting; a transaction pooler reuses old ones")) func aMissingOrChangedTriggerFailsDoctorAndADatabaseThatStartsAsReplicaIsAWarning() async throws {
         try await Self.migrated("facts_doctor") { client, migrator in
             try await client.execute("DROP TRIGGER facts_immutable_truncate ON verbatim.facts")
             var facts = try #require(await client.healthReport().checks.first { $0.name == "facts" })

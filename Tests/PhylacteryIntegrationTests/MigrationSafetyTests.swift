@@ -477,7 +477,7 @@ import Testing
         }
     }
 
-    @Test func theLedgerAndTheRegistryStoreAnyTextExactly() async throws {
+    @Test(.disabled(if: TestDatabase.throughTransactionPooler, "needs new server sessions to start with a database setting; a transaction pooler reuses old ones")) func theLedgerAndTheRegistryStoreAnyTextExactly() async throws {
         let message = "Ada's \"first\" C:\\temp\\new — naïve café ✓ 日本語 \\"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("phyl-binds-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }

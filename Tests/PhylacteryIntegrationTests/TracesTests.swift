@@ -200,7 +200,7 @@ import Tracing
         }
     }
 
-    @Test func databaseDownDropsAndCountsWithoutBlockingThenRecovers() async throws {
+    @Test(.disabled(if: TestDatabase.throughTransactionPooler, "needs the server over a Unix socket it can hide; the pooler is reached over TCP")) func databaseDownDropsAndCountsWithoutBlockingThenRecovers() async throws {
         try await TestDatabase.withFreshDatabase("traces_outage") { client in
             _ = try await Self.migrate(client)
             // The tracer reaches the server through a socket directory of its own: while the socket

@@ -281,6 +281,26 @@ enum RuntimeFixture {
         try await TestDatabase.withFreshDatabaseURL("rt_" + label, body)
     }
 
+    /// A fresh database whose ownership `body` may give to another role: it is given back to the test
+    /// role (the administrator does it) before the database is dropped, since only its owner may drop it.
+    static func withFreshDatabaseOwnedByAnother(_ label: String, _ body: (DatabaseURL) async throws -> Void) async throws {
+        try await withFreshDatabase(label) { database in
+            func giveBack() async throws {
+                let owner = try TestDatabase.serverURL().username
+                try await admin(try TestDatabase.adminURL().with(database: database.database)) { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(SQLIdentifier.quote(database.database)) OWNER TO \(SQLIdentifier.quote(owner))"), logger: logger).collect()
+                }
+            }
+            do {
+                try await body(database)
+            } catch {
+                try? await giveBack()
+                throw error
+            }
+            try await giveBack()
+        }
+    }
+
     static let logger = Logger(label: "test.runtime.admin")
 
     /// One connection to `url`'s server (database `url.database`) as `url`'s user, outside any pool.

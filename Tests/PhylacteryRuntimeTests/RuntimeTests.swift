@@ -219,7 +219,7 @@ import Testing
     }
 
     private func wrongPassword(server: DatabaseURL, role: String, right: String, wrong: String) async throws {
-        try await RuntimeFixture.withFreshDatabase("pw") { database in
+        try await RuntimeFixture.withFreshDatabaseOwnedByAnother("pw") { database in
             // The role owns the database; pgvector is created by the superuser beforehand.
             try await RuntimeFixture.admin(try TestDatabase.adminURL().with(database: database.database)) { connection in
                 _ = try await connection.query("CREATE EXTENSION IF NOT EXISTS vector", logger: RuntimeFixture.logger).collect()

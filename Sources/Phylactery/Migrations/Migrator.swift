@@ -479,8 +479,8 @@ public struct Migrator: Sendable {
     /// transaction-scoped advisory lock (the same key, so it excludes session holders too) and stays
     /// open while `body` runs on a pooled connection; a transaction pooler keeps an open transaction on
     /// one server session, so the lock holds until the transaction ends — at the end of `body`, or when
-    /// the connection dies. The open transaction holds no snapshot between statements (read
-    /// committed), so concurrent index builds do not wait for it.
+    /// the connection dies. The open transaction holds no snapshot while it waits (see the SAVEPOINT
+    /// below), so concurrent index builds do not wait for it.
     private func withTransactionScopedLock<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         try await self.client.withDirectConnection(to: self.client.configuration.url) { holder in
             var pause = Duration.milliseconds(50)
@@ -492,6 +492,10 @@ public struct Migrator: Sendable {
                 try await Task.sleep(for: pause)
                 pause = min(pause * 2, .milliseconds(500))
             }
+            // A statement sent over the extended protocol leaves its finished portal, and with it its
+            // snapshot (the session's xmin), until the next one replaces it: a concurrent index build
+            // would wait for this transaction forever. A SAVEPOINT takes no snapshot and replaces it.
+            try await self.run("SAVEPOINT migration_lock_held", on: holder)
             do {
                 let result = try await self.client.withConnection { connection in
                     try await self.whileLocked(on: connection, body)

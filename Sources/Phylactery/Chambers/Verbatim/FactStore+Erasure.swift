@@ -140,12 +140,12 @@ extension PhylacteryClient {
                 WHERE pid <> pg_backend_pid()
                   AND (age(backend_xmin) > age(xid(\(horizon)::text::xid8)) OR age(backend_xid) > age(xid(\(horizon)::text::xid8)))
                 ORDER BY pid
-                """).map { try $0.decode((Int32, String).self) }
+                """).map { try $0.decode((Int32, String?).self) }   // NULL: another role's session, seen by a non-superuser
             guard let holder = holders.first else { break }
             guard ContinuousClock.now < deadline else {
                 throw PhylacteryError(
                     .retriesExhausted,
-                    "process \(holder.0) (\(holder.1)) has had a transaction open since before the compaction, and it could still see erased values; end it (SELECT pg_terminate_backend(\(holder.0))) or compact again later")
+                    "process \(holder.0) (\(holder.1 ?? "a session of another role")) has had a transaction open since before the compaction, and it could still see erased values; end it (SELECT pg_terminate_backend(\(holder.0))) or compact again later")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
