@@ -134,32 +134,17 @@ public enum WALArchiving {
         }
     }
 
-    /// Adds `local replication <superuser> trust` to `pg_hba.conf` of the running server when no rule
-    /// lets the superuser open a replication connection over the socket (pg_basebackup needs one), and
-    /// reloads. Base backups do this themselves; it is public for tools that run pg_basebackup directly.
+    /// Makes sure the superuser may open replication connections to the running server (pg_basebackup
+    /// needs one): ``EmbeddedServer/ensureReplicationAccess()``, which adds `local replication
+    /// <superuser> trust` and `host replication <superuser> 127.0.0.1/32 scram-sha-256` to `pg_hba.conf`
+    /// when missing and reloads. Base backups do this themselves; it is public for tools that run
+    /// pg_basebackup directly.
     public static func ensureReplicationAccess(_ server: EmbeddedServer, logger: Logger = Logger(label: "phylactery.backup")) async throws(BackupError) {
-        let access = ServerAccess(server, logger: logger)
-        let superuser = server.configuration.superuser
-        let rules = try await access.rows("""
-            SELECT count(*) FROM pg_hba_file_rules
-            WHERE type = 'local' AND 'replication' = ANY(database) AND (\(superuser) = ANY(user_name) OR 'all' = ANY(user_name))
-              AND auth_method IN ('trust', 'peer') AND error IS NULL
-            """, doing: "Reading the server's access rules")
-        guard (try? rules.first?.decode(Int64.self)) ?? 0 == 0 else { return }
-        // Read and replaced without following a link (the server's user can write in the data
-        // directory): the rule is appended to a new file renamed over the old one.
-        let path = server.configuration.dataDirectory + "/pg_hba.conf"
-        let user = try access.serverUser
-        guard let existing = FileSystem.readFile(path, owner: user?.uid) else {
-            throw BackupError(.fileSystem, "Could not read \(path) to let pg_basebackup connect; add this line yourself: local replication \(superuser) trust")
-        }
         do {
-            try FileSystem.replaceFile(path, contents: existing + "\n# Added by Phylactery for base backups (pg_basebackup over the socket).\nlocal   replication   \(superuser)   trust\n",
-                                       mode: 0o600, owner: user.map { (uid: $0.uid, gid: $0.gid) })
+            try await server.ensureReplicationAccess()
         } catch {
-            throw BackupError(.fileSystem, "Could not add the replication rule to \(path): \(error.message)")
+            throw BackupError(error.code == .fileSystem ? .fileSystem : .database, error.message)
         }
-        _ = try await access.rows("SELECT pg_reload_conf()", doing: "Reloading the server's access rules")
     }
 
     /// Reloads the server's settings and says whether it now archives as `settings` says.

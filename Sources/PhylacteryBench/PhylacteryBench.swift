@@ -16,7 +16,7 @@ struct PhylacteryBench: AsyncParsableCommand {
         abstract: "Benchmarks Phylactery against its baselines, in one run, on the real server.",
         discussion: "Uses PHYLACTERY_DATABASE_URL, else starts the local server (installing it if needed).")
 
-    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors, backup, console.")
+    @Argument(help: "The suite to run: jsonb, migrate, queue, traces, vectors, backup, console, replication.")
     var suite: String
 
     @Option(help: "vectors: how many rows to load (default 100000).")
@@ -24,6 +24,9 @@ struct PhylacteryBench: AsyncParsableCommand {
 
     @Option(help: "vectors: the real-sentence corpus' folder, built there by scripts/real-corpus when missing (default .build-corpus/minilm-stdlib).")
     var corpus = VectorsBenchmark.RealCorpus.defaultDirectory
+
+    @Option(help: "replication: jobs per round and setup (default 8000).")
+    var jobs = 8_000
 
     @Option(name: .customLong("size-mb"), help: "backup: the cluster's size in MB (default 1024).")
     var sizeMB = 1024
@@ -35,7 +38,8 @@ struct PhylacteryBench: AsyncParsableCommand {
     var profile: String?
 
     func validate() throws {
-        guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup", "console"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup, console.") }
+        guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup", "console", "replication"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup, console, replication.") }
+        guard jobs >= 800 else { throw ValidationError("--jobs must be at least 800") }
         guard sizeMB >= 64 else { throw ValidationError("--size-mb must be at least 64") }
         guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
     }
@@ -73,6 +77,18 @@ struct PhylacteryBench: AsyncParsableCommand {
         if suite == "backup" {
             // Its own server in a temporary home: it archives, backs up and restores the whole cluster.
             var benchmark = BackupBenchmark(logger: logger, sizeMB: sizeMB)
+            do {
+                try await benchmark.run()
+            } catch {
+                print("error: \(String(reflecting: error))")
+                throw ExitCode.failure
+            }
+            Self.printResult(suite: suite, benchmark.results)
+            return
+        }
+        if suite == "replication" {
+            // A primary and a standby of its own, in temporary homes, from the installed binaries.
+            var benchmark = ReplicationBenchmark(logger: logger, jobs: jobs)
             do {
                 try await benchmark.run()
             } catch {

@@ -25,7 +25,7 @@ struct PhylacteryChaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phylactery-chaos",
         abstract: "Crash test of the job queue: SIGKILLed workers and a server restart, effects exactly once.",
-        subcommands: [Run.self, Worker.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Worker.self, PgBouncerCommand.self], defaultSubcommand: Run.self)
 }
 
 /// The crash test's job: its handler writes one effect row through the job's transaction.

@@ -95,6 +95,10 @@ extension EmbeddedServer {
         /// `home/backup/archiving.conf`: the WAL-archiving settings `phylactery db archive` writes;
         /// every start includes it, so whoever starts the server keeps archiving on.
         public var archivingSettingsFile: String { "\(home)/backup/archiving.conf" }
+        /// `home/replication/synchronous.conf`: `synchronous_standby_names` and `synchronous_commit`
+        /// when this cluster, as a primary, waits for a standby (``EmbeddedServer/setSynchronousStandby(_:)``).
+        /// Outside the data directory, so a base backup never carries it to the standby itself.
+        public var synchronousReplicationSettingsFile: String { "\(home)/replication/synchronous.conf" }
         /// `home/superuser.password`: the password of ``superuser``, for TCP connections (mode 0600,
         /// created by the first start with ``listensOnTCP``).
         public var passwordFile: String { "\(home)/superuser.password" }

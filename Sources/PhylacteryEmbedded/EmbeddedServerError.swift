@@ -42,6 +42,27 @@ public struct EmbeddedServerError: Error, Sendable, CustomStringConvertible {
         /// (refusing a start).
         public static let inUse = Self("inUse")
 
+        /// The primary a standby is made from, or rejoins, is not running or refuses connections.
+        public static let replicationSourceUnavailable = Self("replicationSourceUnavailable")
+        /// The home a new standby goes into already holds a cluster or other files.
+        public static let replicaHomeNotEmpty = Self("replicaHomeNotEmpty")
+        /// The primary already has a replication slot of that name (in use, or left by an earlier standby).
+        public static let replicationSlotExists = Self("replicationSlotExists")
+        /// The primary refused the replication connection (no `replication` rule in its pg_hba.conf, wrong password).
+        public static let replicationRefused = Self("replicationRefused")
+        /// Making a standby (`pg_basebackup`) or waiting for it to stream failed; the message quotes why.
+        public static let replicationFailed = Self("replicationFailed")
+        /// `pg_rewind` cannot run on this cluster: it has neither data checksums nor `wal_log_hints = on`.
+        public static let rewindUnsupported = Self("rewindUnsupported")
+        /// `pg_rewind` failed for another reason; the message quotes it.
+        public static let rewindFailed = Self("rewindFailed")
+        /// The clusters' histories do not join: another cluster, or timelines a rewind cannot follow.
+        public static let timelineMismatch = Self("timelineMismatch")
+        /// The server is not a standby (promote, pause replay).
+        public static let notStandby = Self("notStandby")
+        /// The server is not a primary (a standby cannot be the source of a rejoin or wait for a synchronous standby).
+        public static let notPrimary = Self("notPrimary")
+
         public var description: String { self.name }
     }
 

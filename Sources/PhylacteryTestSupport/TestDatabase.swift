@@ -25,6 +25,36 @@ public enum TestDatabase {
         }
     }
 
+    /// Whether the tests run through a transaction pooler (`PHYLACTERY_TEST_POOLER=transaction`, set by the
+    /// test command's pass through PgBouncer): tests that watch LISTEN or a session lock themselves are
+    /// skipped then, since the client falls back without them (see `SessionFeatures`).
+    public static var throughTransactionPooler: Bool {
+        ProcessInfo.processInfo.environment["PHYLACTERY_TEST_POOLER"] == "transaction"
+    }
+
+    /// The variable naming a role that may administer the test server: `PHYLACTERY_ADMIN_DATABASE_URL`.
+    public static let adminEnvironmentVariable = "PHYLACTERY_ADMIN_DATABASE_URL"
+
+    /// A superuser's URL for the few tests that administer the server (create roles, read a table's
+    /// files, checkpoint): `PHYLACTERY_ADMIN_DATABASE_URL` when set — the test command sets it, since it
+    /// runs the tests as a non-superuser owner role — else ``serverURL()``. Everything else runs as the
+    /// role of ``serverURL()``, as on a managed server.
+    public static func adminURL() throws -> DatabaseURL {
+        guard let text = ProcessInfo.processInfo.environment[adminEnvironmentVariable], !text.isEmpty else { return try serverURL() }
+        do {
+            return try DatabaseURL(parsing: text)
+        } catch {
+            throw PhylacteryError(.invalidConfiguration, "\(adminEnvironmentVariable): \(error.message)")
+        }
+    }
+
+    /// Runs `body` with a client of ``adminURL()`` on `database`, outside any suite's own client.
+    public static func withAdminClient<Result: Sendable>(database: String, _ body: (PhylacteryClient) async throws -> Result) async throws -> Result {
+        var options = adminOptions
+        options.maximumConnections = 2
+        return try await PhylacteryClient.withClient(configuration: .init(url: try adminURL().with(database: database), options: options), logger: logger, body)
+    }
+
     /// Creates a database named after `label`, runs a client on it for `body`, then drops it.
     public static func withFreshDatabase<Result: Sendable>(
         _ label: String,

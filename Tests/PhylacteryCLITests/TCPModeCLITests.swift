@@ -11,21 +11,8 @@ import Glibc
 /// `db start --tcp` and `db url --tcp`: a password for the superuser, kept mode 0600 in the home, and a
 /// URL that logs in over TCP; the password is hidden unless asked for.
 @Suite(.serialized) struct TCPModeCLITests {
-    /// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice for port 0).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw EmbeddedServerError(.portInUse, "no free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    /// A TCP port on 127.0.0.1 that nothing listens on now.
+    static func freePort() throws -> Int { try TestDatabase.freePort() }
 
     func mode(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int) ?? -1

@@ -16,7 +16,7 @@ import Testing
             #expect(vector.count == 1)
             let report = await client.healthReport()
             #expect(report.isHealthy, "\(report)")
-            #expect(report.checks.map(\.name) == ["connection", "server version", "pgvector", "chambers", "facts", "pool"])
+            #expect(report.checks.map(\.name) == ["connection", "server version", "pgvector", "chambers", "facts", "sessions", "pool"])
             #expect(report.checks.allSatisfy { $0.status == .ok }, "\(report)")
         }
     }
@@ -46,7 +46,10 @@ import Testing
         let server = try TestDatabase.serverURL()
         let role = "t_pw_\(UInt32.random(in: 0...UInt32.max))"
         try await TestDatabase.withFreshDatabase("password") { admin in
-            try await admin.execute(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN PASSWORD 'right-password'"))
+            // Creating a role administers the server: the admin URL (the test command's superuser).
+            try await TestDatabase.withAdminClient(database: admin.configuration.url.database) { superuser in
+                try await superuser.execute(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN PASSWORD 'right-password'"))
+            }
             var wrong = server
             wrong.username = role
             wrong.password = "wrong-password"
@@ -67,7 +70,7 @@ import Testing
             }
             #expect(one == 1)
         }
-        _ = try? await PhylacteryClient.withClient(configuration: .init(url: server)) { client in
+        _ = try? await PhylacteryClient.withClient(configuration: .init(url: try TestDatabase.adminURL())) { client in
             try await client.execute(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"))
         }
     }

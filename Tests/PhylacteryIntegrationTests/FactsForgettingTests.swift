@@ -100,7 +100,14 @@ import Testing
     // MARK: - Erase
 
     /// Every file of `verbatim.facts` (heap, TOAST heap and index, indexes) as one byte array each, after a checkpoint.
+    /// Read as the administrator (``TestDatabase/adminURL()``): CHECKPOINT and `pg_read_binary_file` are the server's.
     static func tableFiles(_ client: PhylacteryClient) async throws -> [String: [UInt8]] {
+        try await TestDatabase.withAdminClient(database: client.configuration.url.database) { admin in
+            try await Self.tableFilesAsAdministrator(admin)
+        }
+    }
+
+    private static func tableFilesAsAdministrator(_ client: PhylacteryClient) async throws -> [String: [UInt8]] {
         try await client.execute("CHECKPOINT")
         let rows = try await client.query("""
             WITH rels AS (

@@ -130,8 +130,10 @@ import Testing
         let tools = try Self.tools()
         let role = "t_backup_\(UInt32.random(in: .min ... .max))"
         let password = "se:cr\\et 'pw"
-        let server = try TestDatabase.serverURL()
-        try await TestDatabase.withFreshDatabase("logical_admin") { admin in
+        // Roles, databases owned by another role and pgvector are the administrator's (the admin URL).
+        let server = try TestDatabase.adminURL()
+        try await TestDatabase.withFreshDatabase("logical_admin") { fresh in
+          try await TestDatabase.withAdminClient(database: fresh.configuration.url.database) { admin in
             let source = "\(role)_a", target = "\(role)_b"
             try await admin.execute(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN PASSWORD '\(password.replacingOccurrences(of: "'", with: "''"))'"))
             for database in [source, target] {
@@ -172,6 +174,7 @@ import Testing
                 throw error
             }
             try await Self.dropRole(role, databases: [source, target], admin: admin)
+          }
         }
     }
 

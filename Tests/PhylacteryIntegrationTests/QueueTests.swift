@@ -276,7 +276,7 @@ struct QueueWorkerTests {
         }
     }
 
-    @Test("cancelling a running job cancels its handler's task")
+    @Test("cancelling a running job cancels its handler's task", .disabled(if: TestDatabase.throughTransactionPooler, "watches LISTEN, which a transaction pooler has not (the workers poll there)"))
     func cancelRunning() async throws {
         try await withQueueDatabase("queue_cancel") { client in
             let started = Atomic<Bool>(false)
@@ -419,7 +419,7 @@ struct QueueWorkerTests {
         }
     }
 
-    @Test("with the listener's connection killed, jobs still run by polling, and the listener comes back")
+    @Test("with the listener's connection killed, jobs still run by polling, and the listener comes back", .disabled(if: TestDatabase.throughTransactionPooler, "watches LISTEN, which a transaction pooler has not (the workers poll there)"))
     func listenerFallback() async throws {
         try await withQueueDatabase("queue_listener") { client in
             let ghouls = Ghouls(client: client, handlers: effectHandlers(), configuration: quickConfiguration())
@@ -520,7 +520,7 @@ struct QueueWorkerTests {
         }
     }
 
-    @Test("a new leader makes up the latest missed fire once, when asked to")
+    @Test("a new leader makes up the latest missed fire once, when asked to", .disabled(if: TestDatabase.throughTransactionPooler, "watches the leader's session lock, which a transaction pooler has not (PoolerTests covers the fallback)"))
     func periodicCatchUp() async throws {
         try await withQueueDatabase("queue_catch_up") { client in
             var configuration = quickConfiguration()

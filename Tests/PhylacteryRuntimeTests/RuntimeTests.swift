@@ -196,7 +196,7 @@ import Testing
 
     @Test("a wrong password is one clear error, at once, and no secret reaches a log or an error")
     func wrongPassword() async throws {
-        let server = try TestDatabase.serverURL()
+        let server = try TestDatabase.adminURL()   // creating roles administers the server
         let role = "rt_pw_\(String(UInt32.random(in: .min ... .max), radix: 16))"
         let right = "Right-\(UUID().uuidString)", wrong = "Wrong-\(UUID().uuidString)"
         try await RuntimeFixture.admin(server) { connection in
@@ -221,7 +221,7 @@ import Testing
     private func wrongPassword(server: DatabaseURL, role: String, right: String, wrong: String) async throws {
         try await RuntimeFixture.withFreshDatabase("pw") { database in
             // The role owns the database; pgvector is created by the superuser beforehand.
-            try await RuntimeFixture.admin(database) { connection in
+            try await RuntimeFixture.admin(try TestDatabase.adminURL().with(database: database.database)) { connection in
                 _ = try await connection.query("CREATE EXTENSION IF NOT EXISTS vector", logger: RuntimeFixture.logger).collect()
                 _ = try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(SQLIdentifier.quote(database.database)) OWNER TO \(SQLIdentifier.quote(role))"), logger: RuntimeFixture.logger).collect()
             }

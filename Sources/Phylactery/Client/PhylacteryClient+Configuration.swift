@@ -7,6 +7,8 @@ extension PhylacteryClient {
     public struct Configuration: Sendable {
         /// The environment variable that names an external server: `PHYLACTERY_DATABASE_URL`.
         public static let environmentVariable = "PHYLACTERY_DATABASE_URL"
+        /// The environment variable that names ``Options/sessionURL``: `PHYLACTERY_DATABASE_SESSION_URL`.
+        public static let sessionEnvironmentVariable = "PHYLACTERY_DATABASE_SESSION_URL"
 
         /// The server and database to use.
         public var url: DatabaseURL
@@ -41,6 +43,18 @@ extension PhylacteryClient {
             /// primary is known, four times as often. A failed connection or a write refused as
             /// read-only triggers a check at once. Default 1 s.
             public var topologyCheckInterval: Duration = .seconds(1)
+            /// A direct connection to the same database, for what needs a session of its own, when
+            /// ``Configuration/url`` goes through a transaction pooler (PgBouncer's `pool_mode = transaction`).
+            /// Default `nil`.
+            ///
+            /// Through such a pooler each transaction may run on another server session, so LISTEN, session
+            /// advisory locks and `SET` without `LOCAL` cannot be kept. The client detects a transaction
+            /// pooler when it prepares (see ``PhylacteryClient/sessionFeatures``); with this URL set, the
+            /// queue's listener, the periodic scheduler's leadership and the migration lock use a connection
+            /// to it, and everything else still goes through ``Configuration/url``. Without it they fall
+            /// back (polling instead of LISTEN, transaction-scoped locks) and the client logs one warning
+            /// saying so. It must name the same database, not another pooler in transaction mode.
+            public var sessionURL: DatabaseURL?
 
             public init() {}
         }
@@ -55,7 +69,8 @@ extension PhylacteryClient {
             self.init(url: try DatabaseURL(parsing: url), options: options)
         }
 
-        /// The configuration named by `PHYLACTERY_DATABASE_URL`, or `nil` when it is unset or empty.
+        /// The configuration named by `PHYLACTERY_DATABASE_URL` (and `PHYLACTERY_DATABASE_SESSION_URL`
+        /// for ``Options/sessionURL``), or `nil` when the first is unset or empty.
         /// A set but malformed value throws: a typo must never silently fall back to another server.
         public static func fromEnvironment(
             _ environment: [String: String]? = nil
@@ -63,9 +78,23 @@ extension PhylacteryClient {
             let environment = environment ?? ProcessInfo.processInfo.environment
             guard let text = environment[environmentVariable], !text.isEmpty else { return nil }
             do {
-                return try Configuration(url: text)
-            } catch var error as PhylacteryError {
+                var configuration = try Configuration(url: text)
+                configuration.options.sessionURL = try sessionURLFromEnvironment(environment)
+                return configuration
+            } catch var error as PhylacteryError where error.code == .invalidConfiguration && !error.message.hasPrefix(sessionEnvironmentVariable) {
                 error.message = "\(environmentVariable): " + error.message
+                throw error
+            }
+        }
+
+        /// ``Options/sessionURL`` as `PHYLACTERY_DATABASE_SESSION_URL` names it; `nil` when unset or empty.
+        public static func sessionURLFromEnvironment(_ environment: [String: String]? = nil) throws -> DatabaseURL? {
+            let environment = environment ?? ProcessInfo.processInfo.environment
+            guard let text = environment[sessionEnvironmentVariable], !text.isEmpty else { return nil }
+            do {
+                return try DatabaseURL(parsing: text)
+            } catch var error {
+                error.message = "\(sessionEnvironmentVariable): " + error.message
                 throw error
             }
         }

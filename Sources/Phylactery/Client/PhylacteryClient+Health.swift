@@ -6,8 +6,9 @@ public struct HealthReport: Sendable, CustomStringConvertible {
     /// One check's outcome.
     public struct Check: Sendable {
         public enum Status: String, Sendable { case ok, warning, failed }
-        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `facts`,
-        /// `replication role` (only when sessions start as `replica`), `pool`.
+        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `facts`, `sessions`
+        /// (a transaction pooler in the way, and what falls back), `replication role` (only when sessions
+        /// start as `replica`), `pool`.
         public var name: String
         public var status: Status
         /// What was found.
@@ -59,7 +60,7 @@ extension PhylacteryClient {
         var checks: [HealthReport.Check] = []
         let url = self.configuration.url
         do {
-            let (version, versionText, vectorAvailable, vectorInstalled, schemas, replicationRole, facts) = try await self.withDirectConnection { connection in
+            let (version, versionText, vectorAvailable, vectorInstalled, schemas, replicationRole, facts, sessions) = try await self.withDirectConnection { connection in
                 let version = try await connection.query("SELECT current_setting('server_version_num')::int, current_setting('server_version')", logger: self.logger)
                     .collect().first!.decode((Int, String).self)
                 let available = try await connection.query("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'", logger: self.logger)
@@ -74,7 +75,8 @@ extension PhylacteryClient {
                 let facts = schemas.contains(FactStore.table.schema)
                     ? try await CatalogReader.read(schemas: [FactStore.table.schema], on: connection, logger: self.logger).shape[FactStore.table]
                     : nil
-                return (version.0, version.1, available, installed, Set(schemas), role, facts)
+                let sessions = try await self.sessionsCheck(on: connection)
+                return (version.0, version.1, available, installed, Set(schemas), role, facts, sessions)
             }
             checks.append(.init(name: "connection", status: .ok, detail: "\(url.username)@\(url.endpointDescription), database \(url.database)"))
             if version >= Self.minimumServerVersion {
@@ -111,6 +113,7 @@ extension PhylacteryClient {
             } else {
                 checks.append(.init(name: "facts", status: .ok, detail: "\(FactStore.table) not created yet (the first migration creates it with its triggers)"))
             }
+            checks.append(sessions)
             if replicationRole == "replica" {
                 checks.append(.init(name: "replication role", status: .warning,
                                     detail: "sessions start with session_replication_role = replica (a role or database setting): foreign keys and ordinary triggers do not fire in them",

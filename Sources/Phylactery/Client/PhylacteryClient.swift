@@ -49,6 +49,8 @@ public final class PhylacteryClient: Service, Sendable {
     let topology: ClientTopology?
     let logger: Logger
     private let ready = Mutex<Bool>(false)
+    /// What ``prepare(file:line:)`` found about sessions (see ``sessionFeatures``).
+    let sessionState = Mutex<SessionFeatures?>(nil)
 
     /// Creates a client. Nothing connects until ``run()`` runs and the first operation is made.
     public init(configuration: Configuration, logger: Logger = Logger(label: "phylactery")) {
@@ -91,11 +93,13 @@ public final class PhylacteryClient: Service, Sendable {
     /// Every operation calls this first; call it yourself to fail fast at start-up.
     public func prepare(file: String = #fileID, line: Int = #line) async throws {
         if self.ready.withLock({ $0 }) { return }
-        try await self.withDirectConnection(file: file, line: line) { connection in
+        let features = try await self.withDirectConnection(file: file, line: line) { connection in
             if self.configuration.options.createsChambers {
                 try await Chamber.bootstrap(on: connection, logger: self.logger)
             }
+            return try await self.probeSessions(on: connection)
         }
+        self.recordSessionFeatures(features)
         self.ready.withLock { $0 = true }
     }
 

@@ -36,6 +36,7 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
             case lockNotAvailable
             case staleRow
             case commitOutcomeUnknown
+            case sessionUnavailable
         }
 
         let base: Base
@@ -106,6 +107,10 @@ public struct PhylacteryError: Error, Sendable, CustomStringConvertible, CustomD
         /// whether its changes are there before running it again. Every other transaction whose
         /// connection is lost fails with ``connectionFailed``, having committed nothing.
         public static let commitOutcomeUnknown = Self(.commitOutcomeUnknown)
+        /// A feature that needs a database session of its own (LISTEN, a session advisory lock, `SET`
+        /// without `LOCAL`) was asked for, but the client reaches the server through a transaction
+        /// pooler and no ``PhylacteryClient/Configuration/Options/sessionURL`` names a direct connection.
+        public static let sessionUnavailable = Self(.sessionUnavailable)
 
         public var description: String { self.base.rawValue }
     }

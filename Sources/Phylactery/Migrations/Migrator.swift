@@ -397,7 +397,16 @@ public struct Migrator: Sendable {
     }
 
     /// Runs `body` with the migration's lock timeout and the build timeout set for the session, then resets them.
+    ///
+    /// Without a session (a transaction pooler, no session URL) each of these statements may run on
+    /// another server session, and a session `SET` would stay behind for the pooler's other clients:
+    /// `body` then runs under the server's own timeouts (`SET LOCAL` cannot help: these statements
+    /// refuse to run in a transaction).
     private func withOutsideTimeouts(on connection: PostgresConnection, _ body: () async throws -> Void) async throws {
+        if self.client.sessionFeatures?.sessionAvailable == false {
+            try await body()
+            return
+        }
         try await self.run("SET lock_timeout = '\(Self.milliseconds(self.options.lockTimeout))ms'", on: connection)
         try await self.run("SET statement_timeout = '\(self.options.buildTimeout.map(Self.milliseconds) ?? 0)ms'", on: connection)
         do {
@@ -434,9 +443,18 @@ public struct Migrator: Sendable {
     /// `pg_advisory_lock`: a session blocked in that call is a running statement with a snapshot,
     /// and `CREATE INDEX CONCURRENTLY` in the holder waits for every such snapshot — the two would
     /// deadlock. Polling leaves no statement in flight while waiting.
+    ///
+    /// The lock lives in the client's session connection (a pooled one, or one to the session URL
+    /// behind a transaction pooler). Through a transaction pooler without a session URL a session lock
+    /// would stay behind on whichever server session ran it, so the lock is then transaction-scoped
+    /// instead (``withTransactionScopedLock(_:)``).
     private func withMigrationLock<R: Sendable>(function: String = #function, _ body: (PostgresConnection) async throws -> R) async throws -> R {
         try await Self.traced(Self.operationName(function)) { _ in
-            try await self.client.withConnection { connection in
+            try await self.client.prepare()
+            if self.client.sessionFeatures?.sessionAvailable == false {
+                return try await self.withTransactionScopedLock(body)
+            }
+            return try await self.client.withSessionConnection { connection in
                 var pause = Duration.milliseconds(50)
                 while true {
                     let rows = try await connection.query("SELECT pg_try_advisory_lock(\(MigrationBookkeeping.advisoryLockKey))", logger: self.logger).collect()
@@ -445,14 +463,7 @@ public struct Migrator: Sendable {
                     pause = min(pause * 2, .milliseconds(500))
                 }
                 do {
-                    try await self.bootstrap(connection)
-                    let upgradesMemories = self.upgradesMemoryLayout
-                    if upgradesMemories {
-                        try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger)   // one left half-done
-                        try await MemoryLayoutUpgrade.prepare(on: connection, logger: self.logger)
-                    }
-                    let result = try await body(connection)
-                    if upgradesMemories { try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger) }
+                    let result = try await self.whileLocked(on: connection, body)
                     try await self.unlock(connection)
                     return result
                 } catch {
@@ -461,6 +472,50 @@ public struct Migrator: Sendable {
                 }
             }
         }
+    }
+
+    /// The migration lock without a session (a transaction pooler, no session URL): a transaction on a
+    /// connection of its own (outside the pool, so a pool of one cannot deadlock) takes the lock as a
+    /// transaction-scoped advisory lock (the same key, so it excludes session holders too) and stays
+    /// open while `body` runs on a pooled connection; a transaction pooler keeps an open transaction on
+    /// one server session, so the lock holds until the transaction ends — at the end of `body`, or when
+    /// the connection dies. The open transaction holds no snapshot between statements (read
+    /// committed), so concurrent index builds do not wait for it.
+    private func withTransactionScopedLock<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        try await self.client.withDirectConnection(to: self.client.configuration.url) { holder in
+            var pause = Duration.milliseconds(50)
+            while true {
+                try await self.run("BEGIN", on: holder)
+                let rows = try await holder.query("SELECT pg_try_advisory_xact_lock(\(MigrationBookkeeping.advisoryLockKey))", logger: self.logger).collect()
+                if try rows.first?.decode(Bool.self) == true { break }
+                await self.rollback(holder)
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
+            }
+            do {
+                let result = try await self.client.withConnection { connection in
+                    try await self.whileLocked(on: connection, body)
+                }
+                await self.rollback(holder)   // nothing was written in it: ending it releases the lock
+                return result
+            } catch {
+                await self.rollback(holder)
+                throw error
+            }
+        }
+    }
+
+    /// What runs under the migration lock: the bookkeeping tables, the memory layout upgrade, `body`.
+    private func whileLocked<R: Sendable>(on connection: PostgresConnection, _ body: (PostgresConnection) async throws -> R) async throws -> R {
+        try await self.bootstrap(connection)
+        let upgradesMemories = self.upgradesMemoryLayout
+        if upgradesMemories {
+            try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger)   // one left half-done
+            try await MemoryLayoutUpgrade.prepare(on: connection, logger: self.logger)
+        }
+        let result = try await body(connection)
+        if upgradesMemories { try await MemoryLayoutUpgrade.finish(on: connection, logger: self.logger) }
+        return result
     }
 
     /// Whether this federation holds the core's memories, whose tables ``MemoryLayoutUpgrade`` brings

@@ -10,7 +10,7 @@ struct DatabaseCommand: AsyncParsableCommand {
         commandName: "db",
         abstract: "Install, start, stop and inspect the local PostgreSQL server.",
         subcommands: [
-            Install.self, Start.self, Stop.self, Status.self, URLCommand.self, Psql.self,
+            Install.self, Start.self, Stop.self, Status.self, URLCommand.self, Psql.self, Replica.self, Promote.self,
             BackupCommands.Archive.self, Backup.self, BackupCommands.Backups.self, Restore.self, Upgrade.self, BackupCommands.ArchiveWAL.self,
         ]
     )

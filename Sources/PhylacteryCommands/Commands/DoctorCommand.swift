@@ -8,12 +8,14 @@ import PhylacteryEmbedded
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check server version, pgvector, chambers, the protection of facts and pool health. Exit 1 when a check fails.")
+        abstract: "Check server version, pgvector, chambers, the protection of facts, sessions (a transaction pooler in the way) and pool health. Exit 1 when a check fails.")
 
     func run() async throws {
         try await reportingErrors {
             let url = try EmbeddedServer.resolveDatabaseURL()
-            var report = try await PhylacteryClient.withClient(configuration: .init(url: url)) { client in
+            var configuration = PhylacteryClient.Configuration(url: url)
+            configuration.options.sessionURL = try PhylacteryClient.Configuration.sessionURLFromEnvironment()
+            var report = try await PhylacteryClient.withClient(configuration: configuration) { client in
                 await client.healthReport()
             }
             // The local server's WAL archiving: fails once a segment waited longer than archive_timeout.

@@ -146,6 +146,9 @@ extension ConfigurationKey {
         "database.maximumConnections", .int, default: "20", ints: 1...10_000, "The client pool's most connections.")
     static let databaseApplicationName = ConfigurationKey(
         "database.applicationName", .string, default: "phylactery", range: "any", "`application_name` reported to the server (`pg_stat_activity`).")
+    static let databaseSessionURL = ConfigurationKey(
+        "database.sessionURL", .string, default: "none", range: "`postgres://…`", secret: true,
+        "A direct connection to the same database when `database.url` is a transaction pooler (PgBouncer): LISTEN, periodic leadership and the migration lock use it. Secret.")
     static let databaseMaximumReplicaLag = ConfigurationKey(
         "database.maximumReplicaLag", .duration, default: "5s", durations: .zero ... .seconds(86_400),
         "With several hosts in `database.url`: a standby further behind in replay is not read from (read transactions go to another one or to the primary).")
@@ -211,7 +214,7 @@ extension ConfigurationKey {
         .serverMode, .serverTCP, .serverPort, .serverWheel, .serverStartTimeout, .serverRestartDelay, .serverRestartMaximumDelay,
         .serverMaximumStartFailures,
         .databaseURL, .databaseURLFile, .databasePassword, .databasePasswordFile, .databaseName, .databaseWaitTimeout,
-        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName,
+        .databaseConnectTimeout, .databaseMaximumConnections, .databaseApplicationName, .databaseSessionURL,
         .databaseMaximumReplicaLag, .databaseFailoverTimeout, .databaseTopologyCheckInterval,
         .memoryDefaultSensitivity,
         .migrationsPolicy, .migrationsDirectory, .migrationsLockTimeout,

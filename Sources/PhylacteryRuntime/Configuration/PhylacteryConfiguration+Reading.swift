@@ -64,6 +64,13 @@ extension PhylacteryConfiguration {
         self.database.maximumReplicaLag = try await read.duration(.databaseMaximumReplicaLag) ?? .seconds(5)
         self.database.failoverTimeout = try await read.duration(.databaseFailoverTimeout) ?? .seconds(30)
         self.database.topologyCheckInterval = try await read.duration(.databaseTopologyCheckInterval) ?? .seconds(1)
+        if let sessionText = try await read.string(.databaseSessionURL) {
+            do {
+                self.database.sessionURL = try DatabaseURL(parsing: sessionText)
+            } catch {
+                throw PhylacteryError(.invalidConfiguration, "\(ConfigurationKey.databaseSessionURL.name) (\(ConfigurationKey.databaseSessionURL.environmentVariable)): \(error.message)")
+            }
+        }
         self.defaultSensitivity = try await read.choice(.memoryDefaultSensitivity, Sensitivity.self) ?? .private
 
         self.migrations.policy = try await read.choice(.migrationsPolicy, MigrationPolicy.self) ?? .auto
@@ -119,6 +126,7 @@ extension PhylacteryConfiguration {
             ("database.maximumConnections", "\(self.database.maximumConnections)"), ("database.applicationName", self.database.applicationName),
             ("database.maximumReplicaLag", text(self.database.maximumReplicaLag)), ("database.failoverTimeout", text(self.database.failoverTimeout)),
             ("database.topologyCheckInterval", text(self.database.topologyCheckInterval)),
+            ("database.sessionURL", self.database.sessionURL == nil ? "none" : "<redacted>"),
             ("memory.defaultSensitivity", self.defaultSensitivity.rawValue),
             ("migrations.policy", self.migrations.policy.rawValue), ("migrations.directory", self.migrations.directory ?? "none"),
             ("migrations.lockTimeout", text(self.migrations.lockTimeout)),

@@ -68,6 +68,9 @@ public struct PhylacteryConfiguration: Sendable {
         public var failoverTimeout: Duration = .seconds(30)
         /// With several hosts: how often every host is asked its role and lag. Default 1 s.
         public var topologyCheckInterval: Duration = .seconds(1)
+        /// A direct connection for session features when ``url`` is a transaction pooler (see
+        /// `PhylacteryClient.Configuration.Options.sessionURL`). Secret. Default none.
+        public var sessionURL: DatabaseURL?
 
         public init() {}
     }
@@ -168,6 +171,7 @@ public struct PhylacteryConfiguration: Sendable {
         options.maximumReplicaLag = self.database.maximumReplicaLag
         options.failoverTimeout = self.database.failoverTimeout
         options.topologyCheckInterval = self.database.topologyCheckInterval
+        options.sessionURL = self.database.sessionURL
         options.defaultSensitivity = self.defaultSensitivity
         let url = self.usesEmbeddedServer ? EmbeddedServer(configuration: self.embeddedServer).url : self.database.url
         // An external server needs its URL: `validate()` refuses the configuration otherwise.

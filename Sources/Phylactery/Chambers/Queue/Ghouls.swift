@@ -109,7 +109,16 @@ public final class Ghouls: Service, Sendable {
                 if let retention = self.configuration.retention {
                     start("pruner") { await self.every(self.configuration.pruneInterval) { _ = try await self.store.prune(olderThan: retention) } }
                 }
-                if self.configuration.listens { start("listener") { await self.listen() } }
+                if self.configuration.listens {
+                    if self.client.sessionFeatures?.sessionAvailable == false {
+                        // Through a transaction pooler a LISTEN would be forgotten as soon as its statement ends.
+                        self.logger.warning("queue: no LISTEN through a transaction pooler without a session URL; polling instead", metadata: [
+                            "poll": "\(self.configuration.pollInterval)", "fix": "set Options.sessionURL (database.sessionURL) to a direct connection",
+                        ])
+                    } else {
+                        start("listener") { await self.listen() }
+                    }
+                }
                 if !self.configuration.periodicJobs.isEmpty {
                     start("periodic scheduler") { await PeriodicScheduler(ghouls: self).run() }
                 }
@@ -373,12 +382,14 @@ public final class Ghouls: Service, Sendable {
     }
 
     /// Keeps a LISTEN connection open (no transaction, so it never holds back vacuum); when it drops,
-    /// the loops go on polling and the listener reconnects.
+    /// the loops go on polling and the listener reconnects. The connection is the client's session
+    /// connection (``PhylacteryClient/withSessionConnection(isolation:file:line:_:)``): the session URL
+    /// when one is set, else a pooled one.
     private func listen() async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                try await self.client.postgres.withConnection { connection in
+                try await self.client.withSessionConnection { connection in
                     do {
                         try await connection.listen(on: QueueChannel.wake) { wakes in
                             try await connection.listen(on: QueueChannel.cancel) { cancels in
