@@ -11,14 +11,7 @@ import Testing
 @Suite(.serialized) struct ClientFailoverTests {
     @Test("after a promotion the client writes on the new primary by itself; in-flight transactions get typed errors")
     func failoverWithoutRestart() async throws {
-        let pair = try await ReplicatedPair.start("failover", mode: .synchronous)
-        do {
-            try await self.run(pair)
-        } catch {
-            await pair.stop()
-            throw error
-        }
-        await pair.stop()
+        try await ReadRoutingTests.withPair("failover", mode: .synchronous) { pair in try await self.run(pair) }
     }
 
     func run(_ pair: ReplicatedPair) async throws {
