@@ -40,6 +40,8 @@ final class ClientTopology: Sendable {
         var lastPrimary = 0
         /// Why each host's last probe failed, for messages.
         var lastErrors: [Int: String] = [:]
+        /// What each host's last probe found, for the log (a line when it changes).
+        var lastKinds: [Int: String] = [:]
     }
     private let inner: Mutex<Inner>
 
@@ -96,7 +98,7 @@ final class ClientTopology: Sendable {
             let timeout = next.map { max(.zero, self.clock.now.duration(to: $0)) }
             await self.tickSignal.wait(timeout: timeout)
             if Task.isCancelled { return }
-            self.handle { machine, now in machine.tick(at: now) }
+            self.handle(wakingTheTicker: false) { machine, now in machine.tick(at: now) }
         }
     }
 
@@ -107,7 +109,14 @@ final class ClientTopology: Sendable {
             if Task.isCancelled { break }
             do {
                 let observation = try await self.probe(host, connection: &connection)
-                self.inner.withLock { _ = $0.lastErrors.removeValue(forKey: host) }
+                let kind = observation.inRecovery ? (observation.replayLag == nil ? "a standby of unknown lag" : "a standby") : (observation.readOnly ? "read-only" : "writable")
+                let changed = self.inner.withLock { inner -> Bool in
+                    defer { inner.lastKinds[host] = kind }
+                    return inner.lastErrors.removeValue(forKey: host) != nil || inner.lastKinds[host] != kind
+                }
+                if changed {
+                    self.logger.debug("\(self.hosts[host].endpoint) is \(kind)", metadata: ["lag": "\(observation.replayLag.map { "\($0)" } ?? "unknown")"])
+                }
                 self.handle { machine, now in machine.probeSucceeded(host, observation, at: now) }
             } catch {
                 if let open = connection {
@@ -115,7 +124,11 @@ final class ClientTopology: Sendable {
                     await open.closeBounded()
                 }
                 let reason = Self.reason(error)
-                self.inner.withLock { $0.lastErrors[host] = reason }
+                let changed = self.inner.withLock { inner -> Bool in
+                    defer { inner.lastErrors[host] = reason; inner.lastKinds[host] = nil }
+                    return inner.lastErrors[host] == nil
+                }
+                if changed { self.logger.debug("\(self.hosts[host].endpoint) does not answer: \(reason)") }
                 self.handle { machine, now in machine.probeFailed(host, reason: reason, at: now) }
             }
         }
@@ -333,14 +346,16 @@ final class ClientTopology: Sendable {
 
     // MARK: Applying actions
 
-    private func handle(_ event: (inout Machine, ContinuousClock.Instant) -> [Machine.Action]) {
-        self.handleReturning { inner, now -> (Void, [Machine.Action]) in
+    private func handle(wakingTheTicker: Bool = true, _ event: (inout Machine, ContinuousClock.Instant) -> [Machine.Action]) {
+        self.handleReturning(wakingTheTicker: wakingTheTicker) { inner, now -> (Void, [Machine.Action]) in
             ((), event(&inner.machine, now))
         }
     }
 
     /// Runs `event` under the lock, then carries out its actions outside it.
-    private func handleReturning<R: Sendable>(_ event: (inout Inner, ContinuousClock.Instant) -> (R, [Machine.Action])) -> R {
+    private func handleReturning<R: Sendable>(
+        wakingTheTicker: Bool = true, _ event: (inout Inner, ContinuousClock.Instant) -> (R, [Machine.Action])
+    ) -> R {
         let now = self.clock.now
         var resumes: [(OneShot<WaitOutcome>, WaitOutcome)] = []
         var abandons: [OneShot<Void>] = []
@@ -371,7 +386,9 @@ final class ClientTopology: Sendable {
         for (waiter, outcome) in resumes { waiter.fulfil(outcome) }
         for guardSignal in abandons { guardSignal.fulfil(()) }
         for action in logs { self.log(action) }
-        if !probes.isEmpty || !resumes.isEmpty { self.tickSignal.signal() }
+        // Every event can move the next tick (a probe came back: its host is due again an interval
+        // from now), so the ticker recomputes its sleep after each — but its own ticks.
+        if wakingTheTicker { self.tickSignal.signal() }
         return value
     }
 
