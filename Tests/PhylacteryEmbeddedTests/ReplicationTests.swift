@@ -122,6 +122,7 @@ import Testing
             // The killed primary: rewound onto the new timeline, streaming from the promoted standby.
             let rejoined = try await pair.primary.rejoin(from: .home(pair.standby.configuration), slot: "former_primary")
             #expect(rejoined.slot == "former_primary")
+            #expect(try await pair.primary.replicationStatus().slots.isEmpty, "the former primary's slot for its old standby is gone")
             #expect(try await Self.one(pair.primaryURL, "SELECT pg_is_in_recovery()", as: Bool.self) == true)
             try await Self.execute(pair.standbyURL, "INSERT INTO public.events SELECT generate_series(151, 200)")
             try await eventually("the rejoined former primary has every row written on the new primary", retryingErrors: true) {
