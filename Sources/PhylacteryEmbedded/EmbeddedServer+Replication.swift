@@ -409,6 +409,14 @@ extension EmbeddedServer {
         to url: DatabaseURL, doing: String, failure: EmbeddedServerError.Code = .replicationFailed,
         _ body: (PostgresConnection) async throws -> R
     ) async throws(EmbeddedServerError) -> R {
+        try await Self.withReplicationConnection(to: url, logger: logger, doing: doing, failure: failure, body)
+    }
+
+    /// The connection of ``withReplicationConnection(to:doing:failure:_:)``, for a caller without a server.
+    static func withReplicationConnection<R: Sendable>(
+        to url: DatabaseURL, logger: Logger, doing: String, failure: EmbeddedServerError.Code,
+        _ body: (PostgresConnection) async throws -> R
+    ) async throws(EmbeddedServerError) -> R {
         var options = PhylacteryClient.Configuration.Options()
         options.createsChambers = false
         options.applicationName = "phylactery-replication"
@@ -554,15 +562,7 @@ struct ResolvedReplicationSource: Sendable {
     }
 
     func withConnection<R: Sendable>(doing: String, _ body: (PostgresConnection) async throws -> R) async throws(EmbeddedServerError) -> R {
-        var options = PhylacteryClient.Configuration.Options()
-        options.createsChambers = false
-        options.applicationName = "phylactery-replication"
-        let client = PhylacteryClient(configuration: .init(url: url, options: options), logger: logger)
-        do {
-            return try await client.withDirectConnection(body)
-        } catch {
-            throw EmbeddedServerError(.replicationSourceUnavailable, "\(doing) on \(name) failed: \(error)")
-        }
+        try await EmbeddedServer.withReplicationConnection(to: url, logger: logger, doing: "\(doing) on \(name)", failure: .replicationSourceUnavailable, body)
     }
 
     func probe(slot: String) async throws(EmbeddedServerError) -> Probe {
