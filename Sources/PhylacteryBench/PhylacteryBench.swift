@@ -74,28 +74,25 @@ struct PhylacteryBench: AsyncParsableCommand {
         }
         var logger = Logger(label: "phylactery.bench")
         logger.logLevel = .warning
-        if suite == "backup" {
-            // Its own server in a temporary home: it archives, backs up and restores the whole cluster.
-            var benchmark = BackupBenchmark(logger: logger, sizeMB: sizeMB)
+        if suite == "backup" || suite == "replication" {
+            // Servers of their own in temporary homes: the backup suite archives, backs up and
+            // restores a whole cluster; the replication suite runs a primary and a standby.
+            let results: [String: Double]
             do {
-                try await benchmark.run()
+                if suite == "backup" {
+                    var benchmark = BackupBenchmark(logger: logger, sizeMB: sizeMB)
+                    try await benchmark.run()
+                    results = benchmark.results
+                } else {
+                    var benchmark = ReplicationBenchmark(logger: logger, jobs: jobs)
+                    try await benchmark.run()
+                    results = benchmark.results
+                }
             } catch {
                 print("error: \(String(reflecting: error))")
                 throw ExitCode.failure
             }
-            Self.printResult(suite: suite, benchmark.results)
-            return
-        }
-        if suite == "replication" {
-            // A primary and a standby of its own, in temporary homes, from the installed binaries.
-            var benchmark = ReplicationBenchmark(logger: logger, jobs: jobs)
-            do {
-                try await benchmark.run()
-            } catch {
-                print("error: \(String(reflecting: error))")
-                throw ExitCode.failure
-            }
-            Self.printResult(suite: suite, benchmark.results)
+            Self.printResult(suite: suite, results)
             return
         }
         let url: DatabaseURL

@@ -341,6 +341,23 @@ extension EmbeddedServer {
         }
         let started = try await self.start(installIfNeeded: false)
         notes += started.notes
+        // pg_rewind leaves the slots this cluster kept as a primary (pg_replslot is not copied). Their
+        // standbys followed the old timeline and must be made again; left in place, the slots would
+        // hold this standby's WAL for ever.
+        let dropped = try await self.withReplicationConnection(to: self.url.with(database: "postgres"), doing: "Dropping the former primary's replication slots in \(configuration.home)") { connection -> [String] in
+            var names: [String] = []
+            for try await row in try await connection.query(
+                "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT active", logger: logger) {
+                names.append(try row.decode(String.self))
+            }
+            for name in names {
+                _ = try await connection.query("SELECT pg_drop_replication_slot(\(name))", logger: logger).collect()
+            }
+            return names
+        }
+        for name in dropped {
+            notes.append("dropped the replication slot '\(name)' this cluster kept as a primary (a standby that used it must be made again)")
+        }
         if synchronous, let primary = resolved.server {
             try await primary.setSynchronousStandby(slot)
         }
@@ -390,6 +407,14 @@ extension EmbeddedServer {
     /// One direct connection to `url` for `body`; any failure becomes an ``EmbeddedServerError``.
     func withReplicationConnection<R: Sendable>(
         to url: DatabaseURL, doing: String, failure: EmbeddedServerError.Code = .replicationFailed,
+        _ body: (PostgresConnection) async throws -> R
+    ) async throws(EmbeddedServerError) -> R {
+        try await Self.withReplicationConnection(to: url, logger: logger, doing: doing, failure: failure, body)
+    }
+
+    /// The connection of ``withReplicationConnection(to:doing:failure:_:)``, for a caller without a server.
+    static func withReplicationConnection<R: Sendable>(
+        to url: DatabaseURL, logger: Logger, doing: String, failure: EmbeddedServerError.Code,
         _ body: (PostgresConnection) async throws -> R
     ) async throws(EmbeddedServerError) -> R {
         var options = PhylacteryClient.Configuration.Options()
@@ -537,15 +562,7 @@ struct ResolvedReplicationSource: Sendable {
     }
 
     func withConnection<R: Sendable>(doing: String, _ body: (PostgresConnection) async throws -> R) async throws(EmbeddedServerError) -> R {
-        var options = PhylacteryClient.Configuration.Options()
-        options.createsChambers = false
-        options.applicationName = "phylactery-replication"
-        let client = PhylacteryClient(configuration: .init(url: url, options: options), logger: logger)
-        do {
-            return try await client.withDirectConnection(body)
-        } catch {
-            throw EmbeddedServerError(.replicationSourceUnavailable, "\(doing) on \(name) failed: \(error)")
-        }
+        try await EmbeddedServer.withReplicationConnection(to: url, logger: logger, doing: "\(doing) on \(name)", failure: .replicationSourceUnavailable, body)
     }
 
     func probe(slot: String) async throws(EmbeddedServerError) -> Probe {

@@ -122,6 +122,7 @@ import Testing
             // The killed primary: rewound onto the new timeline, streaming from the promoted standby.
             let rejoined = try await pair.primary.rejoin(from: .home(pair.standby.configuration), slot: "former_primary")
             #expect(rejoined.slot == "former_primary")
+            #expect(try await pair.primary.replicationStatus().slots.isEmpty, "the former primary's slot for its old standby is gone")
             #expect(try await Self.one(pair.primaryURL, "SELECT pg_is_in_recovery()", as: Bool.self) == true)
             try await Self.execute(pair.standbyURL, "INSERT INTO public.events SELECT generate_series(151, 200)")
             try await eventually("the rejoined former primary has every row written on the new primary", retryingErrors: true) {
@@ -148,5 +149,36 @@ import Testing
             throw error
         }
         await pair.stop()
+    }
+
+    @Test("a former primary without data checksums or wal_log_hints cannot be rewound, and the error says what to do")
+    func rejoinWithoutChecksumsIsRefused() async throws {
+        let binaries = try TestDatabase.installedBinaries()
+        let first = try TestDatabase.temporaryHome("nosumA"), second = try TestDatabase.temporaryHome("nosumB")
+        let primary = EmbeddedServer(configuration: .init(home: first, pgBinOverride: binaries, port: try TestDatabase.freePort()))
+        let standby = EmbeddedServer(configuration: .init(home: second, pgBinOverride: binaries, port: try TestDatabase.freePort()))
+        defer {
+            _ = try? standby.stop()
+            _ = try? primary.stop()
+            try? FileManager.default.removeItem(atPath: first)
+            try? FileManager.default.removeItem(atPath: second)
+        }
+        _ = try await primary.start(installIfNeeded: false)
+        _ = try primary.stop()
+        // PostgreSQL 18's initdb turns checksums on; a cluster from before had them off.
+        let user = ServerUser.isRoot ? try ServerUser.ensure(primary.configuration.serverUser) : nil
+        let disable = try await primary.run(binaries + "/pg_checksums", ["--disable", "-D", primary.configuration.dataDirectory], user: user)
+        #expect(disable.succeeded, "\(disable.output)")
+        _ = try await primary.start(installIfNeeded: false)
+        try await standby.createReplica(from: .home(primary.configuration), slot: "nosum", installIfNeeded: false)
+        _ = try primary.stop()
+        try await standby.promote()
+        let refused = await #expect(throws: EmbeddedServerError.self) {
+            try await primary.rejoin(from: .home(standby.configuration), slot: "nosum_back")
+        }
+        #expect(refused?.code == .rewindUnsupported, "\(String(describing: refused))")
+        #expect(refused?.message.contains("neither data checksums nor wal_log_hints = on") == true, "\(String(describing: refused))")
+        // The slot made for the rejoin is dropped again: nothing is left holding the new primary's WAL.
+        #expect(try await standby.replicationStatus().slots.isEmpty)
     }
 }

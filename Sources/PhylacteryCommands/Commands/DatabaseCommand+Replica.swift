@@ -33,6 +33,15 @@ extension DatabaseCommand {
                 let home = from.hasPrefix("/") ? from : FileManager.default.currentDirectoryPath + "/" + from
                 return .home(EmbeddedServer.Configuration(home: home, pgBinOverride: pgBin))
             }
+
+            /// Prints what a create or rejoin did: its notes, `headline` with the pid and slot, and what synchronous means.
+            func report(_ outcome: EmbeddedServer.ReplicaOutcome, _ headline: String) throws {
+                for note in outcome.notes { print("· \(note)") }
+                print("\(headline) (pid \(outcome.pid)) through slot '\(outcome.slot)'.")
+                if outcome.synchronous {
+                    print("Synchronous: every commit on the primary now waits until this standby has applied it (and waits while it is down).")
+                }
+            }
         }
 
         struct Create: AsyncParsableCommand {
@@ -54,11 +63,7 @@ extension DatabaseCommand {
                     let configuration = server.configuration
                     let outcome = try await EmbeddedServer(configuration: configuration)
                         .createReplica(from: try source.source(pgBin: configuration.pgBinOverride), slot: source.slot, synchronous: source.synchronous)
-                    for note in outcome.notes { print("· \(note)") }
-                    print("Standby of \(try source.source(pgBin: nil)) streaming in \(configuration.home) (pid \(outcome.pid)) through slot '\(outcome.slot)'.")
-                    if outcome.synchronous {
-                        print("Synchronous: every commit on the primary now waits until this standby has applied it (and waits while it is down).")
-                    }
+                    try source.report(outcome, "Standby of \(try source.source(pgBin: nil)) streaming in \(configuration.home)")
                     print("URL: \(outcome.url)")
                 }
             }
@@ -134,11 +139,7 @@ extension DatabaseCommand {
                     let configuration = server.configuration
                     let outcome = try await EmbeddedServer(configuration: configuration)
                         .rejoin(from: try source.source(pgBin: configuration.pgBinOverride), slot: source.slot, synchronous: source.synchronous)
-                    for note in outcome.notes { print("· \(note)") }
-                    print("Rejoined: \(configuration.home) is a standby of \(try source.source(pgBin: nil)), streaming (pid \(outcome.pid)) through slot '\(outcome.slot)'.")
-                    if outcome.synchronous {
-                        print("Synchronous: every commit on the primary now waits until this standby has applied it.")
-                    }
+                    try source.report(outcome, "Rejoined: \(configuration.home) is a standby of \(try source.source(pgBin: nil)), streaming")
                 }
             }
         }
