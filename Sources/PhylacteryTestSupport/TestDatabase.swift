@@ -71,10 +71,14 @@ public enum TestDatabase {
     public static func withFreshDatabaseURL<Result: Sendable>(_ label: String, _ body: (DatabaseURL) async throws -> Result) async throws -> Result {
         let server = try serverURL()
         let name = databaseName(for: label)
-        let admin = PhylacteryClient(configuration: .init(url: server, options: adminOptions))
-        try await admin.withDirectConnection { connection in
+        let creator = PhylacteryClient(configuration: .init(url: server, options: adminOptions))
+        try await creator.withDirectConnection { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier.quote(name))"), logger: logger).collect()
         }
+        // Dropped by the administrator when there is one: WITH (FORCE) ends every session still in the
+        // database, and an owner that is not a superuser may not end other roles' sessions (a role a
+        // test made, a superuser's), which fails the drop.
+        let admin = PhylacteryClient(configuration: .init(url: try adminURL(), options: adminOptions))
         do {
             let result = try await body(server.with(database: name))
             try await drop(name, admin: admin)

@@ -9,9 +9,10 @@ import Testing
 @Suite struct TourCLITests {
     @Test func theTourLeavesOnlyModelsAndNoPasswordAndPsqlWorks() async throws {
         try await TestDatabase.withFreshDatabase("cli_tour") { client in
-            // A password in the URL (the socket's trust rule ignores it): it must never be printed.
+            // A password in the URL must never be printed: the role's own (the test command's owner
+            // role needs it), or else a made-up one, which the superuser's socket trust rule ignores.
             var url = client.configuration.url
-            let secret = "tour-secret-\(UInt32.random(in: 100_000...999_999))"
+            let secret = url.password ?? "tour-secret-\(UInt32.random(in: 100_000...999_999))"
             url.password = secret
             let environment = ["PHYLACTERY_DATABASE_URL": url.unredacted]
 

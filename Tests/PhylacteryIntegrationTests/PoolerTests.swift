@@ -172,6 +172,7 @@ struct PoolerTests {
                     #expect(try await direct(directURL, """
                         SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = \(Int64(leaderKey >> 32))
                           AND objid = \(Int64(leaderKey & 0xFFFF_FFFF)) AND objsubid = 1
+                          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                         """) == 0)
                 }
             }

@@ -394,7 +394,11 @@ struct QueueWorkerTests {
                     try await tx.execute("INSERT INTO public.effects (job_id, n) VALUES (\(context.id), \(stalls ? -1 : job.n))")
                 }
             }
-            let first = Ghouls(client: client, handlers: stalling, configuration: quickConfiguration(lease: .seconds(60)))
+            // Its heartbeats are far apart; one may still come (it runs one when its listener
+            // connects), so the wait below expires the first attempt's lease again until it is rescued.
+            var stalled = quickConfiguration(lease: .seconds(60))
+            stalled.heartbeatInterval = .seconds(55)
+            let first = Ghouls(client: client, handlers: stalling, configuration: stalled)
             let firstRun = Task { try await first.run() }
             try await eventually("first worker holds the job") { firstStarted.load(ordering: .relaxed) }
             // It misses its heartbeats (a pause, a partition): its lease runs out.
@@ -404,7 +408,13 @@ struct QueueWorkerTests {
             rescuing.rescueInterval = .milliseconds(200)
             let second = Ghouls(client: client, handlers: effectHandlers(), configuration: rescuing)
             try await whileRunning(second) {
-                try await eventually("second attempt completes") { try await client.jobs.job(job.id).state == .completed }
+                try await eventually("second attempt completes") {
+                    try await client.execute("""
+                        UPDATE queue.jobs SET lease_expires_at = now() - interval '1 second'
+                        WHERE id = \(job.id) AND state = 'running' AND attempt = 1 AND lease_expires_at > now()
+                        """)
+                    return try await client.jobs.job(job.id).state == .completed
+                }
             }
             release.store(true, ordering: .relaxed)
             first.beginShutdown()
