@@ -1,9 +1,13 @@
 import Foundation
+import Phylactery
 import PhylacteryTestSupport
 
 /// The document the JSONB benchmark stores: a plugin run's execution history, the kind of large
-/// nested state the daemon snapshots.
+/// nested state the daemon snapshots. Both types have the generated fast path (`@JSONBCodable`); the
+/// benchmark measures it against their synthesized `Codable` conformance.
+@JSONBCodable
 struct ExecutionHistory: Codable, Equatable, Sendable {
+    @JSONBCodable
     struct Step: Codable, Equatable, Sendable {
         var index: Int
         var name: String

@@ -37,11 +37,15 @@ struct PhylacteryBench: AsyncParsableCommand {
     @Option(help: .hidden)
     var profile: String?
 
+    @Option(help: "jsonb: run one part only, without a server: 'fastpath' (the generated codec against the Codable path).")
+    var only: String?
+
     func validate() throws {
         guard ["jsonb", "migrate", "queue", "traces", "vectors", "backup", "console", "replication"].contains(suite) else { throw ValidationError("Unknown suite '\(suite)'; known: jsonb, migrate, queue, traces, vectors, backup, console, replication.") }
         guard jobs >= 800 else { throw ValidationError("--jobs must be at least 800") }
         guard sizeMB >= 64 else { throw ValidationError("--size-mb must be at least 64") }
         guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
+        if let only { guard suite == "jsonb", only == "fastpath" else { throw ValidationError("--only takes 'fastpath', for the jsonb suite") } }
     }
 
     func run() async throws {
@@ -49,12 +53,17 @@ struct PhylacteryBench: AsyncParsableCommand {
         print("warning: this is a debug build; figures are meaningless. Use: swift run -c release phylactery-bench \(suite)")
         #endif
         if let profile {
-            // Loops one codec operation for a profiler: --profile encode|decode|fencode|fdecode
+            // Loops one codec operation for a profiler: --profile encode|decode (generated path),
+            // cencode|cdecode (Codable path), fencode|fdecode (Foundation)
             let document = ExecutionHistory.make(targetBytes: 1 << 20)
             var encoder = JSONBEncoder()
             encoder.dateEncodingStrategy = .deferredToDate
             var decoder = JSONBDecoder()
             decoder.dateDecodingStrategy = .deferredToDate
+            var codableEncoder = encoder
+            codableEncoder.usesGeneratedCoding = false
+            var codableDecoder = decoder
+            codableDecoder.usesGeneratedCoding = false
             let encoded = try encoder.encodeToBuffer(document)
             let data = try JSONEncoder().encode(document)
             var buffer = ByteBuffer()
@@ -64,12 +73,19 @@ struct PhylacteryBench: AsyncParsableCommand {
                 switch profile {
                 case "encode": buffer.clear(); try encoder.encode(document, into: &buffer)
                 case "decode": blackHole(try decoder.decode(ExecutionHistory.self, from: encoded))
+                case "cencode": buffer.clear(); try codableEncoder.encode(document, into: &buffer)
+                case "cdecode": blackHole(try codableDecoder.decode(ExecutionHistory.self, from: encoded))
                 case "fencode": blackHole(try JSONEncoder().encode(document))
                 default: blackHole(try JSONDecoder().decode(ExecutionHistory.self, from: data))
                 }
                 count += 1
             }
             print("\(profile): \(Double(count * encoded.readableBytes) / 10e6) MB/s")
+            return
+        }
+        if only == "fastpath" {
+            let documents = ["64k": ExecutionHistory.make(targetBytes: 64 << 10), "1m": ExecutionHistory.make(targetBytes: 1 << 20)]
+            Self.printResult(suite: suite, JSONBBenchmark.fastPath(documents: documents))
             return
         }
         var logger = Logger(label: "phylactery.bench")

@@ -278,7 +278,7 @@ struct ModelDescription {
 
     /// A property with a getter (or `set`, `_read`, …) computes its value; one with only
     /// `willSet`/`didSet` observers is still stored.
-    private static func isComputed(_ accessors: AccessorBlockSyntax) -> Bool {
+    static func isComputed(_ accessors: AccessorBlockSyntax) -> Bool {
         switch accessors.accessors {
         case .getter:
             return true

@@ -33,6 +33,9 @@ public struct JSONBDecoder: Sendable {
     public var dataDecodingStrategy: DataDecodingStrategy = .base64
     /// The deepest nesting accepted; deeper documents fail with ``JSONBError/Code/tooDeep``. Default 512.
     public var maximumDepth: Int = 512
+    /// Whether values of types with a generated fast path (``JSONBCodable()``) are read by it. The
+    /// default is `true`; `false` reads them through their `Decodable` conformance.
+    public var usesGeneratedCoding = true
 
     public init() {}
 
@@ -46,7 +49,7 @@ public struct JSONBDecoder: Sendable {
     /// Decodes a `T` from JSON text in `bytes`.
     public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
         let tape = try JSONTape.parse(bytes, maximumDepth: self.maximumDepth)
-        let options = JSONDecodingOptions(date: dateDecodingStrategy, data: dataDecodingStrategy)
+        let options = JSONDecodingOptions(date: dateDecodingStrategy, data: dataDecodingStrategy, generated: usesGeneratedCoding)
         // The decoder reads the tape through a pointer: no reference counting on every entry read.
         return try tape.entries.withUnsafeBufferPointer { entries in
             let decoder = JSONTapeDecoder(bytes: bytes, tape: entries, options: options)
@@ -63,6 +66,8 @@ public struct JSONBDecoder: Sendable {
 struct JSONDecodingOptions {
     var date: JSONBDecoder.DateDecodingStrategy
     var data: JSONBDecoder.DataDecodingStrategy
+    /// Read ``JSONBFastDecodable`` values through their generated code.
+    var generated = true
 }
 
 /// The `Decoder` behind ``JSONBDecoder``: reads values from the tape on demand.
@@ -84,6 +89,8 @@ final class JSONTapeDecoder: Decoder {
         var pendingIndex = -1
         /// Per nesting depth: the object last searched and the key entry after its last match.
         var hints: [(object: Int, next: Int)] = []
+        /// Above zero while a value whose generated code threw is read again through `Decodable`.
+        var generatedSuspended = 0
     }
 
     /// Where to start looking for the next key of `object` at `depth`.
@@ -194,6 +201,22 @@ final class JSONTapeDecoder: Decoder {
         if T.self == [Double].self { return try self.array(at: index) { try $0.double(at: $1) } as! T }
         if T.self == [Int].self { return try self.array(at: index) { try $0.integer(Int.self, at: $1) } as! T }
         if T.self == [String: String].self { return try self.stringDictionary(at: index) as! T }
+        if options.generated, state.pointee.generatedSuspended == 0, let fast = T.self as? any JSONBFastDecodable.Type {
+            do {
+                return try fast.init(jsonb: JSONBReader(self), at: index) as! T
+            } catch {
+                // The generated code keeps no coding path: read the value again through Decodable,
+                // which throws the same error with its path (or reads what the generated code refused).
+                state.pointee.generatedSuspended += 1
+                defer { state.pointee.generatedSuspended -= 1 }
+                return try self.decodeWithDecodable(type, at: index)
+            }
+        }
+        return try self.decodeWithDecodable(type, at: index)
+    }
+
+    /// Decodes the value at tape `index` through `T`'s own `init(from:)`.
+    func decodeWithDecodable<T: Decodable>(_ type: T.Type, at index: Int) throws -> T {
         let savedCurrent = self.current
         let savedPath = self.codingPath
         let savedKey = self.pendingKey

@@ -47,6 +47,10 @@ public struct JSONBEncoder: Sendable {
     public var dateEncodingStrategy: DateEncodingStrategy = .iso8601WithFractionalSeconds
     public var dataEncodingStrategy: DataEncodingStrategy = .base64
     public var nulCharacterStrategy: NulCharacterStrategy = .refuse
+    /// Whether values of types with a generated fast path (``JSONBCodable()``) are written by it.
+    /// The default is `true`; `false` writes them through their `Codable` conformance (the bytes are
+    /// the same either way).
+    public var usesGeneratedCoding = true
 
     public init() {}
 
@@ -63,7 +67,8 @@ public struct JSONBEncoder: Sendable {
     private func encode<T: Encodable>(_ value: T, into buffer: inout ByteBuffer, copyText: Bool) throws {
         let writerIndex = buffer.writerIndex
         let impl = JSONStreamEncoder(buffer: buffer, options: .init(
-            date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: copyText, replacesNul: nulCharacterStrategy == .replace))
+            date: dateEncodingStrategy, data: dataEncodingStrategy, copyText: copyText, replacesNul: nulCharacterStrategy == .replace,
+            generated: usesGeneratedCoding))
         buffer = ByteBuffer()  // hand the storage over, so appending does not copy it
         do {
             try impl.encodeTopLevel(value)
@@ -113,6 +118,8 @@ struct JSONEncodingOptions {
     var copyText = false
     /// Write U+FFFD for U+0000 (``JSONBEncoder/NulCharacterStrategy/replace``).
     var replacesNul = false
+    /// Write ``JSONBFastEncodable`` values through their generated code.
+    var generated = true
 }
 
 /// The `Encoder` behind ``JSONBEncoder``: one object per encoding run, streaming into its buffer.
@@ -142,6 +149,8 @@ final class JSONStreamEncoder: Encoder {
         var stagingCount = 0
         /// A string held U+0000 and the strategy refuses it: the run throws once it ends.
         var nulSeen = false
+        /// Above zero while a value whose generated code threw is written again through `Codable`.
+        var generatedSuspended = 0
     }
 
     static let stagingCapacity = 16 << 10
@@ -368,6 +377,8 @@ final class JSONStreamEncoder: Encoder {
                 self.writeString(dictionary[key]!)
             }
             self.put(UInt8(ascii: "}"))
+        } else if self.options.generated, state.pointee.generatedSuspended == 0, let fast = value as? any JSONBFastEncodable {
+            try self.encodeGenerated(fast, value)
         } else if let dictionary = value as? any JSONSortedKeysEncodable {
             try self.withNestedValue { try dictionary.encodeSortedKeys(into: self) }
         } else if let dictionary = value as? any JSONSortedIntKeysEncodable {
@@ -376,6 +387,28 @@ final class JSONStreamEncoder: Encoder {
             try self.withNestedValue { try value.encode(to: self) }
         }
         self.slotPending = false
+    }
+
+    /// Writes a value through its generated code (``JSONBCodable()``). If that throws, what it wrote
+    /// is taken back and the value is written again through `Codable`, which throws the error with
+    /// its coding path (errors are rare; the generated code keeps no path).
+    func encodeGenerated<T: Encodable>(_ fast: any JSONBFastEncodable, _ value: T) throws {
+        let mark = state.pointee.buffer.writerIndex + state.pointee.stagingCount
+        let frameCount = self.frames.count
+        let pathCount = self.codingPath.count
+        let pending = self.slotPending
+        do {
+            try fast.encodeJSONB(to: JSONBWriter(self))
+        } catch {
+            self.flush()
+            state.pointee.buffer.moveWriterIndex(to: mark)
+            if self.frames.count > frameCount { self.frames.removeLast(self.frames.count - frameCount) }
+            if self.codingPath.count > pathCount { self.codingPath.removeLast(self.codingPath.count - pathCount) }
+            self.slotPending = pending
+            state.pointee.generatedSuspended += 1
+            defer { state.pointee.generatedSuspended -= 1 }
+            try self.withNestedValue { try value.encode(to: self) }
+        }
     }
 
     /// Arrays of scalars, written without the unkeyed-container machinery.
