@@ -8,10 +8,11 @@ public import SwiftSyntaxMacros
 /// decoder's parsed document, producing the bytes synthesized `Codable` produces.
 ///
 /// Shape of the generated code: keys are static byte literals (`"\"name\":"`), values go through
-/// `JSONBWriter.write(_:)` / `JSONBReader.decode(at:)` overloads the compiler picks from the
+/// `JSONBWriter.write(_:)` / `JSONBReader.decode(_:at:)` overloads the compiler picks from the
 /// property's type; optionals, arrays and `[String: _]` dictionaries are unrolled by the macro into
-/// calls of the writer's and reader's inlinable combinators, so no type is spelled in the extension
-/// (nested and sibling types resolve wherever the struct's own code resolves them).
+/// calls of the writer's and reader's inlinable combinators. The decoding code names each
+/// property's innermost type through a member type alias (`_JSONBValue_name`), since types nested in
+/// or next to the struct do not resolve in an extension at file scope.
 public struct JSONBCodableMacro: ExtensionMacro, MemberMacro {
     /// The member role: one type alias per decoded property naming the type its generated code
     /// reads (the innermost element type of optionals, arrays and dictionaries). The extension sits

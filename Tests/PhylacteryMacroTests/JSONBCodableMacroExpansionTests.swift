@@ -1,32 +1,7 @@
-@testable import PhylacteryMacros
-import SwiftSyntax
-import SwiftSyntaxMacroExpansion
 import SwiftSyntaxMacrosGenericTestSupport
 import Testing
 
-/// `@JSONBCodable` as the library declares it, with both conformances requested.
-private let macros: [String: MacroSpec] = [
-    "JSONBCodable": MacroSpec(type: JSONBCodableMacro.self, conformances: [
-        TypeSyntax(IdentifierTypeSyntax(name: .identifier("JSONBFastEncodable"))),
-        TypeSyntax(IdentifierTypeSyntax(name: .identifier("JSONBFastDecodable"))),
-    ]),
-]
-
-private func assertExpansion(
-    _ source: String,
-    expandedSource: String,
-    diagnostics: [DiagnosticSpec] = [],
-    sourceLocation: Testing.SourceLocation = #_sourceLocation
-) {
-    assertMacroExpansion(
-        source,
-        expandedSource: expandedSource,
-        diagnostics: diagnostics,
-        macroSpecs: macros,
-        failureHandler: { failure in Issue.record(Comment(rawValue: failure.message), sourceLocation: sourceLocation) }
-    )
-}
-
+/// `@JSONBCodable`'s expansions (`assertExpansion` is ModelMacroExpansionTests.swift's).
 @Suite struct JSONBCodableMacroExpansionTests {
     @Test func scalarsOptionalsAndCollections() {
         assertExpansion(

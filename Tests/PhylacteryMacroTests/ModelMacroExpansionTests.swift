@@ -4,8 +4,12 @@ import SwiftSyntaxMacroExpansion
 import SwiftSyntaxMacrosGenericTestSupport
 import Testing
 
-/// The macros as the library declares them, with the conformance `@Model` adds.
+/// The macros as the library declares them, with the conformances `@Model` and `@JSONBCodable` add.
 private let macros: [String: MacroSpec] = [
+    "JSONBCodable": MacroSpec(type: JSONBCodableMacro.self, conformances: [
+        TypeSyntax(IdentifierTypeSyntax(name: .identifier("JSONBFastEncodable"))),
+        TypeSyntax(IdentifierTypeSyntax(name: .identifier("JSONBFastDecodable"))),
+    ]),
     "Model": MacroSpec(type: ModelMacro.self, conformances: [TypeSyntax(IdentifierTypeSyntax(name: .identifier("PersistentModel")))]),
     "Column": MacroSpec(type: PropertyMarkerMacro.self),
     "Index": MacroSpec(type: PropertyMarkerMacro.self),
@@ -16,7 +20,8 @@ private let macros: [String: MacroSpec] = [
 ]
 
 /// `assertMacroExpansion` reports through a handler; failures become issues of the calling test.
-private func assertExpansion(
+/// Shared by the expansion tests of every macro.
+func assertExpansion(
     _ source: String,
     expandedSource: String,
     diagnostics: [DiagnosticSpec] = [],

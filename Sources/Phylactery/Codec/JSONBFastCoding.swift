@@ -33,6 +33,10 @@ import NIOCore
 ///   and decoded by its own conformance for that one value.
 /// - Every stored property needs a written type; function, tuple, metatype and existential types
 ///   are refused with a diagnostic (they are not `Codable`).
+/// - The macro also adds one member type alias per decoded property (`_JSONBValue_<name>`), naming
+///   the type its decoding code reads.
+/// - `@Model` structs do not get it: their columns are not JSON. Put it on the document types their
+///   jsonb columns hold.
 @attached(extension, conformances: JSONBFastEncodable, JSONBFastDecodable, names: named(encodeJSONB(to:)), named(init(jsonb:at:)))
 @attached(member, names: arbitrary)
 public macro JSONBCodable() = #externalMacro(module: "PhylacteryMacros", type: "JSONBCodableMacro")
@@ -151,10 +155,11 @@ public struct JSONBWriter {
     @inlinable
     public func writeArray<T>(_ array: [T], _ body: (JSONBWriter, T) throws -> Void) rethrows {
         self.beginArray()
-        var first = true
-        for element in array {
-            if first { first = false } else { self.comma() }
-            try body(self, element)
+        // By index, not by iterator: the element is borrowed from the array rather than copied out
+        // (a copy of a struct retains each of its strings and arrays, and releases them after).
+        for index in array.indices {
+            if index != array.startIndex { self.comma() }
+            try body(self, array[index])
         }
         self.endArray()
     }
