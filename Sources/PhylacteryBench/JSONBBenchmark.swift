@@ -255,20 +255,7 @@ struct JSONBBenchmark {
                     }
                     blackHole(count)
                 },
-                {
-                    // EXPERIMENT: decode each row on its own task while the next row is pulled.
-                    var count = 0
-                    var pending: Task<Int, any Error>? = nil
-                    for try await row in try await connection.query(select, logger: logger) {
-                        let task = Task { try row.decode(ExecutionHistory.self, context: .init(jsonDecoder: decoder)).steps.count }
-                        if let pending { count += try await pending.value }
-                        pending = task
-                    }
-                    if let pending { count += try await pending.value }
-                    blackHole(count)
-                },
             ])
-            line(String(format: "EXPERIMENT decode-ahead %.1f MB/s", measured.rates[4]))
             // Where ours spends the loop: waiting in `next()` for a row to arrive, or decoding (inside
             // `next()` too, after the row is there). Mostly decoding means the consumer is the bottleneck,
             // not PostgresNIO's backpressure.
