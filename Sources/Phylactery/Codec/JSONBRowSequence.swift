@@ -71,7 +71,7 @@ public struct JSONBRowSequence<Value: Decodable>: AsyncSequence {
 
         /// The next row's value, or `nil` after the last row.
         public mutating func next() async throws -> Value? {
-            guard let row = try await self.rows.next() else { return nil }
+            guard let row = try await self.rows.next(isolation: #isolation) else { return nil }
             defer { self.index += 1 }
             return try self.decode(row)
         }
