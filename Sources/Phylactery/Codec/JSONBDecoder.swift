@@ -48,12 +48,28 @@ public struct JSONBDecoder: Sendable {
 
     /// Decodes a `T` from JSON text in `bytes`.
     public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
-        let tape = try JSONTape.parse(bytes, maximumDepth: self.maximumDepth)
+        // The tape's storage comes from the previous document and goes back for the next one.
+        var storage = JSONTape.Spares.take()
+        defer { JSONTape.Spares.putBack(&storage) }
+        return try self.decode(type, fromBytes: bytes, tapeStorage: &storage)
+    }
+
+    /// Decodes a `T` from JSON text in `bytes`, building the tape in `tapeStorage` (its contents are
+    /// replaced, its capacity kept for the caller's next document).
+    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer, tapeStorage: inout [JSONTape.Entry]) throws -> T {
+        try JSONTape.parse(bytes, maximumDepth: self.maximumDepth, into: &tapeStorage)
         let options = JSONDecodingOptions(date: dateDecodingStrategy, data: dataDecodingStrategy, generated: usesGeneratedCoding)
         // The decoder reads the tape through a pointer: no reference counting on every entry read.
-        return try tape.entries.withUnsafeBufferPointer { entries in
+        return try tapeStorage.withUnsafeBufferPointer { entries in
             let decoder = JSONTapeDecoder(bytes: bytes, tape: entries, options: options)
             return try decoder.decodeValue(type, at: 0)
+        }
+    }
+
+    /// Decodes a `T` from the readable bytes of `buffer`, building the tape in `tapeStorage`.
+    func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, tapeStorage: inout [JSONTape.Entry]) throws -> T {
+        try buffer.withUnsafeReadableBytes { bytes in
+            try self.decode(type, fromBytes: bytes, tapeStorage: &tapeStorage)
         }
     }
 

@@ -32,9 +32,22 @@ struct JSONTape {
 
     /// Parses `bytes`; throws ``JSONBError`` with the offset of the first problem.
     static func parse(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int) throws(JSONBError) -> JSONTape {
+        var entries: [Entry] = []
+        try parse(bytes, maximumDepth: maximumDepth, into: &entries)
+        return JSONTape(entries: entries)
+    }
+
+    /// Parses `bytes` into `entries`, replacing what they held but keeping their capacity: a loop
+    /// over documents that passes the same array allocates (and faults in) the tape once.
+    static func parse(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int, into entries: inout [Entry]) throws(JSONBError) {
         var parser = Parser(bytes: bytes, maximumDepth: maximumDepth, recording: true)
+        // The array is swapped into the parser and back, so it stays uniquely referenced: no copy
+        // when it is emptied, reserved or appended to.
+        swap(&parser.entries, &entries)
+        defer { swap(&parser.entries, &entries) }
+        parser.entries.removeAll(keepingCapacity: true)
+        parser.entries.reserveCapacity(max(16, bytes.count / 8))
         try parser.run()
-        return JSONTape(entries: parser.entries)
     }
 
     /// Checks that `bytes` are one valid JSON document without building a tape.
@@ -142,11 +155,11 @@ struct JSONTape {
         /// Open containers: tape index (or -1 when not recording) and whether it is an object.
         var stack: [(index: Int, isObject: Bool, count: UInt32)] = []
 
+        /// A parser of `bytes`; when `recording`, the caller gives it entry storage (see `parse`).
         init(bytes: UnsafeRawBufferPointer, maximumDepth: Int, recording: Bool) {
             self.bytes = bytes
             self.maximumDepth = maximumDepth
             self.recording = recording
-            if recording { self.entries.reserveCapacity(max(16, bytes.count / 8)) }
         }
 
         func fail(_ message: String, at offset: Int? = nil) -> JSONBError {
