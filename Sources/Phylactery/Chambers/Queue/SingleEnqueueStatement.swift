@@ -42,7 +42,7 @@ package struct SingleEnqueueStatement: PostgresPreparedStatement {
         binds.append(self.job.kind)
         binds.append(self.job.queue)
         binds.append(self.job.priority)
-        binds.append(self.job.arguments)
+        try binds.append(self.job.arguments)
         binds.append(self.job.maxAttempts)
         binds.append(self.job.scheduledAt)
         binds.append(self.job.uniqueKey)
