@@ -34,6 +34,9 @@ struct PhylacteryBench: AsyncParsableCommand {
     @Flag(name: .customLong("server-seed"), help: "console: generate the rows inside the server (INSERT … SELECT) instead of sending them with COPY (for a debug build, whose row encoding is slow).")
     var serverSeed = false
 
+    @Flag(name: .customLong("single-enqueue-only"), help: "queue: run only single enqueue against its pgbench ceiling.")
+    var singleEnqueueOnly = false
+
     @Option(help: .hidden)
     var profile: String?
 
@@ -74,6 +77,7 @@ struct PhylacteryBench: AsyncParsableCommand {
             let unknown = only.split(separator: ",").filter { JSONBBenchmark.Section(rawValue: String($0)) == nil }
             guard unknown.isEmpty else { throw ValidationError("Unknown --only section(s) \(unknown.joined(separator: ", ")); known: \(JSONBBenchmark.Section.allCases.map(\.rawValue).joined(separator: ", ")).") }
         }
+        if singleEnqueueOnly, suite != "queue" { throw ValidationError("--single-enqueue-only goes with the queue suite") }
         guard jobs >= 800 else { throw ValidationError("--jobs must be at least 800") }
         guard sizeMB >= 64 else { throw ValidationError("--size-mb must be at least 64") }
         guard rows >= 1000 else { throw ValidationError("--rows must be at least 1000") }
@@ -145,10 +149,13 @@ struct PhylacteryBench: AsyncParsableCommand {
             return
         }
         let url: DatabaseURL
+        var embedded: EmbeddedServer?
         if let external = try PhylacteryClient.Configuration.fromEnvironment() {
             url = external.url
         } else {
-            url = try await EmbeddedServer(configuration: .fromEnvironment(), logger: logger).start().url
+            let server = EmbeddedServer(configuration: .fromEnvironment(), logger: logger)
+            url = try await server.start().url
+            embedded = server
         }
         // A database of its own, created afresh, so runs do not disturb each other's data.
         let admin = PhylacteryClient(configuration: .init(url: url), logger: logger)
@@ -165,7 +172,8 @@ struct PhylacteryBench: AsyncParsableCommand {
             results = try await PhylacteryClient.withClient(configuration: .init(url: url.with(database: name), options: options), logger: logger) { client in
             switch suite {
             case "queue":
-                var benchmark = QueueBenchmark(url: url.with(database: name), logger: logger)
+                var benchmark = QueueBenchmark(url: url.with(database: name), logger: logger, server: embedded)
+                benchmark.singleEnqueueOnly = singleEnqueueOnly
                 try await benchmark.run()
                 return benchmark.results
             case "vectors":

@@ -1,13 +1,15 @@
 import Foundation
 import Logging
 import Phylactery
+import PhylacteryEmbedded
 import PostgresNIO
 import Synchronization
 
 /// `phylactery-bench queue`: the job queue against a naive PostgreSQL queue, in one run.
 ///
 /// - batch enqueue: one transaction per batch (COPY for large batches);
-/// - single enqueue: one job per transaction, from 8 concurrent tasks;
+/// - single enqueue: one job per call (autocommitted), from 8 concurrent tasks, against its ceiling —
+///   the server's `pgbench` sending the same statement from 8 clients (``SingleEnqueueBound``);
 /// - processing: no-op jobs through ``Ghouls`` (batched claims and completions, LISTEN wake-ups),
 ///   until every job is recorded completed;
 /// - naive baseline: the same number of jobs, each claimed and completed in its own transaction
@@ -17,6 +19,10 @@ import Synchronization
 struct QueueBenchmark {
     let url: DatabaseURL
     let logger: Logger
+    /// The embedded server the run started (its bin directory holds `pgbench`); `nil` with an external URL.
+    var server: EmbeddedServer?
+    /// Run only the single-enqueue part (`--single-enqueue-only`).
+    var singleEnqueueOnly = false
     var results: [String: Double] = [:]
 
     struct Noop: Job { static let kind = "bench.noop"; var n: Int }
@@ -34,6 +40,24 @@ struct QueueBenchmark {
             try await Migrator(client: client, federation: try Federation.standard(extensions: [])).apply(allowing: [])
             line("Machine: \(cores) cores, server on the same machine.")
 
+            // Single enqueue: one job per call, 8 tasks, against pgbench sending the same statement.
+            let tasks = 8
+            let bound = SingleEnqueueBound(
+                pgbench: try SingleEnqueueBound.locatePgbench(server: self.server), url: self.url, clients: tasks, jobsPerRound: 2_000, rounds: 5)
+            let probe = try PendingJob(Noop(n: 1_000_000))
+            let single = try await bound.run(client: client, enqueue: { n in _ = try await client.enqueue(Noop(n: n)) }, variables: [
+                "kind": probe.kind, "queue": probe.queue, "priority": String(probe.priority), "max_attempts": String(probe.maxAttempts),
+                "args": String(decoding: try JSONEncoder().encode(Noop(n: 1_000_000)), as: UTF8.self),
+            ])
+            line("single enqueue (one job per call, \(tasks) tasks): \(Int(single.ours)) jobs/s; pgbench, the same statement, \(tasks) clients: \(Int(single.bound)) jobs/s; ours ÷ pgbench \(String(format: "%.2f", single.ratio)) (medians of \(bound.rounds) alternating rounds of \(bound.jobsPerRound) jobs)")
+            if self.singleEnqueueOnly {
+                self.results = [
+                    "single_enqueue_jobs_per_s": single.ours.rounded(), "single_enqueue_bound_jobs_per_s": single.bound.rounded(),
+                    "single_enqueue_vs_bound": single.ratio, "cores": Double(cores),
+                ]
+                return
+            }
+
             // Batch enqueue.
             let batch = 20_000
             var batchRates = [Double]()
@@ -47,21 +71,6 @@ struct QueueBenchmark {
             let batchRate = Measure.median(batchRates)
             line("batch enqueue (\(batch) per transaction): \(Int(batchRate)) jobs/s (median of 5)")
 
-            // Single enqueue: one job per transaction, 8 tasks.
-            try await client.execute("TRUNCATE queue.jobs")
-            let singles = 4_000, tasks = 8
-            var start = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for t in 0..<tasks {
-                    group.addTask {
-                        for i in 0..<(singles / tasks) { try await client.enqueue(Noop(n: t * 1_000_000 + i)) }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            let singleRate = Double(singles) / Measure.seconds(ContinuousClock.now - start)
-            line("single enqueue (one job per transaction, \(tasks) tasks): \(Int(singleRate)) jobs/s")
-
             // Processing through the ghouls.
             let processed = 60_000
             try await client.execute("TRUNCATE queue.jobs")
@@ -74,7 +83,7 @@ struct QueueBenchmark {
             let ghouls = Ghouls(client: client, handlers: handlers, configuration: GhoulsConfiguration(
                 queues: ["default": QueueConfiguration(concurrency: 512, claimBatch: 256)],
                 completionBatchSize: 1000, completionFlushInterval: .milliseconds(2), retention: nil, workerName: "bench"))
-            start = ContinuousClock.now
+            var start = ContinuousClock.now
             let run = Task { try await ghouls.run() }
             while try await self.count(client, "SELECT count(*) FROM queue.jobs WHERE state <> 'completed'") > 0 {
                 try await Task.sleep(for: .milliseconds(20))
@@ -142,7 +151,9 @@ struct QueueBenchmark {
 
             self.results = [
                 "batch_enqueue_jobs_per_s": batchRate.rounded(),
-                "single_enqueue_jobs_per_s": singleRate.rounded(),
+                "single_enqueue_jobs_per_s": single.ours.rounded(),
+                "single_enqueue_bound_jobs_per_s": single.bound.rounded(),
+                "single_enqueue_vs_bound": single.ratio,
                 "process_jobs_per_s": processRate.rounded(),
                 "naive_process_jobs_per_s": naiveRate.rounded(),
                 "process_vs_naive": processRate / naiveRate,

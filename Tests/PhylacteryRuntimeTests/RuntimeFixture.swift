@@ -102,40 +102,7 @@ struct Danglex: PhylacteryExtension {
 
 // MARK: - Logs
 
-/// Every line a logger wrote, at every level: what the secret tests search.
-final class CapturedLogs: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var all: [String] { self.lines.withLock { $0 } }
-    var text: String { self.all.joined(separator: "\n") }
-    func append(_ line: String) { self.lines.withLock { $0.append(line) } }
-
-    func logger(_ label: String = "phylactery.runtime.test") -> Logger {
-        var logger = Logger(label: label) { label in Handler(label: label, sink: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let label: String
-        let sink: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-            self.sink.append("\(event.level) [\(self.label)] \(event.message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")) \(event.error.map { "error=\($0)" } ?? "")")
-            if ProcessInfo.processInfo.environment["PHYLACTERY_VERBOSE"] != nil {
-                print("\(event.level) [\(self.label)] \(event.message) \(merged)")
-            }
-        }
-    }
-}
+// `CapturedLogs` (every line a logger wrote, what the secret tests search) is in PhylacteryTestSupport.
 
 // MARK: - Running
 

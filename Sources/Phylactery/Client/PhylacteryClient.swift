@@ -191,11 +191,36 @@ public final class PhylacteryClient: Service, Sendable {
         }
     }
 
+    /// ``rows(_:timeout:file:line:)`` for a prepared statement: the same guards (a live connection, the
+    /// timeout, cancellation closing the connection, errors as ``PhylacteryError``), and the statement
+    /// parsed and planned once per pooled connection. PostgresNIO prepares it on a connection's first
+    /// use (Parse/Describe, one extra round trip then) and afterwards sends only Bind/Execute/Sync.
+    ///
+    /// Named statements live in a server session: behind a transaction pooler the next call may land on
+    /// another session, so callers check ``SessionFeatures/transactionPooler`` first and send the same
+    /// SQL through ``rows(_:timeout:file:line:)`` there.
+    package func rows<Statement: PostgresPreparedStatement>(
+        prepared statement: Statement, timeout: Duration = .seconds(60), file: String = #fileID, line: Int = #line
+    ) async throws -> [Statement.Row] where Statement.Row: Sendable {
+        try await self.prepare(file: file, line: line)
+        do {
+            return try await self.withLiveConnection { connection in
+                try await connection.guarded(timeout: timeout, logger: self.logger, file: file, line: line) {
+                    var rows = [Statement.Row]()
+                    for try await row in try await connection.execute(statement, logger: self.logger, file: file, line: line) { rows.append(row) }
+                    return rows
+                }
+            }
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+        }
+    }
+
     /// Leases a pooled connection that is not already closed: the pool can hand one out whose
     /// session just ended before it noticed. Closed ones are skipped (nothing was sent on them).
-    private func withLiveConnection(_ body: (PostgresConnection) async throws -> [PostgresRow]) async throws -> [PostgresRow] {
+    private func withLiveConnection<Rows: Sendable>(_ body: (PostgresConnection) async throws -> Rows) async throws -> Rows {
         for _ in 0..<self.configuration.options.maximumConnections * self.pools.count {
-            let outcome: [PostgresRow]? = try await self.withRoutedConnection(.write, file: #fileID, line: #line) { connection, host in
+            let outcome: Rows? = try await self.withRoutedConnection(.write, file: #fileID, line: #line) { connection, host in
                 if connection.isClosed {
                     if let host { self.topology?.connectionFailed(host) }
                     return nil
@@ -230,6 +255,17 @@ extension PostgresConnection {
     package func collectGuarded(
         _ query: PostgresQuery, timeout: Duration, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> [PostgresRow] {
+        try await self.guarded(timeout: timeout, logger: logger, file: file, line: line) {
+            try await self.query(query, logger: logger, file: file, line: line).collect()
+        }
+    }
+
+    /// Runs `operation` (one statement on this connection, its rows collected) under the guards of
+    /// ``collectGuarded(_:timeout:logger:file:line:)``.
+    package func guarded<Rows: Sendable>(
+        timeout: Duration, logger: Logger, file: String = #fileID, line: Int = #line,
+        _ operation: @escaping @Sendable () async throws -> Rows
+    ) async throws -> Rows {
         guard !self.isClosed else {
             throw PhylacteryError(.connectionFailed, "the connection is closed: its session ended (the server restarted or ended it)", file: file, line: line)
         }
@@ -238,10 +274,10 @@ extension PostgresConnection {
             throw CancellationError()
         }
         // Whichever comes first: the answer, the timeout, the cancellation.
-        let outcome = OneShot<(rows: Result<[PostgresRow], any Error>, answered: Bool)>()
+        let outcome = OneShot<(rows: Result<Rows, any Error>, answered: Bool)>()
         let statement = Task {
             do {
-                outcome.fulfil((.success(try await self.query(query, logger: logger, file: file, line: line).collect()), true))
+                outcome.fulfil((.success(try await operation()), true))
             } catch {
                 outcome.fulfil((.failure(error), true))
             }

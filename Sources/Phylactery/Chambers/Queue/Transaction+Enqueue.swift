@@ -123,39 +123,70 @@ extension PendingJob {
         }
         for index in duplicates {
             let job = jobs[index]
-            guard let key = job.uniqueKey else {
-                throw PhylacteryError(.queryFailed, "job '\(job.kind)' was not inserted and has no unique key", file: file, line: line)
-            }
-            // The holder committed before our insert looked (the insert waits for in-flight ones).
-            let existing = try await run("""
-                SELECT id FROM queue.jobs WHERE kind = \(job.kind) AND unique_key = \(key) AND \(unescaped: JobRecord.uniquePredicate)
-                ORDER BY id LIMIT 1
-                """)
-            if let row = existing.first {
-                results[index].id = try row.decode(UUID.self, context: .default)
-            } else if let earlier = jobs[..<index].firstIndex(where: { $0.kind == job.kind && $0.uniqueKey == key }) {
+            if let existing = try await job.holderOfKey(file: file, line: line, run: run) {
+                results[index].id = existing
+            } else if let earlier = jobs[..<index].firstIndex(where: { $0.kind == job.kind && $0.uniqueKey == job.uniqueKey }) {
                 results[index].id = results[earlier].id  // the same key twice in this batch
             } else {
-                throw PhylacteryError(.queryFailed, "job '\(job.kind)' with unique key '\(key)' conflicted with a job that finished meanwhile; enqueue it again", file: file, line: line)
+                throw job.holderFinished(file: file, line: line)
             }
         }
         return results
     }
 
+    /// Inserts this one job alone, autocommitted: ``SingleEnqueueStatement``, prepared on the pooled
+    /// connection (unnamed behind a transaction pooler), and the look-up of the holder when the unique
+    /// key is taken.
+    func insertAlone(client: PhylacteryClient, file: String, line: Int) async throws -> EnqueuedJob {
+        let statement = SingleEnqueueStatement(self)
+        let rows: [PostgresRow]
+        if client.sessionFeatures?.transactionPooler == false {
+            rows = try await client.rows(prepared: statement, file: file, line: line)
+        } else {
+            rows = try await client.rows(try statement.unnamed(), file: file, line: line)
+        }
+        if let id = try SingleEnqueueStatement.insertedID(rows) {
+            return EnqueuedJob(id: id, kind: self.kind, isDuplicate: false)
+        }
+        guard let existing = try await self.holderOfKey(file: file, line: line, run: { try await client.rows($0, file: file, line: line) }) else {
+            throw self.holderFinished(file: file, line: line)
+        }
+        return EnqueuedJob(id: existing, kind: self.kind, isDuplicate: true)
+    }
 
+    /// The id of the job holding this job's unique key, which kept this one from being inserted; `nil`
+    /// when no job holds it any more (it finished after the insert looked).
+    func holderOfKey(file: String, line: Int, run: (PostgresQuery) async throws -> [PostgresRow]) async throws -> UUID? {
+        guard let key = self.uniqueKey else {
+            throw PhylacteryError(.queryFailed, "job '\(self.kind)' was not inserted and has no unique key", file: file, line: line)
+        }
+        // The holder committed before our insert looked (the insert waits for in-flight ones).
+        let existing = try await run("""
+            SELECT id FROM queue.jobs WHERE kind = \(self.kind) AND unique_key = \(key) AND \(unescaped: JobRecord.uniquePredicate)
+            ORDER BY id LIMIT 1
+            """)
+        return try existing.first?.decode(UUID.self, context: .default)
+    }
+
+    /// The error for a unique key whose holder finished between the insert and the look-up.
+    func holderFinished(file: String, line: Int) -> PhylacteryError {
+        PhylacteryError(.queryFailed, "job '\(self.kind)' with unique key '\(self.uniqueKey ?? "")' conflicted with a job that finished meanwhile; enqueue it again", file: file, line: line)
+    }
 }
 
 extension PhylacteryClient {
     /// Enqueues one job: inside the task's current transaction of this client if there is one (it
-    /// then exists only if that transaction commits), else as one autocommitted statement.
+    /// then exists only if that transaction commits), else as one autocommitted statement — the insert,
+    /// the unique-key check and the workers' wake-up together, in one round trip, prepared once per
+    /// pooled connection (see the queue article). A duplicate unique key costs a second statement, the
+    /// look-up of the job that holds it.
     @discardableResult
     public func enqueue<J: Job>(_ job: J, options: JobOptions = .default, file: String = #fileID, line: Int = #line) async throws -> EnqueuedJob {
         if let outer = CurrentTransaction.context, outer.client == ObjectIdentifier(self), outer.task == CurrentTransaction.currentTask {
             return try await outer.transaction.enqueue(job, options: options, file: file, line: line)
         }
-        let pending = try PendingJob(job, options: options)
         // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-        return try await PendingJob.insert([pending], file: file, line: line) { query in try await self.rows(query, file: file, line: line) }[0]
+        return try await PendingJob(job, options: options).insertAlone(client: self, file: file, line: line)
     }
 
     /// Enqueues many jobs in one transaction (see ``Transaction/enqueue(contentsOf:options:file:line:)``).
