@@ -25,6 +25,12 @@ struct PhylacteryBench: AsyncParsableCommand {
     @Option(help: "vectors: the real-sentence corpus' folder, built there by scripts/real-corpus when missing (default .build-corpus/minilm-stdlib).")
     var corpus = VectorsBenchmark.RealCorpus.defaultDirectory
 
+    @Flag(name: .customLong("reuse-table"), help: "vectors: keep the database and its loaded rows and index from an earlier run with the same --rows (no insert or build figures then).")
+    var reuseTable = false
+
+    @Flag(name: .customLong("skip-real"), help: "vectors: leave out the real-sentence part.")
+    var skipReal = false
+
     @Option(help: "replication: jobs per round and setup (default 8000).")
     var jobs = 8_000
 
@@ -162,6 +168,8 @@ struct PhylacteryBench: AsyncParsableCommand {
         // One per suite: two suites running at once (two engineers, one server) must not drop each other's.
         let name = suite == "jsonb" ? "phylactery_bench" : "phylactery_bench_\(suite)"
         try await admin.withDirectConnection { connection in
+            let exists = try await connection.query("SELECT count(*) FROM pg_database WHERE datname = \(name)", logger: logger).collect().first?.decode(Int.self) ?? 0
+            if suite == "vectors" && reuseTable && exists > 0 { return }  // the benchmark checks what it holds
             _ = try await connection.query(.init(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).collect()
             _ = try await connection.query(.init(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger).collect()
         }
@@ -179,6 +187,8 @@ struct PhylacteryBench: AsyncParsableCommand {
             case "vectors":
                 var benchmark = VectorsBenchmark(client: client, logger: logger, rows: rows)
                 benchmark.corpusDirectory = corpus
+                benchmark.reuseTable = reuseTable
+                benchmark.skipReal = skipReal
                 try await benchmark.run()
                 return benchmark.results
             case "migrate":

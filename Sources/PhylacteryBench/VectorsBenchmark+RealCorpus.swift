@@ -123,6 +123,10 @@ extension VectorsBenchmark {
         self.results["recall10_real_filtered"] = filtered.recall
         self.results["qps_real"] = unfiltered.qps
         self.results["qps_real_filtered"] = filtered.qps
+        self.results["server_qps_real"] = unfiltered.serverQPS
+        self.results["server_qps_real_filtered"] = filtered.serverQPS
+        self.results["qps_real_vs_server"] = unfiltered.vsServer
+        self.results["qps_real_filtered_vs_server"] = filtered.vsServer
         self.results["insert_with_index_real_rows_per_s"] = (Double(corpus.vectors.count) / loadSeconds).rounded()
     }
 }

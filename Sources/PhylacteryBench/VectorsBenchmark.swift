@@ -13,7 +13,8 @@ import PostgresNIO
 ///   the same machine noise;
 /// - the HNSW index build (the model's own index: m = 16, ef_construction = 64) after the load;
 /// - recall@10 of the index search against exact search, and queries per second, without a filter
-///   and with a 10% status filter (iterative index scan, relaxed order);
+///   and with a 10% status filter (iterative index scan, relaxed order), against their ceiling: the
+///   same statement looped inside the server (``serverLoop(_:in:options:)``), in alternating rounds;
 /// - the same for real sentences embedded with a real model (``RealCorpus``).
 struct VectorsBenchmark {
     let client: PhylacteryClient
@@ -21,6 +22,11 @@ struct VectorsBenchmark {
     let rows: Int
     /// The real-sentence corpus' folder (``RealCorpus``).
     var corpusDirectory = RealCorpus.defaultDirectory
+    /// Keep the rows and index an earlier run left in the database when they are complete
+    /// (`--reuse-table`): no insert or build figures then.
+    var reuseTable = false
+    /// Leave out the real-sentence part (`--skip-real`).
+    var skipReal = false
     var results: [String: Double] = [:]
 
     static let dimensions = 384
@@ -28,6 +34,8 @@ struct VectorsBenchmark {
     static let chunk = 4096
     static let queries = 100
     static let efSearch = 100
+    /// Alternating rounds of ours and the server's loop (medians reported).
+    static let rounds = 5
     static let space = EmbeddingSpace(model: "bench-embedder", fingerprint: "clustered-v1", dimensions: dimensions)
 
     /// SplitMix64 with Box–Muller: the same numbers on every run and machine.
@@ -82,6 +90,32 @@ struct VectorsBenchmark {
         line("Vector memory: \(rows) rows × \(Self.dimensions) dimensions, \(Self.clusters) seeded clusters (\(Clustered.latentDimensions)-dimensional spread, small noise), 10% consecrated")
         let migrator = Migrator(client: self.client, federation: try Federation(core: Federation.coreModels))
         try await migrator.auto(message: "bench vectors")
+        if self.reuseTable, try await self.loadedAlready(migrator) {
+            line("Reusing the \(rows) rows and the HNSW index an earlier run loaded (--reuse-table): no insert or build figures")
+        } else {
+            if self.reuseTable { try await self.client.execute("TRUNCATE vectors.memories, vectors.spaces CASCADE") }
+            try await self.load(migrator)
+        }
+        try await self.searches()
+        if self.skipReal {
+            line("Real sentences: left out (--skip-real)")
+        } else {
+            try await self.runRealCorpus(directory: self.corpusDirectory)
+        }
+    }
+
+    /// Whether the database holds the seeded rows of `rows` with the model's HNSW index over them
+    /// (what a run with the same `--rows` leaves, unless its real-sentence part emptied the table).
+    func loadedAlready(_ migrator: Migrator) async throws -> Bool {
+        let counted = try await self.client.count(MemoryEmbedding.self)
+        let memories = try await self.client.count(Memory.self)
+        let spaces = try await self.client.fetch(EmbeddingSpaceRecord.self)
+        guard counted == rows, memories == rows, spaces.count == 1, spaces[0].space == Self.space else { return false }
+        return try await migrator.plan().isEmpty
+    }
+
+    /// Loads the seeded rows (binary and text-literal paths in alternation) and builds the index.
+    mutating func load(_ migrator: Migrator) async throws {
         let index = MemoryEmbedding.hnswIndexName(dimensions: Self.dimensions)
         // Load first, index afterwards (how a bulk import is done); the copies for the text path have
         // the same columns, constraints, foreign keys and remaining indexes.
@@ -149,6 +183,14 @@ struct VectorsBenchmark {
         }
         line("HNSW build (\(parameters), maintenance_work_mem 1GB, 1 parallel worker): \(String(format: "%.1f", buildSeconds)) s")
 
+        self.results["binary_insert_rows_per_s"] = binaryRate.rounded()
+        self.results["text_insert_rows_per_s"] = textRate.rounded()
+        self.results["binary_vs_text"] = binaryRate / textRate
+        self.results["hnsw_build_s"] = buildSeconds
+    }
+
+    /// recall@10, queries per second and their ceiling, unfiltered and with the 10% status filter.
+    mutating func searches() async throws {
         // Queries from the same distribution, another seed.
         var queryData = Clustered(seed: 2)
         let queries = try (0..<Self.queries).map { _ in try queryData.next() }
@@ -157,12 +199,9 @@ struct VectorsBenchmark {
         let unfiltered = try await self.measure(queries, in: Self.space, options: all, label: "unfiltered")
         let filtered = try await self.measure(queries, in: Self.space, options: consecrated, label: "10% status filter")
 
+        let ddl = MemoryEmbedding.hnswIndex(dimensions: Self.dimensions)
         self.results["rows"] = Double(rows)
         self.results["dimensions"] = Double(Self.dimensions)
-        self.results["binary_insert_rows_per_s"] = binaryRate.rounded()
-        self.results["text_insert_rows_per_s"] = textRate.rounded()
-        self.results["binary_vs_text"] = binaryRate / textRate
-        self.results["hnsw_build_s"] = buildSeconds
         self.results["hnsw_m"] = Double(ddl.parameters["m"]!)!
         self.results["hnsw_ef_construction"] = Double(ddl.parameters["ef_construction"]!)!
         self.results["ef_search"] = Double(Self.efSearch)
@@ -172,13 +211,44 @@ struct VectorsBenchmark {
         self.results["qps_filtered"] = filtered.qps
         self.results["exact_qps"] = unfiltered.exactQPS
         self.results["exact_qps_filtered"] = filtered.exactQPS
+        self.results["qps_in_transaction"] = unfiltered.transactionQPS
+        self.results["qps_filtered_in_transaction"] = filtered.transactionQPS
+        self.results["server_qps"] = unfiltered.serverQPS
+        self.results["server_qps_filtered"] = filtered.serverQPS
+        self.results["qps_vs_server"] = unfiltered.vsServer
+        self.results["qps_filtered_vs_server"] = filtered.vsServer
+        self.results["server_recall10"] = unfiltered.serverRecall
+        self.results["server_recall10_filtered"] = filtered.serverRecall
+        self.results["server_same_ids"] = unfiltered.sameIDs
+        self.results["server_same_ids_filtered"] = filtered.sameIDs
+    }
 
-        try await self.runRealCorpus(directory: self.corpusDirectory)
+    /// What ``measure(_:in:options:label:)`` finds for one set of options.
+    struct SearchFigures {
+        /// recall@10 of our search against exact search.
+        var recall: Double
+        /// Queries per second of ``PhylacteryClient/searchMemory(_:in:options:)`` (one round trip
+        /// each), median of the rounds.
+        var qps: Double
+        /// The same searches each in a transaction of its own (`client.transaction { tx in
+        /// tx.memory.search(…) }`: BEGIN, the search, COMMIT), median of the rounds.
+        var transactionQPS: Double
+        /// Exact search, for scale.
+        var exactQPS: Double
+        /// The ceiling: the same statement run for every query inside the server (``serverLoop(_:in:options:)``).
+        var serverQPS: Double
+        /// Median of the rounds' ratios ours ÷ server.
+        var vsServer: Double
+        /// recall@10 of the server's loop against exact search.
+        var serverRecall: Double
+        /// The fraction of queries for which the server's loop found exactly our ids.
+        var sameIDs: Double
     }
 
     /// recall@10 against exact search, and queries per second of the index search (one connection,
-    /// one query at a time, each in its own transaction as `search` needs).
-    func measure(_ queries: [Vector], in space: EmbeddingSpace, options: VectorMemory.SearchOptions, label: String) async throws -> (recall: Double, qps: Double, exactQPS: Double) {
+    /// one query at a time) against its ceiling inside the server, in alternating rounds: ours (one
+    /// round trip per search), the server's loop over the same queries, ours in a transaction each.
+    func measure(_ queries: [Vector], in space: EmbeddingSpace, options: VectorMemory.SearchOptions, label: String) async throws -> SearchFigures {
         var exactOptions = options
         exactOptions.exact = true
         var truth: [Set<UUID>] = []
@@ -188,20 +258,49 @@ struct VectorsBenchmark {
             truth.append(Set(hits.map(\.memory.id)))
         }
         let exactQPS = Double(queries.count) / Measure.seconds(ContinuousClock.now - exactStart)
+        try await self.createServerLoop()
         for query in queries.prefix(10) {  // warm-up
+            blackHole(try await self.client.searchMemory(query, in: space, options: options))
             blackHole(try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: options) })
         }
-        var found = 0, expected = 0
-        let start = ContinuousClock.now
-        for (i, query) in queries.enumerated() {
-            let hits = try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: options) }
-            found += truth[i].intersection(hits.map(\.memory.id)).count
-            expected += truth[i].count
+        blackHole(try await self.serverLoop(queries, in: space, options: options))
+
+        var ours: [[UUID]] = [], server: [[UUID]] = []
+        var rates: [Double] = [], serverRates: [Double] = [], transactionRates: [Double] = [], ratios: [Double] = []
+        for _ in 0..<Self.rounds {
+            var hits: [[UUID]] = []
+            let start = ContinuousClock.now
+            for query in queries {
+                hits.append(try await self.client.searchMemory(query, in: space, options: options).map(\.memory.id))
+            }
+            let rate = Double(queries.count) / Measure.seconds(ContinuousClock.now - start)
+            let loop = try await self.serverLoop(queries, in: space, options: options)
+            let transactionStart = ContinuousClock.now
+            for query in queries {
+                blackHole(try await self.client.transaction { tx in try await tx.memory.search(query, in: space, options: options) })
+            }
+            transactionRates.append(Double(queries.count) / Measure.seconds(ContinuousClock.now - transactionStart))
+            rates.append(rate)
+            serverRates.append(Double(queries.count) / loop.seconds)
+            ratios.append(rate * loop.seconds / Double(queries.count))
+            (ours, server) = (hits, loop.ids)
         }
-        let qps = Double(queries.count) / Measure.seconds(ContinuousClock.now - start)
-        let recall = Double(found) / Double(max(expected, 1))
-        line("Search, \(label): recall@10 \(String(format: "%.3f", recall)) against exact, \(String(format: "%.0f", qps)) queries/s (ef_search \(options.efSearch), iterative scan \(options.iterativeScan.rawValue)); exact search \(String(format: "%.1f", exactQPS)) queries/s")
-        return (recall, qps, exactQPS)
+        func recall(_ found: [[UUID]]) -> Double {
+            let hits = zip(truth, found).map { $0.intersection($1).count }.reduce(0, +)
+            return Double(hits) / Double(max(truth.map(\.count).reduce(0, +), 1))
+        }
+        let same = zip(ours, server).filter { Set($0) == Set($1) }.count
+        let figures = SearchFigures(
+            recall: recall(ours), qps: Measure.median(rates), transactionQPS: Measure.median(transactionRates), exactQPS: exactQPS,
+            serverQPS: Measure.median(serverRates), vsServer: Measure.median(ratios), serverRecall: recall(server),
+            sameIDs: Double(same) / Double(queries.count))
+        line("Search, \(label): recall@10 \(String(format: "%.3f", figures.recall)) against exact, \(String(format: "%.0f", figures.qps)) queries/s "
+            + "(ef_search \(options.efSearch), iterative scan \(options.iterativeScan.rawValue); one round trip each), "
+            + "\(String(format: "%.0f", figures.transactionQPS)) in a transaction each; exact search \(String(format: "%.1f", exactQPS)) queries/s")
+        line("  ceiling, the same statement looped inside the server: \(String(format: "%.0f", figures.serverQPS)) queries/s, recall@10 "
+            + "\(String(format: "%.3f", figures.serverRecall)), the same ids as ours for \(same) of \(queries.count) queries → ours \(String(format: "%.2f", figures.vsServer)) of it "
+            + "(median of \(Self.rounds) alternating rounds)")
+        return figures
     }
 
     /// The text-literal baseline: the same rows and statement shapes as `remember(contentsOf:)` (the

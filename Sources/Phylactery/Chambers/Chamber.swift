@@ -25,14 +25,16 @@ public enum Chamber: String, CaseIterable, Sendable, Hashable {
 
     /// The functions ``bootstrap(on:logger:)`` creates (as `schema.name`): a restore into a fresh
     /// database finds them there already and skips the backup's copies.
-    package static let bootstrapFunctions = ["verbatim.erase_fact"]
+    package static let bootstrapFunctions = ["verbatim.erase_fact", VectorMemory.nearestFunctionName]
 
     /// An arbitrary but fixed advisory-lock key, so concurrent first uses (two processes, parallel
     /// tests) create the chambers one after the other instead of racing on the catalog.
     static let bootstrapLockKey: Int64 = 0x7068_796c_6163_7401  // "phylact" + 1
 
-    /// Creates the chamber schemas, the `vector` and `pg_trgm` extensions and the verbatim chamber's
-    /// erase function (`verbatim.erase_fact`, see ``FactStore``) when they are missing.
+    /// Creates the chamber schemas, the `vector` and `pg_trgm` extensions, the verbatim chamber's
+    /// erase function (`verbatim.erase_fact`, see ``FactStore``) and the vectors chamber's index search
+    /// (`vectors.nearest_memories`, see ``VectorMemory/search(_:in:options:)``) when they are missing
+    /// or not this version's.
     ///
     /// Idempotent and safe to run concurrently. On a server where the user may not create extensions
     /// but an administrator already did, nothing is created; when pgvector or pg_trgm is missing
@@ -57,6 +59,7 @@ public enum Chamber: String, CaseIterable, Sendable, Hashable {
                 missing: "The server has no pg_trgm extension (recall by question ranks facts by trigram similarity). Install PostgreSQL's contrib modules on the server (Debian: postgresql-contrib; the embedded server has them: `phylactery db start`).",
                 forbidden: "pg_trgm is available but this user may not create it. Ask an administrator to run: CREATE EXTENSION pg_trgm; in this database.")
             try await FactStore.installEraseFunction(on: connection, logger: logger)
+            try await VectorMemory.installNearestFunction(on: connection, logger: logger)
             _ = try await connection.query("COMMIT", logger: logger).collect()
         } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger).collect()

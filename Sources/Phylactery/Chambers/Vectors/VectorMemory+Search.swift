@@ -9,6 +9,11 @@ extension VectorMemory {
     /// Memories without a vector in `space` are not searched (a memory waiting for its embedding job
     /// is found by ``search(text:options:)`` meanwhile). A space never registered has no memories.
     ///
+    /// A cosine search of a dimension with an HNSW index is one statement, one round trip: it finds
+    /// the space and calls the database function `vectors.nearest_memories`, which sets the scan
+    /// parameters (``SearchOptions/efSearch``, ``SearchOptions/iterativeScan``,
+    /// ``SearchOptions/maxScanTuples``) for its own duration before its query walks the index.
+    ///
     /// - Throws: ``PhylacteryError/Code/dimensionMismatch`` when `query` does not have the space's
     ///   dimensions; ``PhylacteryError/Code/invalidArgument`` for `k` outside 1…1000, no status or
     ///   label, an `efSearch` outside 1…1000, or a text or hybrid search without text.
@@ -16,6 +21,19 @@ extension VectorMemory {
         try query.requireDimensions(space.dimensions, for: "embedding space \(space.name)")
         try Self.check(options)
         if options.mode == .text { return try await self.search(text: options.text ?? "", options: options) }
+        if options.mode == .vector && Self.usesIndex(options, dimensions: space.dimensions) {
+            // One statement: the space's lookup, the scan settings and the index walk together.
+            let rows: [PostgresRow]
+            do {
+                rows = try await self.transaction.rows(
+                    PostgresQuery(unsafeSQL: Self.indexSearchSQL, binds: try Self.indexSearchBinds(query, in: space, options: options)),
+                    doing: "Searching vector memory")
+            } catch let error as PhylacteryError {
+                throw Self.missingFunction(error)
+            }
+            let matches = try self.decoding { try Self.decodeMatches(rows, space: space) }
+            return matches.isEmpty ? try await self.explainNoMatches(in: space) : matches
+        }
         guard let record = try await self.spaceRecord(space) else { return [] }
         guard Int(record.dimensions) == space.dimensions else { throw Self.registeredWithOtherDimensions(record, space) }
         return try await self.vectorSearch(query, spaceID: record.id, dimensions: space.dimensions, options: options).map { match in
@@ -57,8 +75,10 @@ extension VectorMemory {
         return try await self.matches(PostgresQuery(unsafeSQL: sql, binds: try binds.appendingMetadata(options)))
     }
 
+    /// An exact vector search, or a hybrid one (whose vector ranking walks the index through
+    /// `vectors.nearest_memories` when the space has one), of the space `spaceID`.
     func vectorSearch(_ query: Vector, spaceID: UUID, dimensions n: Int, options: SearchOptions) async throws -> [Match] {
-        let usesIndex = !options.exact && options.metric == .cosine && MemoryEmbedding.indexedDimensions.contains(n)
+        let usesIndex = Self.usesIndex(options, dimensions: n)
         var binds = PostgresBindings()
         binds.append(query)
         binds.append(spaceID)
@@ -69,13 +89,27 @@ extension VectorMemory {
             try StorableText.check(text, "A search's text")
             binds.append(text)
         }
-        let filter = Self.filter(options, binds: &binds)
-        // The expression must match the partial index's key for the index to be used; the exact path
-        // compares the column itself, which no index covers.
-        let column = usesIndex ? "(e.embedding::vector(\(n)))" : "e.embedding"
-        let distance = "\(column) \(options.metric.sqlOperator) $1::vector(\(n))"
         let candidates = options.mode == .hybrid ? max(options.k, options.fusionCandidates) : options.k
-        let nearest = """
+        var indexWalk: String?
+        if usesIndex {
+            // The filter's binds follow the scan's, so the function and the text ranking share them.
+            binds.append(Int32(candidates))
+            let scan = binds.count
+            binds.append(Int32(options.efSearch))
+            binds.append(options.iterativeScan.rawValue)
+            binds.append(Int32(clamping: options.maxScanTuples))
+            let statuses = binds.count + 1
+            let owner = options.owner == nil ? "NULL" : "$\(statuses + 2)"
+            let metadata = options.metadata == nil ? "NULL" : "$\(statuses + (options.owner == nil ? 2 : 3))"
+            indexWalk = """
+                SELECT memory_id, distance FROM vectors.nearest_memories($1::vector, $2, \(n), $\(scan)::integer,
+                    $\(scan + 1)::integer, $\(scan + 2)::text, $\(scan + 3)::integer, $\(statuses)::text[], $\(statuses + 1)::text[],
+                    \(owner)::text, \(metadata)::jsonb)
+                """
+        }
+        let filter = Self.filter(options, binds: &binds)
+        let distance = "e.embedding \(options.metric.sqlOperator) $1::vector(\(n))"
+        let nearestSQL = indexWalk ?? """
             SELECT m.id AS memory_id, (\(distance))::float8 AS distance
             FROM vectors.embeddings AS e JOIN vectors.memories AS m ON m.id = e.memory_id
             WHERE e.dimensions = \(n) AND e.space_id = $2 AND \(filter)
@@ -84,10 +118,9 @@ extension VectorMemory {
         let sql: String
         switch options.mode {
         case .vector, .text:
-            // relaxed_order may hand rows back slightly out of order: sort the k rows again.
             sql = """
                 SELECT \(Self.memoryColumns), e.embedding, n.distance, -n.distance
-                FROM (\(nearest)) AS n JOIN vectors.memories AS m ON m.id = n.memory_id
+                FROM (\(nearestSQL)) AS n JOIN vectors.memories AS m ON m.id = n.memory_id
                 JOIN vectors.embeddings AS e ON e.memory_id = m.id AND e.space_id = $2
                 ORDER BY n.distance, m.id
                 """
@@ -95,7 +128,7 @@ extension VectorMemory {
             let constant = Self.fusionConstant
             sql = """
                 WITH q AS (SELECT \(Self.orQuery("$3")) AS query),
-                v AS (SELECT memory_id, row_number() OVER (ORDER BY distance, memory_id) AS r FROM (\(nearest)) AS n),
+                v AS (SELECT memory_id, row_number() OVER (ORDER BY distance, memory_id) AS r FROM (\(nearestSQL)) AS n),
                 t AS (
                     SELECT memory_id, row_number() OVER (ORDER BY rank DESC, memory_id) AS r FROM (
                         SELECT m.id AS memory_id, ts_rank_cd(\(Self.textVector), q.query) AS rank
@@ -114,10 +147,7 @@ extension VectorMemory {
                 ORDER BY f.score DESC, distance, m.id
                 """
         }
-        let restore = usesIndex ? try await self.applyScanSettings(options) : nil
-        let matches = try await self.matches(PostgresQuery(unsafeSQL: sql, binds: try binds.appendingMetadata(options)))
-        if let restore { try await self.transaction.execute(restore) }
-        return matches
+        return try await self.matches(PostgresQuery(unsafeSQL: sql, binds: try binds.appendingMetadata(options)))
     }
 
     /// Reciprocal rank fusion's constant `k` (60, as in Cormack et al.): damps the weight of the top
@@ -164,49 +194,25 @@ extension VectorMemory {
         }
     }
 
-    /// Sets `hnsw.ef_search`, `hnsw.iterative_scan` and `hnsw.max_scan_tuples` for the rest of the
-    /// transaction (`set_config(…, true)`, i.e. `SET LOCAL`) and returns the statement that puts the
-    /// previous values back.
-    func applyScanSettings(_ options: SearchOptions) async throws -> PostgresQuery {
-        // Reading the old values in the statement that sets the new ones: a select list is evaluated
-        // left to right. `current_setting(…, true)` is NULL before pgvector's library is loaded.
-        let rows = try await self.transaction.rows(PostgresQuery(unsafeSQL: """
-            SELECT COALESCE(current_setting('hnsw.ef_search', true), '40'),
-                   COALESCE(current_setting('hnsw.iterative_scan', true), 'off'),
-                   COALESCE(current_setting('hnsw.max_scan_tuples', true), '20000'),
-                   set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
-                   set_config('hnsw.max_scan_tuples', $3, true)
-            """, binds: Self.binds(String(options.efSearch), options.iterativeScan.rawValue, String(options.maxScanTuples))),
-            doing: "Setting the HNSW scan parameters")
-        var old = ("40", "off", "20000")
-        for row in rows {
-            do {
-                let (ef, scan, tuples, _, _, _) = try row.decode((String, String, String, String, String, String).self)
-                old = (ef, scan, tuples)
-            } catch {
-                throw self.transaction.aborting(error, doing: "Setting the HNSW scan parameters", file: #fileID, line: #line)
-            }
-        }
-        return PostgresQuery(unsafeSQL: """
-            SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true),
-                   set_config('hnsw.max_scan_tuples', $3, true)
-            """, binds: Self.binds(old.0, old.1, old.2))
-    }
-
     /// Reads rows of the memory's columns, its vector (or NULL), the distance and the score.
     func matches(_ query: PostgresQuery) async throws -> [Match] {
-        try await self.transaction.rows(query, doing: "Searching vector memory").map { row in
-            var reader = ModelRowReader(row)
-            do {
-                var memory = try Memory(row: &reader)
-                memory.embedding = try reader.read(Vector?.self)
-                let distance = try reader.read(Double.self)
-                return Match(memory: memory, distance: distance, score: try reader.read(Double.self))
-            } catch let error as PhylacteryError {
-                throw error
-            } catch {
-                throw self.transaction.aborting(error, doing: "Searching vector memory", file: #fileID, line: #line)
-            }
+        let rows: [PostgresRow]
+        do {
+            rows = try await self.transaction.rows(query, doing: "Searching vector memory")
+        } catch let error as PhylacteryError {
+            throw Self.missingFunction(error)
+        }
+        return try self.decoding { try Self.decodeMatches(rows, space: nil) }
+    }
+
+    /// `body`'s result; a failure to decode a search's rows aborts the transaction like a failed statement.
+    func decoding(_ body: () throws -> [Match]) throws -> [Match] {
+        do {
+            return try body()
+        } catch let error as PhylacteryError {
+            throw error
+        } catch {
+            throw self.transaction.aborting(error, doing: "Searching vector memory", file: #fileID, line: #line)
         }
     }
 

@@ -31,10 +31,12 @@ import PostgresNIO
 /// **Searches** are scoped to one space (given, or the default one) and ignore memories without a
 /// vector there; they filter by status, owner, metadata and sensitivity label. Cosine searches of
 /// an indexed dimension (``MemoryEmbedding/indexedDimensions``) use the HNSW index with pgvector
-/// 0.8's iterative index scans, so a selective filter still returns `k` rows: the settings are made
-/// with `set_config(…, true)` (what `SET LOCAL` does) inside the search's transaction right before
-/// the query, where they take effect, and put back right after it, so the rest of a caller's
-/// transaction is unaffected. Other metrics and dimensions, and ``SearchOptions/exact``, scan
+/// 0.8's iterative index scans, so a selective filter still returns `k` rows. Such a search is one
+/// statement: the database function `vectors.nearest_memories` makes the settings with
+/// `set_config(…, true)` before its query scans, and its `SET` clauses put the caller's values back
+/// when it returns, so the rest of a caller's transaction is unaffected (see
+/// ``search(_:in:options:)``; ``PhylacteryClient/searchMemory(_:in:options:file:line:)`` runs it
+/// without a transaction). Other metrics and dimensions, and ``SearchOptions/exact``, scan
 /// exactly. ``SearchOptions/mode`` selects full-text or hybrid search (reciprocal rank fusion of the
 /// vector and the text ranking, in one statement).
 public struct VectorMemory: Sendable {

@@ -1,0 +1,69 @@
+import PostgresNIO
+
+extension PhylacteryClient {
+    /// ``VectorMemory/search(_:in:options:)`` in one round trip: a vector search that walks an HNSW
+    /// index runs as one statement on a pooled connection, outside any explicit transaction (no
+    /// `BEGIN`, no `COMMIT`), prepared once per connection when the client's sessions are its own.
+    ///
+    /// The statement finds the space, sets the scan parameters for its own duration and walks the
+    /// index (see ``VectorMemory/search(_:in:options:)``); through a transaction pooler it is sent
+    /// unprepared, which the pooler allows. Other searches (exact, text, hybrid, other metrics or
+    /// dimensions without an index) run in a transaction of their own, and inside a transaction of
+    /// this client on the same task the search joins that transaction, like the other client-level
+    /// operations. Reads the primary, as they do.
+    ///
+    /// - Throws: what ``VectorMemory/search(_:in:options:)`` throws.
+    public func searchMemory(
+        _ query: Vector, in space: EmbeddingSpace, options: VectorMemory.SearchOptions = VectorMemory.SearchOptions(),
+        file: String = #fileID, line: Int = #line
+    ) async throws -> [VectorMemory.Match] {
+        let joinsTransaction = CurrentTransaction.context.map { $0.client == ObjectIdentifier(self) && $0.task == CurrentTransaction.currentTask } ?? false
+        guard !joinsTransaction, options.mode == .vector, VectorMemory.usesIndex(options, dimensions: space.dimensions) else {
+            return try await self.transaction(file: file, line: line) { tx in try await tx.memory.search(query, in: space, options: options) }
+        }
+        try query.requireDimensions(space.dimensions, for: "embedding space \(space.name)")
+        try VectorMemory.check(options)
+        let binds = try VectorMemory.indexSearchBinds(query, in: space, options: options)
+        let rows: [PostgresRow]
+        do {
+            rows = try await self.indexSearchRows(binds, file: file, line: line)
+        } catch {
+            throw VectorMemory.missingFunction(PhylacteryError.wrapping(error, doing: "Searching vector memory", file: file, line: line))
+        }
+        let matches: [VectorMemory.Match]
+        do {
+            matches = try VectorMemory.decodeMatches(rows, space: space)
+        } catch {
+            throw PhylacteryError.wrapping(error, doing: "Reading the matches of a vector search", file: file, line: line)
+        }
+        guard matches.isEmpty else { return matches }
+        return try await self.transaction(file: file, line: line) { tx in try await tx.memory.explainNoMatches(in: space) }
+    }
+
+    /// Runs ``VectorMemory/indexSearchSQL`` on a pooled connection that is not closed already (the
+    /// pool can hand out one whose session just ended; nothing was sent on it, so another is taken).
+    /// Prepared when no transaction pooler is in the way; unprepared otherwise, and when the server
+    /// session turns out not to know the prepared statement (26000: a pooler the probe missed).
+    private func indexSearchRows(_ binds: PostgresBindings, file: String, line: Int) async throws -> [PostgresRow] {
+        let prepares = self.sessionFeatures?.transactionPooler == false
+        for _ in 0...self.configuration.options.maximumConnections {
+            let rows: [PostgresRow]? = try await self.withConnection(file: file, line: line) { connection in
+                guard !connection.isClosed else { return nil }
+                if prepares {
+                    do {
+                        var rows: [PostgresRow] = []
+                        for try await row in try await connection.execute(VectorMemory.IndexSearchStatement(bindings: binds), logger: self.logger) {
+                            rows.append(row)
+                        }
+                        return rows
+                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "26000" {
+                        self.logger.notice("a prepared search was unknown to the server session (a transaction pooler?); sending it unprepared")
+                    }
+                }
+                return try await connection.query(PostgresQuery(unsafeSQL: VectorMemory.indexSearchSQL, binds: binds), logger: self.logger).collect()
+            }
+            if let rows { return rows }
+        }
+        throw PhylacteryError(.connectionFailed, "every pooled connection the client was handed was closed; the server may have restarted", file: file, line: line)
+    }
+}
