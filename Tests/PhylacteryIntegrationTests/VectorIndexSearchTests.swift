@@ -42,7 +42,9 @@ import Testing
                     #expect(hits.allSatisfy { $0.status == .consecrated })
                     counts.append(hits.count)
                 }
-                #expect(counts[0] < counts[1] && counts[1] < counts[2], "consecrated rows found with ef_search 10, 40, 400: \(counts)")
+                // (How many of the first 10 or 40 candidates are consecrated depends on the graph; with
+                // 400 all 10 are found, which neither the transaction's 7 nor the function's default 40 do.)
+                #expect(counts[0] <= counts[1] && counts[1] <= counts[2] && counts[0] < counts[2], "consecrated rows found with ef_search 10, 40, 400: \(counts)")
                 #expect(counts[2] == 10)
                 // The iterative scan keeps going past one pass of 10 candidates.
                 let iterative = try await tx.memory.search(query, in: Self.space, options: .init(k: 10, statuses: [.consecrated], efSearch: 10))
@@ -153,7 +155,8 @@ import Testing
                 #expect(gone?.sqlState == "42883" && gone?.code == .migrationRefused, "\(String(describing: gone))")
             }
             try await PhylacteryClient.withClient(configuration: .init(url: url, options: TestDatabase.defaultOptions)) { client in
-                #expect(try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space).count == 10)
+                let found = try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space)
+                #expect(found.count == 10)
                 #expect(try await Migrator(client: client, federation: try Federation(core: Federation.coreModels)).plan().isEmpty)
                 try await client.execute(PostgresQuery(unsafeSQL: """
                     CREATE OR REPLACE FUNCTION vectors.nearest_memories(p_query vector, p_space uuid, p_dimensions integer, p_k integer,
@@ -161,10 +164,12 @@ import Testing
                         p_owner text, p_metadata jsonb)
                     RETURNS TABLE (memory_id uuid, distance double precision) LANGUAGE plpgsql AS $f$ BEGIN END; $f$
                     """))
-                #expect(try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space).isEmpty)
+                let replaced = try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space)
+                #expect(replaced.isEmpty)
             }
             try await PhylacteryClient.withClient(configuration: .init(url: url, options: TestDatabase.defaultOptions)) { client in
-                #expect(try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space).count == 10)
+                let found = try await client.searchMemory(try Vector([Float](repeating: 0.1, count: 384)), in: Self.space)
+                #expect(found.count == 10)
             }
         }
     }

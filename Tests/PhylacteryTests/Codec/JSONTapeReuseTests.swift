@@ -57,8 +57,14 @@ import Testing
 
     @Test func theDecodersSparesServeConcurrentDecodes() async throws {
         // Documents of very different sizes, decoded many at a time.
+        func row(_ position: Int, of index: Int) -> Row {
+            let name = "row \(position) \"\(index)\""
+            let values: [Double] = [Double(position) / 3, -1.5e10]
+            return Row(id: position * index, name: name, values: values, labels: ["k\(position)": "v\(index)"])
+        }
         let documents: [[Row]] = (0..<64).map { index in
-            (0..<(index % 8 == 0 ? 500 : index % 5 + 1)).map { Row(id: $0 * index, name: "row \($0) \"\(index)\"", values: [Double($0) / 3, -1.5e10], labels: ["k\($0)": "v\(index)"]) }
+            let count = index % 8 == 0 ? 500 : index % 5 + 1
+            return (0..<count).map { row($0, of: index) }
         }
         let buffers = try documents.map { try encoder.encodeToBuffer($0) }
         let decoder = self.decoder
