@@ -59,7 +59,9 @@ extension VectorMemory {
     }()
 
     /// `CREATE OR REPLACE FUNCTION vectors.nearest_memories(…)`. The `SET` clauses carry pgvector's
-    /// defaults; what matters is that they exist, so the body's settings end with the call.
+    /// defaults; what matters is that they exist, so the body's settings end with the call. The plan
+    /// cache is told to plan every call: the generic plan (`LIMIT` and the space unknown) sorts the
+    /// whole space, and nothing else stops PL/pgSQL from switching to it after five calls.
     static var createNearestFunctionSQL: String {
         """
         CREATE OR REPLACE FUNCTION vectors.nearest_memories(
@@ -67,7 +69,7 @@ extension VectorMemory {
             p_max_scan_tuples integer, p_statuses text[], p_sensitivities text[], p_owner text, p_metadata jsonb)
         RETURNS TABLE (memory_id uuid, distance double precision)
         LANGUAGE plpgsql ROWS 10
-        SET hnsw.ef_search = 40 SET hnsw.iterative_scan = off SET hnsw.max_scan_tuples = 20000
+        SET hnsw.ef_search = 40 SET hnsw.iterative_scan = off SET hnsw.max_scan_tuples = 20000 SET plan_cache_mode = force_custom_plan
         AS $phylactery$\(nearestFunctionBody)$phylactery$
         """
     }
