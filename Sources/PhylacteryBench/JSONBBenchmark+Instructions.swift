@@ -16,9 +16,20 @@ extension JSONBBenchmark {
     /// The coder configurations measured, keyed by the suffix of their RESULT keys. The default is
     /// what Phylactery uses unless told otherwise, with the suite's date representation (so the
     /// counts stand beside the suite's MB/s figures). A second configuration is one more entry here.
+    /// `default` takes `@JSONBCodable`'s generated path (``ExecutionHistory`` has it); `codable`
+    /// forces the `Codable` path of the same coders.
     static let kernelVariants: [(name: String, suffix: String, configure: @Sendable (inout JSONBEncoder, inout JSONBDecoder) -> Void)] = [
         ("default", "", { _, _ in }),
+        ("codable", "_codable", { encoder, decoder in
+            encoder.usesGeneratedCoding = false
+            decoder.usesGeneratedCoding = false
+        }),
     ]
+
+    /// The MB/s keys measured by the other sections for the same coders as a variant's suffix.
+    static func speedKey(_ op: String, _ label: String, suffix: String) -> String {
+        suffix == "_codable" ? "\(op)_mbps_ours_\(label)" : "\(op)_mbps_fast_\(label)"
+    }
 
     /// The encoder and decoder of a variant: the suite's coders, then the variant's changes.
     static func kernelCoders(variant name: String) -> (JSONBEncoder, JSONBDecoder)? {
@@ -78,7 +89,7 @@ extension JSONBBenchmark {
                 }
                 line(String(format: "%-6@ %10d %3d %16.1f %16.1f %10.1f %10.1f", (label + suffix) as NSString, bytes, count,
                             perByte["encode"]!, perByte["decode"]!,
-                            results["encode_mbps_ours_\(label)"] ?? .nan, results["decode_mbps_ours_\(label)"] ?? .nan))
+                            results[Self.speedKey("encode", label, suffix: suffix)] ?? .nan, results[Self.speedKey("decode", label, suffix: suffix)] ?? .nan))
             }
         }
     }
