@@ -40,30 +40,20 @@ extension PhylacteryClient {
         return try await self.transaction(file: file, line: line) { tx in try await tx.memory.explainNoMatches(in: space) }
     }
 
-    /// Runs ``VectorMemory/indexSearchSQL`` on a pooled connection that is not closed already (the
-    /// pool can hand out one whose session just ended; nothing was sent on it, so another is taken).
-    /// Prepared when no transaction pooler is in the way; unprepared otherwise, and when the server
-    /// session turns out not to know the prepared statement (26000: a pooler the probe missed).
+    /// Runs ``VectorMemory/indexSearchSQL`` through the client's guarded statement path (a live pooled
+    /// connection, the timeout, errors as ``PhylacteryError``): prepared when no transaction pooler is
+    /// in the way; unprepared otherwise, and when the server session turns out not to know the
+    /// prepared statement (26000: a pooler the probe missed).
     private func indexSearchRows(_ binds: PostgresBindings, file: String, line: Int) async throws -> [PostgresRow] {
-        let prepares = self.sessionFeatures?.transactionPooler == false
-        for _ in 0...self.configuration.options.maximumConnections {
-            let rows: [PostgresRow]? = try await self.withConnection(file: file, line: line) { connection in
-                guard !connection.isClosed else { return nil }
-                if prepares {
-                    do {
-                        var rows: [PostgresRow] = []
-                        for try await row in try await connection.execute(VectorMemory.IndexSearchStatement(bindings: binds), logger: self.logger) {
-                            rows.append(row)
-                        }
-                        return rows
-                    } catch let error as PSQLError where error.serverInfo?[.sqlState] == "26000" {
-                        self.logger.notice("a prepared search was unknown to the server session (a transaction pooler?); sending it unprepared")
-                    }
-                }
-                return try await connection.query(PostgresQuery(unsafeSQL: VectorMemory.indexSearchSQL, binds: binds), logger: self.logger).collect()
-            }
-            if let rows { return rows }
+        let unprepared = PostgresQuery(unsafeSQL: VectorMemory.indexSearchSQL, binds: binds)
+        guard self.sessionFeatures?.transactionPooler == false else {
+            return try await self.rows(unprepared, file: file, line: line)
         }
-        throw PhylacteryError(.connectionFailed, "every pooled connection the client was handed was closed; the server may have restarted", file: file, line: line)
+        do {
+            return try await self.rows(prepared: VectorMemory.IndexSearchStatement(bindings: binds), file: file, line: line)
+        } catch let error as PhylacteryError where error.sqlState == "26000" {
+            self.logger.notice("a prepared search was unknown to the server session (a transaction pooler?); sending it unprepared")
+            return try await self.rows(unprepared, file: file, line: line)
+        }
     }
 }
