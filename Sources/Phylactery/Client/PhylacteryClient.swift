@@ -196,13 +196,24 @@ public final class PhylacteryClient: Service, Sendable {
     /// parsed and planned once per pooled connection. PostgresNIO prepares it on a connection's first
     /// use (Parse/Describe, one extra round trip then) and afterwards sends only Bind/Execute/Sync.
     ///
-    /// Named statements live in a server session: behind a transaction pooler the next call may land on
-    /// another session, so callers check ``SessionFeatures/transactionPooler`` first and send the same
-    /// SQL through ``rows(_:timeout:file:line:)`` there.
+    /// Named statements live in a server session, and behind a transaction pooler the next call may
+    /// land on another one: there (``SessionFeatures/transactionPooler``), and when a server session
+    /// turns out not to know the statement (26000: a pooler the probe missed), the same SQL goes out
+    /// unnamed — parsed at each call, still one round trip.
     package func rows<Statement: PostgresPreparedStatement>(
         prepared statement: Statement, timeout: Duration = .seconds(60), file: String = #fileID, line: Int = #line
     ) async throws -> [Statement.Row] where Statement.Row: Sendable {
         try await self.prepare(file: file, line: line)
+        func unnamed() async throws -> [Statement.Row] {
+            let query = PostgresQuery(unsafeSQL: Statement.sql, binds: try statement.makeBindings())
+            let rows = try await self.rows(query, timeout: timeout, file: file, line: line)
+            do {
+                return try rows.map { try statement.decodeRow($0) }
+            } catch {
+                throw PhylacteryError.wrapping(error, doing: "Reading a query's rows", file: file, line: line)
+            }
+        }
+        guard self.sessionFeatures?.transactionPooler == false else { return try await unnamed() }
         do {
             return try await self.withLiveConnection { connection in
                 try await connection.guarded(timeout: timeout, logger: self.logger, file: file, line: line) {
@@ -212,7 +223,10 @@ public final class PhylacteryClient: Service, Sendable {
                 }
             }
         } catch {
-            throw PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+            let failure = PhylacteryError.wrapping(error, doing: "Running a query", file: file, line: line)
+            guard failure.sqlState == "26000" else { throw failure }
+            self.logger.notice("a prepared statement was unknown to the server session (a transaction pooler?); sending it unnamed", metadata: ["statement": "\(Statement.name)"])
+            return try await unnamed()
         }
     }
 

@@ -52,12 +52,6 @@ package struct SingleEnqueueStatement: PostgresPreparedStatement {
 
     package func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 
-    /// The same statement as an unnamed one (parsed at each call, still one round trip): behind a
-    /// transaction pooler, where a named statement prepared in one server session is unknown to the next.
-    func unnamed() throws -> PostgresQuery {
-        PostgresQuery(unsafeSQL: Self.sql, binds: try self.makeBindings())
-    }
-
     /// The inserted id from the statement's rows; `nil` when an existing job holds the unique key.
     static func insertedID(_ rows: [PostgresRow]) throws -> UUID? {
         guard let row = rows.first, let cell = row.first else { return nil }

@@ -138,13 +138,7 @@ extension PendingJob {
     /// connection (unnamed behind a transaction pooler), and the look-up of the holder when the unique
     /// key is taken.
     func insertAlone(client: PhylacteryClient, file: String, line: Int) async throws -> EnqueuedJob {
-        let statement = SingleEnqueueStatement(self)
-        let rows: [PostgresRow]
-        if client.sessionFeatures?.transactionPooler == false {
-            rows = try await client.rows(prepared: statement, file: file, line: line)
-        } else {
-            rows = try await client.rows(try statement.unnamed(), file: file, line: line)
-        }
+        let rows = try await client.rows(prepared: SingleEnqueueStatement(self), file: file, line: line)
         if let id = try SingleEnqueueStatement.insertedID(rows) {
             return EnqueuedJob(id: id, kind: self.kind, isDuplicate: false)
         }

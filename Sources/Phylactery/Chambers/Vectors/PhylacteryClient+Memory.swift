@@ -26,7 +26,7 @@ extension PhylacteryClient {
         let binds = try VectorMemory.indexSearchBinds(query, in: space, options: options)
         let rows: [PostgresRow]
         do {
-            rows = try await self.indexSearchRows(binds, file: file, line: line)
+            rows = try await self.rows(prepared: VectorMemory.IndexSearchStatement(bindings: binds), file: file, line: line)
         } catch {
             throw VectorMemory.missingFunction(PhylacteryError.wrapping(error, doing: "Searching vector memory", file: file, line: line))
         }
@@ -38,22 +38,5 @@ extension PhylacteryClient {
         }
         guard matches.isEmpty else { return matches }
         return try await self.transaction(file: file, line: line) { tx in try await tx.memory.explainNoMatches(in: space) }
-    }
-
-    /// Runs ``VectorMemory/indexSearchSQL`` through the client's guarded statement path (a live pooled
-    /// connection, the timeout, errors as ``PhylacteryError``): prepared when no transaction pooler is
-    /// in the way; unprepared otherwise, and when the server session turns out not to know the
-    /// prepared statement (26000: a pooler the probe missed).
-    private func indexSearchRows(_ binds: PostgresBindings, file: String, line: Int) async throws -> [PostgresRow] {
-        let unprepared = PostgresQuery(unsafeSQL: VectorMemory.indexSearchSQL, binds: binds)
-        guard self.sessionFeatures?.transactionPooler == false else {
-            return try await self.rows(unprepared, file: file, line: line)
-        }
-        do {
-            return try await self.rows(prepared: VectorMemory.IndexSearchStatement(bindings: binds), file: file, line: line)
-        } catch let error as PhylacteryError where error.sqlState == "26000" {
-            self.logger.notice("a prepared search was unknown to the server session (a transaction pooler?); sending it unprepared")
-            return try await self.rows(unprepared, file: file, line: line)
-        }
     }
 }

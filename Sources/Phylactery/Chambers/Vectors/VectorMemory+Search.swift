@@ -23,15 +23,8 @@ extension VectorMemory {
         if options.mode == .text { return try await self.search(text: options.text ?? "", options: options) }
         if options.mode == .vector && Self.usesIndex(options, dimensions: space.dimensions) {
             // One statement: the space's lookup, the scan settings and the index walk together.
-            let rows: [PostgresRow]
-            do {
-                rows = try await self.transaction.rows(
-                    PostgresQuery(unsafeSQL: Self.indexSearchSQL, binds: try Self.indexSearchBinds(query, in: space, options: options)),
-                    doing: "Searching vector memory")
-            } catch let error as PhylacteryError {
-                throw Self.missingFunction(error)
-            }
-            let matches = try self.decoding { try Self.decodeMatches(rows, space: space) }
+            let matches = try await self.matches(
+                PostgresQuery(unsafeSQL: Self.indexSearchSQL, binds: try Self.indexSearchBinds(query, in: space, options: options)), space: space)
             return matches.isEmpty ? try await self.explainNoMatches(in: space) : matches
         }
         guard let record = try await self.spaceRecord(space) else { return [] }
@@ -194,24 +187,21 @@ extension VectorMemory {
         }
     }
 
-    /// Reads rows of the memory's columns, its vector (or NULL), the distance and the score.
-    func matches(_ query: PostgresQuery) async throws -> [Match] {
+    /// Reads rows of the memory's columns, its vector (or NULL), the distance and the score; the
+    /// memories get `space` when it is known.
+    func matches(_ query: PostgresQuery, space: EmbeddingSpace? = nil) async throws -> [Match] {
         let rows: [PostgresRow]
         do {
             rows = try await self.transaction.rows(query, doing: "Searching vector memory")
         } catch let error as PhylacteryError {
             throw Self.missingFunction(error)
         }
-        return try self.decoding { try Self.decodeMatches(rows, space: nil) }
-    }
-
-    /// `body`'s result; a failure to decode a search's rows aborts the transaction like a failed statement.
-    func decoding(_ body: () throws -> [Match]) throws -> [Match] {
         do {
-            return try body()
+            return try Self.decodeMatches(rows, space: space)
         } catch let error as PhylacteryError {
             throw error
         } catch {
+            // A failure to decode a search's rows aborts the transaction like a failed statement.
             throw self.transaction.aborting(error, doing: "Searching vector memory", file: #fileID, line: #line)
         }
     }
