@@ -135,17 +135,23 @@ extension PhylacteryClient {
         let horizon = try await self.rows("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").first?.decode(String.self) ?? "0"
         let deadline = ContinuousClock.now + limit
         while true {
+            // NULLs: another role's session, seen by a non-superuser (its type and state are hidden).
             let holders = try await self.rows("""
-                SELECT pid, backend_type FROM pg_stat_activity
+                SELECT pid, backend_type, datname::text, state, floor(extract(epoch FROM now() - xact_start))::int8
+                FROM pg_stat_activity
                 WHERE pid <> pg_backend_pid()
                   AND (age(backend_xmin) > age(xid(\(horizon)::text::xid8)) OR age(backend_xid) > age(xid(\(horizon)::text::xid8)))
                 ORDER BY pid
-                """).map { try $0.decode((Int32, String?).self) }   // NULL: another role's session, seen by a non-superuser
+                """).map { try $0.decode((Int32, String?, String?, String?, Int64?).self) }
             guard let holder = holders.first else { break }
             guard ContinuousClock.now < deadline else {
+                let kind = holder.1 ?? "a session of another role"
+                let place = holder.2.map { " in database \(SQLIdentifier.quote($0))" } ?? ""
+                let age = holder.4.map { ", open for \($0) s" } ?? ""
+                let state = holder.3.map { ", \($0)" } ?? ""
                 throw PhylacteryError(
                     .retriesExhausted,
-                    "process \(holder.0) (\(holder.1 ?? "a session of another role")) has had a transaction open since before the compaction, and it could still see erased values; end it (SELECT pg_terminate_backend(\(holder.0))) or compact again later")
+                    "process \(holder.0) (\(kind)\(place)\(age)\(state)) has had a transaction open since before the compaction, and it could still see erased values; end it (SELECT pg_terminate_backend(\(holder.0))) or compact again later")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
