@@ -49,27 +49,25 @@ public struct JSONBDecoder: Sendable {
     /// Decodes a `T` from JSON text in `bytes`.
     public func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer) throws -> T {
         // The tape's storage comes from the previous document and goes back for the next one.
-        var storage = JSONTape.Spares.take()
-        defer { JSONTape.Spares.putBack(&storage) }
-        return try self.decode(type, fromBytes: bytes, tapeStorage: &storage)
+        let storage = JSONTape.Spares.take()
+        defer { JSONTape.Spares.putBack(storage) }
+        return try self.decode(type, fromBytes: bytes, tapeStorage: storage)
     }
 
-    /// Decodes a `T` from JSON text in `bytes`, building the tape in `tapeStorage` (its contents are
-    /// replaced, its capacity kept for the caller's next document).
-    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer, tapeStorage: inout [JSONTape.Entry]) throws -> T {
-        try JSONTape.parse(bytes, maximumDepth: self.maximumDepth, into: &tapeStorage)
+    /// Decodes a `T` from JSON text in `bytes`, building the tape in `tapeStorage` (its tape is
+    /// replaced, its memory kept for the caller's next document).
+    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: UnsafeRawBufferPointer, tapeStorage: JSONTape.Storage) throws -> T {
+        try JSONTape.parse(bytes, maximumDepth: self.maximumDepth, into: tapeStorage)
         let options = JSONDecodingOptions(date: dateDecodingStrategy, data: dataDecodingStrategy, generated: usesGeneratedCoding)
         // The decoder reads the tape through a pointer: no reference counting on every entry read.
-        return try tapeStorage.withUnsafeBufferPointer { entries in
-            let decoder = JSONTapeDecoder(bytes: bytes, tape: entries, options: options)
-            return try decoder.decodeValue(type, at: 0)
-        }
+        let decoder = JSONTapeDecoder(bytes: bytes, tape: tapeStorage.entries, options: options)
+        return try decoder.decodeValue(type, at: 0)
     }
 
     /// Decodes a `T` from the readable bytes of `buffer`, building the tape in `tapeStorage`.
-    func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, tapeStorage: inout [JSONTape.Entry]) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, tapeStorage: JSONTape.Storage) throws -> T {
         try buffer.withUnsafeReadableBytes { bytes in
-            try self.decode(type, fromBytes: bytes, tapeStorage: &tapeStorage)
+            try self.decode(type, fromBytes: bytes, tapeStorage: tapeStorage)
         }
     }
 
@@ -328,52 +326,77 @@ final class JSONTapeDecoder: Decoder {
         guard entry.kind == .string else { throw mismatch(String.self, at: index) }
         let raw = text(entry)
         if !entry.flag {
-            return String(decoding: raw, as: UTF8.self)
+            return JSONTapeDecoder.validatedString(raw)
         }
         return JSONTapeDecoder.unescape(raw)
     }
 
-    /// The text of an escaped string literal (already validated by the parser).
-    static func unescape(_ raw: UnsafeRawBufferPointer) -> String {
-        String(unsafeUninitializedCapacity: raw.count) { out in
-            var i = 0
-            var o = 0
-            while i < raw.count {
-                // Copy the run up to the next backslash in one go.
-                var run = i
-                while run < raw.count && raw[run] != UInt8(ascii: "\\") { run += 1 }
-                if run > i {
-                    UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[o..<(o + run - i)])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[i..<run]))
-                    o += run - i
-                    i = run
-                    if i >= raw.count { break }
-                }
-                let code = raw[i + 1]
-                i += 2
-                switch code {
-                case UInt8(ascii: "b"): out[o] = 0x08; o += 1
-                case UInt8(ascii: "f"): out[o] = 0x0C; o += 1
-                case UInt8(ascii: "n"): out[o] = 0x0A; o += 1
-                case UInt8(ascii: "r"): out[o] = 0x0D; o += 1
-                case UInt8(ascii: "t"): out[o] = 0x09; o += 1
-                case UInt8(ascii: "u"):
-                    var scalar = UInt32(hex4(raw, i))
-                    i += 4
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        let low = UInt32(hex4(raw, i + 2))
-                        i += 6
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    // An escape never takes fewer bytes than its UTF-8 form, so `out` is large enough.
-                    for unit in UTF8.encode(Unicode.Scalar(scalar)!)! {
-                        out[o] = unit; o += 1
-                    }
-                default: out[o] = code; o += 1  // \" \\ \/
-                }
-            }
-            return o
+    /// A string of text the parser has already checked to be UTF-8 (every string of a tape is):
+    /// copied without the second validation `String(decoding:as:)` would do.
+    @inline(__always)
+    static func validatedString(_ raw: UnsafeRawBufferPointer) -> String {
+        #if os(Linux)
+        return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw)))
+        #else
+        if #available(macOS 26, iOS 26, watchOS 26, tvOS 26, visionOS 26, *) {
+            return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw)))
         }
+        return String(decoding: raw, as: UTF8.self)
+        #endif
+    }
+
+    /// The text of an escaped string literal (already validated by the parser).
+    ///
+    /// The result is UTF-8 by construction (the runs between escapes were validated, and the parser
+    /// let through only escapes of scalars), so it is unescaped into scratch space and copied into
+    /// the string without a second validation.
+    static func unescape(_ raw: UnsafeRawBufferPointer) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: raw.count) { scratch in
+            let count = unescape(raw, into: scratch)
+            return validatedString(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<count]))
+        }
+    }
+
+    /// Writes the unescaped text of `raw` into `out` (at least `raw.count` bytes: an escape never
+    /// takes fewer bytes than its UTF-8 form) and returns how many bytes it wrote.
+    static func unescape(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var i = 0
+        var o = 0
+        while i < raw.count {
+            // Copy the run up to the next backslash in one go.
+            let run = memchr(raw.baseAddress! + i, Int32(UInt8(ascii: "\\")), raw.count - i)
+                .map { UnsafeRawPointer($0) - raw.baseAddress! } ?? raw.count
+            if run > i {
+                UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[o..<(o + run - i)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[i..<run]))
+                o += run - i
+                i = run
+                if i >= raw.count { break }
+            }
+            let code = raw[i + 1]
+            i += 2
+            switch code {
+            case UInt8(ascii: "b"): out[o] = 0x08; o += 1
+            case UInt8(ascii: "f"): out[o] = 0x0C; o += 1
+            case UInt8(ascii: "n"): out[o] = 0x0A; o += 1
+            case UInt8(ascii: "r"): out[o] = 0x0D; o += 1
+            case UInt8(ascii: "t"): out[o] = 0x09; o += 1
+            case UInt8(ascii: "u"):
+                var scalar = UInt32(hex4(raw, i))
+                i += 4
+                if (0xD800...0xDBFF).contains(scalar) {
+                    let low = UInt32(hex4(raw, i + 2))
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                // An escape never takes fewer bytes than its UTF-8 form, so `out` is large enough.
+                for unit in UTF8.encode(Unicode.Scalar(scalar)!)! {
+                    out[o] = unit; o += 1
+                }
+            default: out[o] = code; o += 1  // \" \\ \/
+            }
+        }
+        return o
     }
 
     static func hex4(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt16 {
@@ -418,68 +441,11 @@ final class JSONTapeDecoder: Decoder {
         let entry = tape[index]
         guard entry.kind == .number else { throw mismatch(Double.self, at: index) }
         let raw = text(entry)
-        if !entry.flag && raw.count <= 15 {
-            // Up to 15 digits an integer is exact in a Double: no string conversion needed.
-            let negative = raw[0] == UInt8(ascii: "-")
-            var value: Int64 = 0
-            for i in (negative ? 1 : 0)..<raw.count { value = value * 10 + Int64(raw[i] &- UInt8(ascii: "0")) }
-            return Double(negative ? -value : value)
-        }
-        if let fast = Self.exactDouble(raw) { return fast }
-        // Swift's parser is correctly rounded; numbers too large become ±infinity, which we refuse.
-        guard let value = Double(String(decoding: raw, as: UTF8.self)), value.isFinite else {
+        // Numbers too large become ±infinity, which we refuse.
+        guard let value = JSONNumber.double(raw), value.isFinite else {
             throw DecodingError.dataCorrupted(context("The number \(String(decoding: raw, as: UTF8.self)) does not fit in Double.", underlying: JSONBError(.numberOutOfRange, "number out of range for Double", offset: Int(entry.start))))
         }
         return value
-    }
-
-    static let powersOfTen: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
-                                        1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
-
-    /// Clinger's fast path: with at most 15 significant digits and a power of ten up to 10²², both
-    /// operands are exact doubles, so one multiplication or division gives the correctly rounded
-    /// result. `nil` when the number is outside that range (the caller then uses the full parser).
-    @inline(__always)
-    static func exactDouble(_ raw: UnsafeRawBufferPointer) -> Double? {
-        var i = 0
-        let negative = raw[0] == UInt8(ascii: "-")
-        if negative { i = 1 }
-        var mantissa: UInt64 = 0
-        var digits = 0
-        var scale = 0
-        var seenPoint = false
-        while i < raw.count {
-            let byte = raw[i]
-            if byte == UInt8(ascii: ".") {
-                seenPoint = true
-            } else if byte &- UInt8(ascii: "0") < 10 {
-                if mantissa != 0 || byte != UInt8(ascii: "0") { digits += 1 }
-                if digits > 15 { return nil }
-                mantissa = mantissa * 10 + UInt64(byte &- UInt8(ascii: "0"))
-                if seenPoint { scale -= 1 }
-            } else {
-                break
-            }
-            i += 1
-        }
-        if i < raw.count {
-            // Exponent: e[+-]digits
-            i += 1
-            var exponentNegative = false
-            if raw[i] == UInt8(ascii: "-") { exponentNegative = true; i += 1 } else if raw[i] == UInt8(ascii: "+") { i += 1 }
-            var exponent = 0
-            while i < raw.count {
-                exponent = exponent * 10 + Int(raw[i] &- UInt8(ascii: "0"))
-                if exponent > 400 { return nil }
-                i += 1
-            }
-            scale += exponentNegative ? -exponent : exponent
-        }
-        let powers = Self.powersOfTen
-        guard scale >= -22, scale <= 22 else { return mantissa == 0 ? (negative ? -0.0 : 0.0) : nil }
-        var value = Double(mantissa)
-        value = scale < 0 ? value / powers[-scale] : value * powers[scale]
-        return negative ? -value : value
     }
 
     func float(at index: Int) throws -> Float {

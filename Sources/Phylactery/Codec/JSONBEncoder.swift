@@ -689,15 +689,22 @@ enum JSONEscaping {
 
     /// True when any of the eight bytes is `"`, `\` or below 0x20 (SWAR: no per-byte branch).
     @inline(__always)
-    static func wordNeedsEscaping(_ word: UInt64) -> Bool {
+    static func wordNeedsEscaping(_ word: UInt64) -> Bool { specialBytes(word) != 0 }
+
+    /// The eight bytes of `word` (little-endian: the first byte lowest) with the high bit of each
+    /// byte that is `"`, `\` or below 0x20 set, and no other bits — except that a byte above a
+    /// marked one may be marked wrongly (a borrow), so the lowest set bit always marks the first such
+    /// byte: `trailingZeroBitCount / 8` is its index. Bytes of 0x80 and above are never marked.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote & highs
-        let hasBackslash = (backslash &- ones) & ~backslash & highs
-        let hasControl = (word &- ones &* 0x20) & ~word & highs
-        return (hasQuote | hasBackslash | hasControl) != 0
+        let hasQuote = (quote &- ones) & ~quote
+        let hasBackslash = (backslash &- ones) & ~backslash
+        let hasControl = (word &- ones &* 0x20) & ~word
+        return (hasQuote | hasBackslash | hasControl) & highs
     }
 }
 

@@ -59,7 +59,7 @@ public struct JSONBRowSequence<Value: Decodable>: AsyncSequence {
         /// The index of the next row.
         var index = 0
         /// The tape's storage, kept from row to row.
-        var tapeStorage: [JSONTape.Entry] = []
+        let tapeStorage = JSONTape.Storage()
 
         init(rows: PostgresRowSequence.AsyncIterator, column: Int, decoder: JSONBDecoder, file: String, line: Int) {
             self.rows = rows
@@ -90,7 +90,7 @@ public struct JSONBRowSequence<Value: Decodable>: AsyncSequence {
             }
             do {
                 let body = try JSONBWire.body(of: &bytes, type: cell.dataType, format: cell.format)
-                return try self.decoder.decode(Value.self, from: body, tapeStorage: &self.tapeStorage)
+                return try self.decoder.decode(Value.self, from: body, tapeStorage: self.tapeStorage)
             } catch {
                 throw PhylacteryError(.decodingFailed, "column \(cell.columnName) of row \(self.index) cannot be read as \(Value.self): \(error)", underlying: error, file: self.file, line: self.line)
             }

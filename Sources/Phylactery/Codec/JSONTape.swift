@@ -32,21 +32,24 @@ struct JSONTape {
 
     /// Parses `bytes`; throws ``JSONBError`` with the offset of the first problem.
     static func parse(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int) throws(JSONBError) -> JSONTape {
-        var entries: [Entry] = []
-        try parse(bytes, maximumDepth: maximumDepth, into: &entries)
-        return JSONTape(entries: entries)
+        let storage = Storage()
+        try parse(bytes, maximumDepth: maximumDepth, into: storage)
+        return JSONTape(entries: Array(storage.entries))
     }
 
-    /// Parses `bytes` into `entries`, replacing what they held but keeping their capacity: a loop
-    /// over documents that passes the same array allocates (and faults in) the tape once.
-    static func parse(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int, into entries: inout [Entry]) throws(JSONBError) {
+    /// Parses `bytes` into `storage`, replacing the tape it held but keeping its memory: a loop over
+    /// documents that passes the same storage allocates (and faults in) the tape once.
+    static func parse(_ bytes: UnsafeRawBufferPointer, maximumDepth: Int, into storage: Storage) throws(JSONBError) {
         var parser = Parser(bytes: bytes, maximumDepth: maximumDepth, recording: true)
-        // The array is swapped into the parser and back, so it stays uniquely referenced: no copy
-        // when it is emptied, reserved or appended to.
-        swap(&parser.entries, &entries)
-        defer { swap(&parser.entries, &entries) }
-        parser.entries.removeAll(keepingCapacity: true)
-        parser.entries.reserveCapacity(max(16, bytes.count / 8))
+        parser.tape = storage.base
+        parser.tapeCapacity = storage.capacity
+        // The parser may have moved the entries to larger memory: the storage owns whatever it ends with.
+        defer {
+            storage.base = parser.tape
+            storage.capacity = parser.tapeCapacity
+            storage.count = parser.tapeCount
+        }
+        parser.reserve(max(16, bytes.count / 8))
         try parser.run()
     }
 
@@ -149,17 +152,42 @@ struct JSONTape {
         let maximumDepth: Int
         let recording: Bool
         var position = 0
-        var entries: [Entry] = []
+        /// The entries written so far (when `recording`): memory the caller lends and takes back
+        /// (see `parse(_:maximumDepth:into:)`), grown here when the document needs more.
+        var tape: UnsafeMutablePointer<Entry>?
+        var tapeCapacity = 0
+        var tapeCount = 0
         /// Where the first `\u0000` escape starts, if the document has one (jsonb refuses it).
         var nulEscapeOffset: Int?
-        /// Open containers: tape index (or -1 when not recording) and whether it is an object.
-        var stack: [(index: Int, isObject: Bool, count: UInt32)] = []
+        /// An open container: its tape index (-1 when not recording), whether it is an object, and
+        /// how many members or elements it has so far.
+        struct Frame {
+            var index: Int
+            var isObject: Bool
+            var count: UInt32
+        }
+        /// The open containers, innermost last: `depth` frames of `frameCapacity`.
+        var frames: UnsafeMutablePointer<Frame>?
+        var frameCapacity = 0
+        var depth = 0
 
         /// A parser of `bytes`; when `recording`, the caller gives it entry storage (see `parse`).
         init(bytes: UnsafeRawBufferPointer, maximumDepth: Int, recording: Bool) {
             self.bytes = bytes
             self.maximumDepth = maximumDepth
             self.recording = recording
+        }
+
+        /// Makes room for at least `minimum` entries.
+        mutating func reserve(_ minimum: Int) {
+            guard recording, minimum > tapeCapacity else { return }
+            let grown = UnsafeMutablePointer<Entry>.allocate(capacity: minimum)
+            if let tape {
+                grown.moveInitialize(from: tape, count: tapeCount)
+                tape.deallocate()
+            }
+            tape = grown
+            tapeCapacity = minimum
         }
 
         func fail(_ message: String, at offset: Int? = nil) -> JSONBError {
@@ -179,50 +207,77 @@ struct JSONTape {
         @inline(__always)
         mutating func record(_ kind: Kind, flag: Bool = false, start: Int, length: Int) {
             guard recording else { return }
-            let index = UInt32(truncatingIfNeeded: entries.count)
-            entries.append(Entry(kind: kind, flag: flag, start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), end: index + 1))
+            if tapeCount == tapeCapacity { reserve(max(16, tapeCapacity * 2)) }
+            let index = UInt32(truncatingIfNeeded: tapeCount)
+            (tape! + tapeCount).initialize(to: Entry(
+                kind: kind, flag: flag, start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), end: index + 1))
+            tapeCount += 1
         }
 
         mutating func run() throws(JSONBError) {
             guard bytes.count < Int(UInt32.max) else {
                 throw JSONBError(.malformed, "Documents of 4 GiB or more are not supported.")
             }
+            defer { frames?.deallocate() }
             skipWhitespace()
-            try parseValue()
-            // Members and elements until every container is closed.
-            while !stack.isEmpty {
-                skipWhitespace()
-                guard position < bytes.count else { throw fail("the document ends inside \(stack.last!.isObject ? "an object" : "an array")") }
-                let byte = bytes[position]
-                let top = stack.count - 1
-                if byte == UInt8(ascii: ",") {
-                    position += 1
+            // One loop for the whole document (no recursion, nothing but the frames grows with depth):
+            // a value, then the commas and closing brackets after it until the next value is due.
+            values: while true {
+                if try parseValue() { continue values }  // a container's first member or element
+                while depth > 0 {
                     skipWhitespace()
-                    if stack[top].isObject {
-                        try parseKey()
+                    let top = frames! + (depth - 1)
+                    guard position < bytes.count else { throw fail("the document ends inside \(top.pointee.isObject ? "an object" : "an array")") }
+                    let byte = bytes[position]
+                    if byte == UInt8(ascii: ",") {
+                        position += 1
+                        skipWhitespace()
+                        if top.pointee.isObject {
+                            try parseKey()
+                        }
+                        top.pointee.count += 1
+                        continue values
+                    } else if byte == (top.pointee.isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                        position += 1
+                        closeContainer()
+                    } else {
+                        throw fail(top.pointee.isObject ? "expected ',' or '}' after an object member" : "expected ',' or ']' after an array element")
                     }
-                    stack[top].count += 1
-                    try parseValue()
-                } else if byte == (stack[top].isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    position += 1
-                    closeContainer()
-                } else {
-                    throw fail(stack[top].isObject ? "expected ',' or '}' after an object member" : "expected ',' or ']' after an array element")
                 }
+                break
             }
             skipWhitespace()
             guard position == bytes.count else { throw fail("unexpected text after the end of the document") }
         }
 
+        /// Opens a container whose entry (when recording) is the last one written.
+        @inline(__always)
+        mutating func openContainer(isObject: Bool) {
+            if depth == frameCapacity {
+                let grown = UnsafeMutablePointer<Frame>.allocate(capacity: max(32, frameCapacity * 2))
+                if let frames {
+                    grown.moveInitialize(from: frames, count: depth)
+                    frames.deallocate()
+                }
+                frames = grown
+                frameCapacity = max(32, frameCapacity * 2)
+            }
+            (frames! + depth).initialize(to: Frame(index: recording ? tapeCount - 1 : -1, isObject: isObject, count: 0))
+            depth += 1
+        }
+
+        @inline(__always)
         mutating func closeContainer() {
-            let (index, _, count) = stack.removeLast()
+            depth -= 1
+            let frame = frames![depth]
             if recording {
-                entries[index].length = count
-                entries[index].end = UInt32(truncatingIfNeeded: entries.count)
+                tape![frame.index].length = frame.count
+                tape![frame.index].end = UInt32(truncatingIfNeeded: tapeCount)
             }
         }
 
         /// An object key and the colon after it.
+        @inline(__always)
         mutating func parseKey() throws(JSONBError) {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
                 throw fail(position < bytes.count && bytes[position] == UInt8(ascii: "}") ? "trailing comma before '}'" : "expected a string key")
@@ -234,28 +289,30 @@ struct JSONTape {
             skipWhitespace()
         }
 
-        /// One value; containers are opened here and finished by `run`.
-        mutating func parseValue() throws(JSONBError) {
+        /// One value; containers are opened here and finished by `run`. True when it opened a
+        /// container that is not empty: its first value (after the key, in an object) comes next.
+        @inline(__always)
+        mutating func parseValue() throws(JSONBError) -> Bool {
             guard position < bytes.count else { throw fail("expected a value but the document ends") }
             switch bytes[position] {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 let isObject = bytes[position] == UInt8(ascii: "{")
-                guard stack.count < maximumDepth else {
+                guard depth < maximumDepth else {
                     throw JSONBError(.tooDeep, "The document nests deeper than \(maximumDepth) levels.", offset: position)
                 }
                 record(isObject ? .object : .array, start: position, length: 0)
                 position += 1
-                stack.append((recording ? entries.count - 1 : -1, isObject, 0))
+                openContainer(isObject: isObject)
                 skipWhitespace()
                 guard position < bytes.count else { throw fail("the document ends inside \(isObject ? "an object" : "an array")") }
                 if bytes[position] == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                     position += 1
                     closeContainer()
-                    return
+                    return false
                 }
                 if isObject { try parseKey() }
-                stack[stack.count - 1].count = 1
-                try parseValue()
+                frames![depth - 1].count = 1
+                return true
             case UInt8(ascii: "\""):
                 try parseString()
             case UInt8(ascii: "t"):
@@ -271,6 +328,7 @@ struct JSONTape {
             default:
                 throw fail("unexpected character '\(Self.printable(bytes[position]))'")
             }
+            return false
         }
 
         static func printable(_ byte: UInt8) -> String {
@@ -287,30 +345,41 @@ struct JSONTape {
         }
 
         mutating func parseNumber() throws(JSONBError) {
+            // Works on a local position (one register, not a store per digit) and writes it back.
             let start = position
+            let base = bytes.baseAddress!  // there is a digit or '-' at `start`
+            let count = bytes.count
+            var p = start
+            @inline(__always) func digit(at index: Int) -> Bool {
+                index < count && base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0") < 10
+            }
+            @inline(__always) func byte(at index: Int) -> UInt8 {
+                index < count ? base.load(fromByteOffset: index, as: UInt8.self) : 0
+            }
             var plainInteger = true
-            if bytes[position] == UInt8(ascii: "-") { position += 1 }
-            guard position < bytes.count, isDigit(bytes[position]) else { throw fail("a number needs digits", at: start) }
-            if bytes[position] == UInt8(ascii: "0") {
-                position += 1
-                if position < bytes.count, isDigit(bytes[position]) { throw fail("numbers cannot have leading zeros", at: start) }
+            if byte(at: p) == UInt8(ascii: "-") { p += 1 }
+            guard digit(at: p) else { throw fail("a number needs digits", at: start) }
+            if byte(at: p) == UInt8(ascii: "0") {
+                p += 1
+                if digit(at: p) { throw fail("numbers cannot have leading zeros", at: start) }
             } else {
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+                repeat { p += 1 } while digit(at: p)
             }
-            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            if byte(at: p) == UInt8(ascii: ".") {
                 plainInteger = false
-                position += 1
-                guard position < bytes.count, isDigit(bytes[position]) else { throw fail("a decimal point must be followed by digits") }
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+                p += 1
+                guard digit(at: p) else { position = p; throw fail("a decimal point must be followed by digits") }
+                repeat { p += 1 } while digit(at: p)
             }
-            if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
+            if byte(at: p) | 0x20 == UInt8(ascii: "e") {
                 plainInteger = false
-                position += 1
-                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
-                guard position < bytes.count, isDigit(bytes[position]) else { throw fail("an exponent must have digits") }
-                while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+                p += 1
+                if byte(at: p) == UInt8(ascii: "+") || byte(at: p) == UInt8(ascii: "-") { p += 1 }
+                guard digit(at: p) else { position = p; throw fail("an exponent must have digits") }
+                repeat { p += 1 } while digit(at: p)
             }
-            record(.number, flag: !plainInteger, start: start, length: position - start)
+            position = p
+            record(.number, flag: !plainInteger, start: start, length: p - start)
         }
 
         @inline(__always)
@@ -321,30 +390,104 @@ struct JSONTape {
             position += 1
             let start = position
             var escaped = false
+            // The high bits of every byte passed: any set means the string has multi-byte characters,
+            // validated in one pass once its end is known.
+            var highBits: UInt64 = 0
+            let base = bytes.baseAddress!  // there is a quote at `start - 1`
             let count = bytes.count
             while true {
-                // Eight bytes at a time while they are plain ASCII without quote, backslash or control.
+                // Eight bytes at a time up to the next quote, backslash or control character.
+                var special: UInt64 = 0
                 while position + 8 <= count {
-                    let word = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
-                    if word & 0x8080_8080_8080_8080 != 0 || JSONEscaping.wordNeedsEscaping(word) { break }
+                    let word = base.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                    special = JSONEscaping.specialBytes(word)
+                    if special != 0 {
+                        let passed = special.trailingZeroBitCount >> 3
+                        highBits |= word & ((1 &<< UInt64(passed &* 8)) &- 1)
+                        position += passed
+                        break
+                    }
+                    highBits |= word
                     position += 8
                 }
-                guard position < count else { throw fail("unterminated string", at: start - 1) }
-                let byte = bytes[position]
+                if special == 0 {
+                    // The last few bytes of the document, one at a time.
+                    while position < count {
+                        let byte = base.load(fromByteOffset: position, as: UInt8.self)
+                        if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+                        highBits |= UInt64(byte)
+                        position += 1
+                    }
+                    guard position < count else { throw fail("unterminated string", at: start - 1) }
+                }
+                let byte = base.load(fromByteOffset: position, as: UInt8.self)
                 if byte == UInt8(ascii: "\"") {
+                    if highBits & 0x8080_8080_8080_8080 != 0 { try validateUTF8(from: start, to: position) }
                     record(.string, flag: escaped, start: start, length: position - start)
                     position += 1
                     return
                 } else if byte == UInt8(ascii: "\\") {
                     escaped = true
                     try parseEscape()
-                } else if byte < 0x20 {
-                    throw fail("control character U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)) must be escaped in a string")
-                } else if byte < 0x80 {
-                    position += 1
                 } else {
-                    try parseUTF8Sequence()
+                    throw fail("control character U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)) must be escaped in a string")
                 }
+            }
+        }
+
+        /// Checks that `bytes[from..<end]` (a string's text, escapes included: they are ASCII) is
+        /// UTF-8; throws at the first sequence that is not.
+        func validateUTF8(from: Int, to end: Int) throws(JSONBError) {
+            let base = bytes.baseAddress!
+            var i = from
+            while i < end {
+                if i + 8 <= end {
+                    let high = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080
+                    if high == 0 {
+                        i += 8
+                        continue
+                    }
+                    i += high.trailingZeroBitCount >> 3
+                } else if base.load(fromByteOffset: i, as: UInt8.self) < 0x80 {
+                    i += 1
+                    continue
+                }
+                i += try utf8SequenceLength(at: i, end: end)
+            }
+        }
+
+        /// The length of the multi-byte UTF-8 sequence at `start`, which must end before `end`
+        /// (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+        func utf8SequenceLength(at start: Int, end: Int) throws(JSONBError) -> Int {
+            let base = bytes.baseAddress!
+            let lead = base.load(fromByteOffset: start, as: UInt8.self)
+            func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+                start + offset < end && range.contains(base.load(fromByteOffset: start + offset, as: UInt8.self))
+            }
+            switch lead {
+            case 0xC2...0xDF:
+                guard continuation(1) else { throw fail("invalid UTF-8", at: start) }
+                return 2
+            case 0xE0:
+                guard continuation(1, 0xA0...0xBF), continuation(2) else { throw fail("invalid UTF-8", at: start) }
+                return 3
+            case 0xE1...0xEC, 0xEE...0xEF:
+                guard continuation(1), continuation(2) else { throw fail("invalid UTF-8", at: start) }
+                return 3
+            case 0xED:
+                guard continuation(1, 0x80...0x9F), continuation(2) else { throw fail("invalid UTF-8 (encoded surrogate)", at: start) }
+                return 3
+            case 0xF0:
+                guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { throw fail("invalid UTF-8", at: start) }
+                return 4
+            case 0xF1...0xF3:
+                guard continuation(1), continuation(2), continuation(3) else { throw fail("invalid UTF-8", at: start) }
+                return 4
+            case 0xF4:
+                guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { throw fail("invalid UTF-8 (beyond U+10FFFF)", at: start) }
+                return 4
+            default:
+                throw fail("invalid UTF-8", at: start)
             }
         }
 
@@ -387,42 +530,6 @@ struct JSONTape {
                 position += 1
             }
             return value
-        }
-
-        /// One multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
-        mutating func parseUTF8Sequence() throws(JSONBError) {
-            let lead = bytes[position]
-            let start = position
-            func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
-                start + offset < bytes.count && range.contains(bytes[start + offset])
-            }
-            let length: Int
-            switch lead {
-            case 0xC2...0xDF:
-                guard continuation(1) else { throw fail("invalid UTF-8") }
-                length = 2
-            case 0xE0:
-                guard continuation(1, 0xA0...0xBF), continuation(2) else { throw fail("invalid UTF-8") }
-                length = 3
-            case 0xE1...0xEC, 0xEE...0xEF:
-                guard continuation(1), continuation(2) else { throw fail("invalid UTF-8") }
-                length = 3
-            case 0xED:
-                guard continuation(1, 0x80...0x9F), continuation(2) else { throw fail("invalid UTF-8 (encoded surrogate)") }
-                length = 3
-            case 0xF0:
-                guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { throw fail("invalid UTF-8") }
-                length = 4
-            case 0xF1...0xF3:
-                guard continuation(1), continuation(2), continuation(3) else { throw fail("invalid UTF-8") }
-                length = 4
-            case 0xF4:
-                guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { throw fail("invalid UTF-8 (beyond U+10FFFF)") }
-                length = 4
-            default:
-                throw fail("invalid UTF-8")
-            }
-            position += length
         }
     }
 

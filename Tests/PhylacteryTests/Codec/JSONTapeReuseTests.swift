@@ -11,41 +11,41 @@ import Testing
     let decoder = JSONBDecoder()
 
     /// The entries a fresh parse gives, field by field.
-    func fields(_ entries: [JSONTape.Entry]) -> [[UInt32]] {
+    func fields(_ entries: some Collection<JSONTape.Entry>) -> [[UInt32]] {
         entries.map { [UInt32($0.kind.rawValue), $0.flag ? 1 : 0, $0.start, $0.length, $0.end] }
     }
 
     @Test func aReusedStorageParsesExactlyLikeAFreshOne() throws {
         var rng = SeededRandom(seed: 0x7A9E)
-        var storage: [JSONTape.Entry] = []
+        let storage = JSONTape.Storage()
         // Large and small documents in turn: a small one after a large one must not keep its tail.
         for round in 0..<200 {
             let value = round % 5 == 0 ? .array((0..<40).map { _ in JSONGenerator.value(&rng) }) : JSONGenerator.value(&rng)
             let bytes = try encoder.encodeToBytes(value)
             try bytes.withUnsafeBytes { raw in
                 let fresh = try JSONTape.parse(raw, maximumDepth: 512)
-                try JSONTape.parse(raw, maximumDepth: 512, into: &storage)
-                #expect(fields(storage) == fields(fresh.entries), "round \(round)")
+                try JSONTape.parse(raw, maximumDepth: 512, into: storage)
+                #expect(fields(storage.entries) == fields(fresh.entries), "round \(round)")
             }
-            #expect(try decoder.decode(JSONValue.self, fromBytes: bytes, tapeStorage: &storage) == value, "round \(round)")
+            #expect(try decoder.decode(JSONValue.self, fromBytes: bytes, tapeStorage: storage) == value, "round \(round)")
         }
     }
 
     @Test func aFailedParseLeavesTheStorageUsableForTheNextDocument() throws {
-        var storage: [JSONTape.Entry] = []
+        let storage = JSONTape.Storage()
         let big = Array(#"{"a":[1,2,3,{"b":"c"}],"d":"e\n"}"#.utf8)
-        #expect(try decoder.decode(JSONValue.self, fromBytes: big, tapeStorage: &storage) == JSONValue.object(["a": .array([.number(1), .number(2), .number(3), .object(["b": .string("c")])]), "d": .string("e\n")]))
+        #expect(try decoder.decode(JSONValue.self, fromBytes: big, tapeStorage: storage) == JSONValue.object(["a": .array([.number(1), .number(2), .number(3), .object(["b": .string("c")])]), "d": .string("e\n")]))
         let capacity = storage.capacity
         // Malformed halfway: the error is the parser's, with its offset.
         #expect(throws: JSONBError.self) {
-            try decoder.decode(JSONValue.self, fromBytes: Array(#"{"a":[1,2,"#.utf8), tapeStorage: &storage)
+            try decoder.decode(JSONValue.self, fromBytes: Array(#"{"a":[1,2,"#.utf8), tapeStorage: storage)
         }
         // Valid JSON of the wrong shape: a DecodingError, and the storage stays.
         #expect(throws: DecodingError.self) {
-            try decoder.decode([String].self, fromBytes: Array("[1]".utf8), tapeStorage: &storage)
+            try decoder.decode([String].self, fromBytes: Array("[1]".utf8), tapeStorage: storage)
         }
         #expect(storage.capacity >= capacity)
-        #expect(try decoder.decode([String].self, fromBytes: Array(#"["x"]"#.utf8), tapeStorage: &storage) == ["x"])
+        #expect(try decoder.decode([String].self, fromBytes: Array(#"["x"]"#.utf8), tapeStorage: storage) == ["x"])
     }
 
     struct Row: Codable, Equatable, Sendable {
@@ -81,14 +81,14 @@ import Testing
         let huge = try ByteBuffer(bytes: encoder.encodeToBytes([Int](repeating: 7, count: JSONTape.Spares.largestKept + 1)))
         #expect(try decoder.decode([Int].self, from: huge).count == JSONTape.Spares.largestKept + 1)
         let next = JSONTape.Spares.take()
-        #expect(next.isEmpty)
+        #expect(next.count == 0)
         #expect(next.capacity <= JSONTape.Spares.largestKept)
     }
 }
 
 extension JSONBDecoder {
     /// Test shorthand: decodes `bytes` with a caller-kept tape storage.
-    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: [UInt8], tapeStorage: inout [JSONTape.Entry]) throws -> T {
-        try bytes.withUnsafeBytes { try self.decode(type, fromBytes: $0, tapeStorage: &tapeStorage) }
+    func decode<T: Decodable>(_ type: T.Type, fromBytes bytes: [UInt8], tapeStorage: JSONTape.Storage) throws -> T {
+        try bytes.withUnsafeBytes { try self.decode(type, fromBytes: $0, tapeStorage: tapeStorage) }
     }
 }
