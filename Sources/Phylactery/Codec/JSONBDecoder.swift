@@ -442,7 +442,7 @@ final class JSONTapeDecoder: Decoder {
         guard entry.kind == .number else { throw mismatch(Double.self, at: index) }
         let raw = text(entry)
         // Numbers too large become ±infinity, which we refuse.
-        guard let value = JSONNumber.double(raw), value.isFinite else {
+        guard let value = JSONNumber.double(raw, readable: bytes.count - Int(entry.start)), value.isFinite else {
             throw DecodingError.dataCorrupted(context("The number \(String(decoding: raw, as: UTF8.self)) does not fit in Double.", underlying: JSONBError(.numberOutOfRange, "number out of range for Double", offset: Int(entry.start))))
         }
         return value

@@ -3,11 +3,87 @@
 enum JSONNumber {
     /// The number `raw` spells, correctly rounded to the nearest `Double` (ties to even); `nil`
     /// when `raw` is not a number. Out-of-range magnitudes give ±infinity or ±0, as `strtod` does.
-    static func double(_ raw: UnsafeRawBufferPointer) -> Double? {
-        if let decimal = Decimal19(raw), let value = decimal.exactDouble() {
+    ///
+    /// `readable` is how many bytes from `raw`'s start may be read (at least `raw.count`): a number
+    /// inside a document is followed by a byte that is not a digit, so its digits are scanned eight
+    /// bytes at a time past its end when the document goes on.
+    static func double(_ raw: UnsafeRawBufferPointer, readable: Int? = nil) -> Double? {
+        if let decimal = Decimal19(raw, readable: readable ?? raw.count), let value = decimal.exactDouble() {
             return value
         }
         return Double(JSONTapeDecoder.validatedString(raw))
+    }
+
+    /// Where the run of ASCII digits starting at `start` ends (at most `limit`): eight bytes at a
+    /// time while eight are left before `limit`.
+    @inline(__always)
+    static func digitRun(_ base: UnsafeRawPointer, from start: Int, limit: Int) -> Int {
+        var i = start
+        while i + 8 <= limit {
+            // A byte is a digit when it is 0x30…0x39: XOR with 0x30 leaves 0…9, and adding 0x76
+            // sets the high bit of anything from 10 up (a carry only leaves a byte that was not a
+            // digit, so the lowest marked byte is the first non-digit).
+            let shifted = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x3030_3030_3030_3030
+            let marks = ((shifted &+ 0x7676_7676_7676_7676) | shifted) & 0x8080_8080_8080_8080
+            if marks != 0 { return i + marks.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < limit, base.load(fromByteOffset: i, as: UInt8.self) &- UInt8(ascii: "0") < 10 { i += 1 }
+        return i
+    }
+
+    /// `mantissa` followed by the digits `base[start..<end]` (wrapping past 2^64: the caller
+    /// counts digits), eight at a time.
+    @inline(__always)
+    static func accumulate(_ base: UnsafeRawPointer, from start: Int, to end: Int, into mantissa: UInt64) -> UInt64 {
+        var value = mantissa
+        var i = start
+        while end - i >= 8 {
+            value = value &* 100_000_000 &+ eightDigits(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i += 8
+        }
+        let left = end - i
+        if left > 0 {
+            if end >= 8 {
+                // The eight bytes that end with the run: its last `left` digits are the top bytes;
+                // the bytes below them become '0's (leading zeros).
+                let word = base.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self)
+                let kept: UInt64 = ~0 &<< UInt64((8 - left) &* 8)
+                value = value &* tenToThe(left) &+ eightDigits((word & kept) | (0x3030_3030_3030_3030 & ~kept))
+            } else {
+                for k in i..<end { value = value &* 10 &+ UInt64(base.load(fromByteOffset: k, as: UInt8.self) &- UInt8(ascii: "0")) }
+            }
+        }
+        return value
+    }
+
+    /// The value of eight ASCII digits, the first (most significant) in the lowest byte.
+    @inline(__always)
+    static func eightDigits(_ word: UInt64) -> UInt64 {
+        let digits = word &- 0x3030_3030_3030_3030
+        // Pairs: each 16-bit lane's low byte becomes first × 10 + second.
+        let pairs = (digits &* 10) &+ (digits >> 8)
+        // Then lanes of four, and the two halves together (the multipliers place each partial sum
+        // in the upper half of the product).
+        let low = (pairs & 0x0000_00FF_0000_00FF) &* (100 + (1_000_000 << 32))
+        let high = ((pairs >> 16) & 0x0000_00FF_0000_00FF) &* (1 + (10_000 << 32))
+        return (low &+ high) >> 32
+    }
+
+    /// 10^k for k in 0…8 (a switch: no lazily initialised table to check on every call).
+    @inline(__always)
+    static func tenToThe(_ k: Int) -> UInt64 {
+        switch k {
+        case 0: 1
+        case 1: 10
+        case 2: 100
+        case 3: 1_000
+        case 4: 10_000
+        case 5: 100_000
+        case 6: 1_000_000
+        case 7: 10_000_000
+        default: 100_000_000
+        }
     }
 
     /// A number with at most 19 significant digits: `±mantissa × 10^scale`, the mantissa exact.
@@ -19,7 +95,7 @@ enum JSONNumber {
         /// Reads `raw`; `nil` when it has more than 19 significant digits or an exponent beyond
         /// ±10,000 (the full parser takes those).
         @inline(__always)
-        init?(_ raw: UnsafeRawBufferPointer) {
+        init?(_ raw: UnsafeRawBufferPointer, readable: Int) {
             let count = raw.count
             guard count > 0, let base = raw.baseAddress else { return nil }
             @inline(__always) func byte(_ index: Int) -> UInt8 { base.load(fromByteOffset: index, as: UInt8.self) }
@@ -29,23 +105,23 @@ enum JSONNumber {
             var mantissa: UInt64 = 0
             var digits = 0  // significant digits: leading zeros do not count
             var scale = 0
-            while i < count {
-                let digit = byte(i) &- UInt8(ascii: "0")
-                guard digit < 10 else { break }
-                if mantissa != 0 || digit != 0 { digits += 1 }
-                mantissa = mantissa &* 10 &+ UInt64(digit)
-                i += 1
-            }
-            if i < count, byte(i) == UInt8(ascii: ".") {
-                i += 1
-                while i < count {
-                    let digit = byte(i) &- UInt8(ascii: "0")
-                    guard digit < 10 else { break }
-                    if mantissa != 0 || digit != 0 { digits += 1 }
-                    mantissa = mantissa &* 10 &+ UInt64(digit)
-                    scale -= 1
+            // The integer part, then the fraction's digits (each also lowers the scale).
+            for part in 0..<2 {
+                if part == 1 {
+                    guard i < count, byte(i) == UInt8(ascii: ".") else { break }
                     i += 1
                 }
+                if mantissa == 0 {
+                    while i < count, byte(i) == UInt8(ascii: "0") {
+                        i += 1
+                        if part == 1 { scale -= 1 }
+                    }
+                }
+                let end = min(JSONNumber.digitRun(base, from: i, limit: max(readable, count)), count)
+                digits += end - i
+                if part == 1 { scale -= end - i }
+                if digits <= 19 { mantissa = JSONNumber.accumulate(base, from: i, to: end, into: mantissa) }
+                i = end
             }
             // Past 19 digits the mantissa has wrapped: not ours to convert.
             guard digits <= 19 else { return nil }
@@ -84,12 +160,12 @@ enum JSONNumber {
         func exactDouble() -> Double? {
             if mantissa == 0 { return negative ? -0.0 : 0.0 }
             if mantissa <= 1 << 53, scale >= -22, scale <= 22 {
-                let value = scale < 0 ? Double(mantissa) / Self.doublePowers[-scale] : Double(mantissa) * Self.doublePowers[scale]
+                let value = scale < 0 ? Double(mantissa) / Self.doublePower(-scale) : Double(mantissa) * Self.doublePower(scale)
                 return negative ? -value : value
             }
             #if arch(x86_64) && !os(Windows)
             if scale >= -27, scale <= 27 {
-                let power = Self.extendedPowers[scale < 0 ? -scale : scale]
+                let power = Self.extendedPower(scale < 0 ? -scale : scale)
                 let extended = scale < 0 ? Float80(mantissa) / power : Float80(mantissa) * power
                 if extended.significandBitPattern & 0x7FF != 0x400 {
                     let value = Double(extended)
@@ -100,17 +176,42 @@ enum JSONNumber {
             return nil
         }
 
-        /// 10^0 … 10^22, each exact in a `Double`.
-        static let doublePowers: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13,
-                                             1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+        /// 10^k for k in 0…22, each exact in a `Double`.
+        @inline(__always)
+        static func doublePower(_ k: Int) -> Double {
+            switch k {
+            case 0: 1e0
+            case 1: 1e1
+            case 2: 1e2
+            case 3: 1e3
+            case 4: 1e4
+            case 5: 1e5
+            case 6: 1e6
+            case 7: 1e7
+            case 8: 1e8
+            case 9: 1e9
+            case 10: 1e10
+            case 11: 1e11
+            case 12: 1e12
+            case 13: 1e13
+            case 14: 1e14
+            case 15: 1e15
+            case 16: 1e16
+            case 17: 1e17
+            case 18: 1e18
+            case 19: 1e19
+            case 20: 1e20
+            case 21: 1e21
+            default: 1e22
+            }
+        }
 
         #if arch(x86_64) && !os(Windows)
-        /// 10^0 … 10^27, each exact in a `Float80` (5^27 < 2^64), built by exact multiplication.
-        static let extendedPowers: [Float80] = {
-            var powers: [Float80] = [1]
-            for _ in 1...27 { powers.append(powers.last! * 10) }
-            return powers
-        }()
+        /// 10^k for k in 0…27, each exact in a `Float80` (5^27 < 2^64).
+        @inline(__always)
+        static func extendedPower(_ k: Int) -> Float80 {
+            k <= 22 ? Float80(doublePower(k)) : Float80(doublePower(22)) * Float80(tenToThe(k - 22))
+        }
         #endif
     }
 }

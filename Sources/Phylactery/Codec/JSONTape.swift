@@ -363,20 +363,20 @@ struct JSONTape {
                 p += 1
                 if digit(at: p) { throw fail("numbers cannot have leading zeros", at: start) }
             } else {
-                repeat { p += 1 } while digit(at: p)
+                p = JSONNumber.digitRun(base, from: p + 1, limit: count)
             }
             if byte(at: p) == UInt8(ascii: ".") {
                 plainInteger = false
                 p += 1
                 guard digit(at: p) else { position = p; throw fail("a decimal point must be followed by digits") }
-                repeat { p += 1 } while digit(at: p)
+                p = JSONNumber.digitRun(base, from: p + 1, limit: count)
             }
             if byte(at: p) | 0x20 == UInt8(ascii: "e") {
                 plainInteger = false
                 p += 1
                 if byte(at: p) == UInt8(ascii: "+") || byte(at: p) == UInt8(ascii: "-") { p += 1 }
                 guard digit(at: p) else { position = p; throw fail("an exponent must have digits") }
-                repeat { p += 1 } while digit(at: p)
+                p = JSONNumber.digitRun(base, from: p + 1, limit: count)
             }
             position = p
             record(.number, flag: !plainInteger, start: start, length: p - start)

@@ -9,10 +9,19 @@ import Testing
         Array(text.utf8).withUnsafeBytes { JSONNumber.double($0) }
     }
 
+    /// As inside a document: more bytes readable after the number, the first of them not a digit.
+    func oursInDocument(_ text: String) -> Double? {
+        let document = Array((text + "],1234567890123456789]").utf8)
+        return document.withUnsafeBytes { bytes in
+            JSONNumber.double(UnsafeRawBufferPointer(rebasing: bytes[0..<text.utf8.count]), readable: bytes.count)
+        }
+    }
+
     func expectSame(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let expected = Double(text)
-        let got = ours(text)
-        #expect(got?.bitPattern == expected?.bitPattern, "\(text): \(String(describing: got)) instead of \(String(describing: expected))", sourceLocation: sourceLocation)
+        for got in [ours(text), oursInDocument(text)] {
+            #expect(got?.bitPattern == expected?.bitPattern, "\(text): \(String(describing: got)) instead of \(String(describing: expected))", sourceLocation: sourceLocation)
+        }
     }
 
     @Test func numbersAtTheEdgesOfEachPath() {
