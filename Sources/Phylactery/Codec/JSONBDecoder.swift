@@ -363,9 +363,9 @@ final class JSONTapeDecoder: Decoder {
         var i = 0
         var o = 0
         while i < raw.count {
-            // Copy the run up to the next backslash in one go.
-            let run = memchr(raw.baseAddress! + i, Int32(UInt8(ascii: "\\")), raw.count - i)
-                .map { UnsafeRawPointer($0) - raw.baseAddress! } ?? raw.count
+            // Copy the run up to the next backslash in one go (runs are short: eight bytes at a
+            // time, not a library call each).
+            let run = Self.nextBackslash(in: raw, from: i)
             if run > i {
                 UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[o..<(o + run - i)])
                     .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[i..<run]))
@@ -397,6 +397,22 @@ final class JSONTapeDecoder: Decoder {
             }
         }
         return o
+    }
+
+    /// The index of the first `\` in `raw` from `start` on, or `raw.count`.
+    @inline(__always)
+    static func nextBackslash(in raw: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let base = raw.baseAddress!
+        var i = start
+        while i + 8 <= raw.count {
+            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x5C5C_5C5C_5C5C_5C5C
+            // A zero byte marks a backslash; the lowest mark is exact.
+            let marks = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+            if marks != 0 { return i + marks.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < raw.count, base.load(fromByteOffset: i, as: UInt8.self) != UInt8(ascii: "\\") { i += 1 }
+        return i
     }
 
     static func hex4(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt16 {

@@ -191,7 +191,11 @@ struct JSONTape {
         }
 
         func fail(_ message: String, at offset: Int? = nil) -> JSONBError {
-            JSONBError(.malformed, "Malformed JSON: \(message)", offset: offset ?? position)
+            Self.malformed(message, at: offset ?? position)
+        }
+
+        static func malformed(_ message: String, at offset: Int) -> JSONBError {
+            JSONBError(.malformed, "Malformed JSON: \(message)", offset: offset)
         }
 
         @inline(__always)
@@ -422,13 +426,18 @@ struct JSONTape {
                 }
                 let byte = base.load(fromByteOffset: position, as: UInt8.self)
                 if byte == UInt8(ascii: "\"") {
-                    if highBits & 0x8080_8080_8080_8080 != 0 { try validateUTF8(from: start, to: position) }
+                    if highBits & 0x8080_8080_8080_8080 != 0 { try Self.validateUTF8(base, from: start, to: position) }
                     record(.string, flag: escaped, start: start, length: position - start)
                     position += 1
                     return
                 } else if byte == UInt8(ascii: "\\") {
                     escaped = true
-                    try parseEscape()
+                    // The one-letter escapes here, without a call; `\u` (and errors) in parseEscape.
+                    if position + 1 < count, Self.isOneLetterEscape(base.load(fromByteOffset: position + 1, as: UInt8.self)) {
+                        position += 2
+                    } else {
+                        try parseEscape()
+                    }
                 } else {
                     throw fail("control character U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)) must be escaped in a string")
                 }
@@ -437,8 +446,7 @@ struct JSONTape {
 
         /// Checks that `bytes[from..<end]` (a string's text, escapes included: they are ASCII) is
         /// UTF-8; throws at the first sequence that is not.
-        func validateUTF8(from: Int, to end: Int) throws(JSONBError) {
-            let base = bytes.baseAddress!
+        static func validateUTF8(_ base: UnsafeRawPointer, from: Int, to end: Int) throws(JSONBError) {
             var i = from
             while i < end {
                 if i + 8 <= end {
@@ -452,42 +460,64 @@ struct JSONTape {
                     i += 1
                     continue
                 }
-                i += try utf8SequenceLength(at: i, end: end)
+                // The two- and three-byte characters of most text inline; the rest (and every
+                // error) through the full check.
+                let lead = base.load(fromByteOffset: i, as: UInt8.self)
+                if lead >= 0xC2, lead <= 0xDF, i + 1 < end, base.load(fromByteOffset: i + 1, as: UInt8.self) & 0xC0 == 0x80 {
+                    i += 2
+                    continue
+                }
+                if lead >= 0xE1, lead <= 0xEC || lead >= 0xEE, lead <= 0xEF, i + 2 < end,
+                   base.load(fromByteOffset: i + 1, as: UInt8.self) & 0xC0 == 0x80,
+                   base.load(fromByteOffset: i + 2, as: UInt8.self) & 0xC0 == 0x80 {
+                    i += 3
+                    continue
+                }
+                i += try utf8SequenceLength(base, at: i, end: end)
+            }
+        }
+
+        /// `"`, `\`, `/`, `b`, `f`, `n`, `r` or `t`: what may follow a backslash on its own.
+        @inline(__always)
+        static func isOneLetterEscape(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                 UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): true
+            default: false
             }
         }
 
         /// The length of the multi-byte UTF-8 sequence at `start`, which must end before `end`
         /// (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
-        func utf8SequenceLength(at start: Int, end: Int) throws(JSONBError) -> Int {
-            let base = bytes.baseAddress!
+        static func utf8SequenceLength(_ base: UnsafeRawPointer, at start: Int, end: Int) throws(JSONBError) -> Int {
             let lead = base.load(fromByteOffset: start, as: UInt8.self)
             func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
                 start + offset < end && range.contains(base.load(fromByteOffset: start + offset, as: UInt8.self))
             }
             switch lead {
             case 0xC2...0xDF:
-                guard continuation(1) else { throw fail("invalid UTF-8", at: start) }
+                guard continuation(1) else { throw malformed("invalid UTF-8", at: start) }
                 return 2
             case 0xE0:
-                guard continuation(1, 0xA0...0xBF), continuation(2) else { throw fail("invalid UTF-8", at: start) }
+                guard continuation(1, 0xA0...0xBF), continuation(2) else { throw malformed("invalid UTF-8", at: start) }
                 return 3
             case 0xE1...0xEC, 0xEE...0xEF:
-                guard continuation(1), continuation(2) else { throw fail("invalid UTF-8", at: start) }
+                guard continuation(1), continuation(2) else { throw malformed("invalid UTF-8", at: start) }
                 return 3
             case 0xED:
-                guard continuation(1, 0x80...0x9F), continuation(2) else { throw fail("invalid UTF-8 (encoded surrogate)", at: start) }
+                guard continuation(1, 0x80...0x9F), continuation(2) else { throw malformed("invalid UTF-8 (encoded surrogate)", at: start) }
                 return 3
             case 0xF0:
-                guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { throw fail("invalid UTF-8", at: start) }
+                guard continuation(1, 0x90...0xBF), continuation(2), continuation(3) else { throw malformed("invalid UTF-8", at: start) }
                 return 4
             case 0xF1...0xF3:
-                guard continuation(1), continuation(2), continuation(3) else { throw fail("invalid UTF-8", at: start) }
+                guard continuation(1), continuation(2), continuation(3) else { throw malformed("invalid UTF-8", at: start) }
                 return 4
             case 0xF4:
-                guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { throw fail("invalid UTF-8 (beyond U+10FFFF)", at: start) }
+                guard continuation(1, 0x80...0x8F), continuation(2), continuation(3) else { throw malformed("invalid UTF-8 (beyond U+10FFFF)", at: start) }
                 return 4
             default:
-                throw fail("invalid UTF-8", at: start)
+                throw malformed("invalid UTF-8", at: start)
             }
         }
 
@@ -495,9 +525,9 @@ struct JSONTape {
             let escapeStart = position
             position += 1
             guard position < bytes.count else { throw fail("unterminated escape", at: escapeStart) }
-            switch bytes[position] {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                 UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            let code = bytes[position]
+            switch code {
+            case _ where Self.isOneLetterEscape(code):
                 position += 1
             case UInt8(ascii: "u"):
                 position += 1

@@ -35,6 +35,13 @@ import Testing
         ([0x22, 0xFF, 0x22], "byte 0xFF"), ([0x22, 0xC0, 0xAF, 0x22], "overlong '/'"), ([0x22, 0xE0, 0x80, 0xAF, 0x22], "overlong 3-byte"),
         ([0x22, 0xED, 0xA0, 0x80, 0x22], "UTF-8 encoded surrogate"), ([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], "beyond U+10FFFF"),
         ([0x22, 0xC3, 0x22], "truncated sequence"), ([0x22, 0x80, 0x22], "lone continuation byte"), ([0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22], "5-byte form"),
+        // The same inside long strings, where the parser scans and validates eight bytes at a time.
+        ([0x22] + Array("aaaaaaaaaa".utf8) + [0xE6, 0x97, 0x22], "truncated 3-byte sequence at a long string's end"),
+        ([0x22] + Array("aaaaaaaaaaaa".utf8) + [0x80] + Array("aaaaaaaa".utf8) + [0x22], "lone continuation byte in a long string"),
+        ([0x22] + Array("aaaaaaaaa".utf8) + [0xED, 0xBF, 0xBF] + Array("aaaaaaaaa".utf8) + [0x22], "encoded surrogate in a long string"),
+        ([0x22] + Array("aaaaaaaaa".utf8) + [0xC3] + Array("aaaaaaaaa".utf8) + [0x22], "two-byte lead followed by ASCII"),
+        ([0x22] + Array("aaaaaaaaa".utf8) + [0xE0, 0x9F, 0xBF] + Array("aaaaaaaaa".utf8) + [0x22], "overlong 3-byte in a long string"),
+        ([0x22] + Array("日本語日本語".utf8) + [0xE6, 0x97] + Array("語aaaaaaaa".utf8) + [0x22], "truncated sequence among valid ones"),
     ]
 
     @Test(arguments: valid)
