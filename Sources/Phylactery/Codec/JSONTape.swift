@@ -386,9 +386,6 @@ struct JSONTape {
             record(.number, flag: !plainInteger, start: start, length: p - start)
         }
 
-        @inline(__always)
-        func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
-
         /// A string literal starting at the opening quote: checks escapes, control characters and UTF-8.
         mutating func parseString() throws(JSONBError) {
             position += 1
