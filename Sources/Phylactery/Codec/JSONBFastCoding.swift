@@ -233,22 +233,8 @@ public struct JSONBReader {
     func keyMatches(_ keyIndex: Int, _ wanted: UnsafeRawBufferPointer) -> Bool {
         let entry = decoder.tape[keyIndex]
         if !entry.flag {
-            // Keys are short: eight bytes at a time, then the rest, with no call.
-            let count = wanted.count
-            guard Int(entry.length) == count else { return false }
-            guard count > 0 else { return true }
-            let text = decoder.bytes.baseAddress! + Int(entry.start)
-            let key = wanted.baseAddress!
-            var i = 0
-            while i + 8 <= count {
-                if text.loadUnaligned(fromByteOffset: i, as: UInt64.self) != key.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
-                i += 8
-            }
-            while i < count {
-                if text.load(fromByteOffset: i, as: UInt8.self) != key.load(fromByteOffset: i, as: UInt8.self) { return false }
-                i += 1
-            }
-            return true
+            return Int(entry.length) == wanted.count
+                && (wanted.count == 0 || memcmp(decoder.bytes.baseAddress! + Int(entry.start), wanted.baseAddress!, wanted.count) == 0)
         }
         return JSONTapeDecoder.unescape(decoder.text(entry)).utf8.elementsEqual(wanted)
     }
