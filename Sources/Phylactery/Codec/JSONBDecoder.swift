@@ -405,9 +405,7 @@ final class JSONTapeDecoder: Decoder {
         let base = raw.baseAddress!
         var i = start
         while i + 8 <= raw.count {
-            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x5C5C_5C5C_5C5C_5C5C
-            // A zero byte marks a backslash; the lowest mark is exact.
-            let marks = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+            let marks = JSONEscaping.bytes(of: base.loadUnaligned(fromByteOffset: i, as: UInt64.self), equalTo: UInt8(ascii: "\\"))
             if marks != 0 { return i + marks.trailingZeroBitCount >> 3 }
             i += 8
         }
