@@ -443,35 +443,46 @@ struct JSONTape {
 
         /// Checks that `bytes[from..<end]` (a string's text, escapes included: they are ASCII) is
         /// UTF-8; throws at the first sequence that is not.
+        ///
+        /// Runs the table-driven automaton of ``UTF8Automaton`` over the string from its
+        /// first word with a high bit: one load and one shift per byte whatever the characters, so
+        /// text that mixes ASCII with accented, CJK and emoji characters costs no mispredicted
+        /// branches. Only a string it rejects is walked again sequence by sequence, to name the
+        /// offset of the first bad one.
         static func validateUTF8(_ base: UnsafeRawPointer, from: Int, to end: Int) throws(JSONBError) {
             var i = from
-            while i < end {
-                if i + 8 <= end {
-                    let high = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080
-                    if high == 0 {
-                        i += 8
-                        continue
-                    }
-                    i += high.trailingZeroBitCount >> 3
-                } else if base.load(fromByteOffset: i, as: UInt8.self) < 0x80 {
-                    i += 1
-                    continue
-                }
-                // The two- and three-byte characters of most text inline; the rest (and every
-                // error) through the full check.
-                let lead = base.load(fromByteOffset: i, as: UInt8.self)
-                if lead >= 0xC2, lead <= 0xDF, i + 1 < end, base.load(fromByteOffset: i + 1, as: UInt8.self) & 0xC0 == 0x80 {
-                    i += 2
-                    continue
-                }
-                if lead >= 0xE1, lead <= 0xEC || lead >= 0xEE, lead <= 0xEF, i + 2 < end,
-                   base.load(fromByteOffset: i + 1, as: UInt8.self) & 0xC0 == 0x80,
-                   base.load(fromByteOffset: i + 2, as: UInt8.self) & 0xC0 == 0x80 {
-                    i += 3
-                    continue
-                }
-                i += try utf8SequenceLength(base, at: i, end: end)
+            while i + 8 <= end, base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                i += 8
             }
+            let table = UTF8Automaton.transitions
+            var state = UTF8Automaton.accept
+            while i + 8 <= end {
+                let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                state = table[Int(truncatingIfNeeded: word & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 8) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 16) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 24) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 32) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 40) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: (word &>> 48) & 0xFF)] &>> state
+                state = table[Int(truncatingIfNeeded: word &>> 56)] &>> state
+                i += 8
+            }
+            while i < end {
+                state = table[Int(base.load(fromByteOffset: i, as: UInt8.self))] &>> state
+                i += 1
+            }
+            if state & 63 != UTF8Automaton.accept { try locateUTF8Error(base, from: from, to: end) }
+        }
+
+        /// Walks `bytes[from..<end]` sequence by sequence and throws at the first one that is not
+        /// UTF-8 (what ``validateUTF8(_:from:to:)`` calls once its automaton has rejected the text).
+        static func locateUTF8Error(_ base: UnsafeRawPointer, from: Int, to end: Int) throws(JSONBError) {
+            var i = from
+            while i < end {
+                i += base.load(fromByteOffset: i, as: UInt8.self) < 0x80 ? 1 : try utf8SequenceLength(base, at: i, end: end)
+            }
+            throw malformed("invalid UTF-8", at: end)  // not reached: the automaton rejects only what the walk does
         }
 
         /// `"`, `\`, `/`, `b`, `f`, `n`, `r` or `t`: what may follow a backslash on its own.
