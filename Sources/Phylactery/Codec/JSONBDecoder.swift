@@ -359,21 +359,40 @@ final class JSONTapeDecoder: Decoder {
 
     /// Writes the unescaped text of `raw` into `out` (at least `raw.count` bytes: an escape never
     /// takes fewer bytes than its UTF-8 form) and returns how many bytes it wrote.
+    ///
+    /// The text between escapes moves eight bytes at a time: each word is stored before it is
+    /// searched for a backslash, and the bytes stored past one are overwritten by what follows it.
+    /// Output never runs ahead of input, so a word stored where eight input bytes remain fits in `out`.
     static func unescape(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let source = raw.baseAddress!
+        let target = UnsafeMutableRawPointer(out.baseAddress!)
+        let count = raw.count
         var i = 0
         var o = 0
-        while i < raw.count {
-            // Copy the run up to the next backslash in one go (runs are short: eight bytes at a
-            // time, not a library call each).
-            let run = Self.nextBackslash(in: raw, from: i)
-            if run > i {
-                UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[o..<(o + run - i)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[i..<run]))
-                o += run - i
-                i = run
-                if i >= raw.count { break }
+        while i < count {
+            // Copy up to the next backslash.
+            var marks: UInt64 = 0
+            while i + 8 <= count {
+                let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                target.storeBytes(of: word, toByteOffset: o, as: UInt64.self)
+                marks = JSONEscaping.bytes(of: word, equalTo: UInt8(ascii: "\\"))
+                if marks != 0 { break }
+                i += 8
+                o += 8
             }
-            let code = raw[i + 1]
+            if marks != 0 {
+                let run = marks.trailingZeroBitCount >> 3
+                i += run
+                o += run
+            } else {
+                while i < count, source.load(fromByteOffset: i, as: UInt8.self) != UInt8(ascii: "\\") {
+                    target.storeBytes(of: source.load(fromByteOffset: i, as: UInt8.self), toByteOffset: o, as: UInt8.self)
+                    i += 1
+                    o += 1
+                }
+                if i >= count { break }
+            }
+            let code = source.load(fromByteOffset: i + 1, as: UInt8.self)
             i += 2
             switch code {
             case UInt8(ascii: "b"): out[o] = 0x08; o += 1
@@ -397,20 +416,6 @@ final class JSONTapeDecoder: Decoder {
             }
         }
         return o
-    }
-
-    /// The index of the first `\` in `raw` from `start` on, or `raw.count`.
-    @inline(__always)
-    static func nextBackslash(in raw: UnsafeRawBufferPointer, from start: Int) -> Int {
-        let base = raw.baseAddress!
-        var i = start
-        while i + 8 <= raw.count {
-            let marks = JSONEscaping.bytes(of: base.loadUnaligned(fromByteOffset: i, as: UInt64.self), equalTo: UInt8(ascii: "\\"))
-            if marks != 0 { return i + marks.trailingZeroBitCount >> 3 }
-            i += 8
-        }
-        while i < raw.count, base.load(fromByteOffset: i, as: UInt8.self) != UInt8(ascii: "\\") { i += 1 }
-        return i
     }
 
     static func hex4(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt16 {
