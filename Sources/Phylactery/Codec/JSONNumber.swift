@@ -99,32 +99,40 @@ enum JSONNumber {
             let count = raw.count
             guard count > 0, let base = raw.baseAddress else { return nil }
             @inline(__always) func byte(_ index: Int) -> UInt8 { base.load(fromByteOffset: index, as: UInt8.self) }
-            var i = 0
             negative = byte(0) == UInt8(ascii: "-")
-            if negative { i = 1 }
-            var mantissa: UInt64 = 0
-            var digits = 0  // significant digits: leading zeros do not count
-            var scale = 0
-            // The integer part, then the fraction's digits (each also lowers the scale).
-            for part in 0..<2 {
-                if part == 1 {
-                    guard i < count, byte(i) == UInt8(ascii: ".") else { break }
-                    i += 1
-                }
-                if mantissa == 0 {
-                    while i < count, byte(i) == UInt8(ascii: "0") {
-                        i += 1
-                        if part == 1 { scale -= 1 }
-                    }
-                }
-                let end = min(JSONNumber.digitRun(base, from: i, limit: max(readable, count)), count)
-                digits += end - i
-                if part == 1 { scale -= end - i }
-                if digits <= 19 { mantissa = JSONNumber.accumulate(base, from: i, to: end, into: mantissa) }
-                i = end
+            let limit = max(readable, count)
+            // The integer part's digits, then the fraction's (each of which lowers the scale).
+            let integerStart = negative ? 1 : 0
+            let integerEnd = min(JSONNumber.digitRun(base, from: integerStart, limit: limit), count)
+            var i = integerEnd
+            var fractionStart = i
+            if i < count, byte(i) == UInt8(ascii: ".") {
+                fractionStart = i + 1
+                i = min(JSONNumber.digitRun(base, from: fractionStart, limit: limit), count)
             }
-            // Past 19 digits the mantissa has wrapped: not ours to convert.
-            guard digits <= 19 else { return nil }
+            let fractionEnd = max(i, fractionStart)
+            var scale = fractionStart - fractionEnd
+            var mantissa: UInt64
+            if (integerEnd - integerStart) + (fractionEnd - fractionStart) <= 19 {
+                // Leading zeros add nothing, and 19 digits cannot wrap: no need to find them.
+                mantissa = JSONNumber.accumulate(base, from: integerStart, to: integerEnd, into: 0)
+                mantissa = JSONNumber.accumulate(base, from: fractionStart, to: fractionEnd, into: mantissa)
+            } else {
+                // Significant digits only: leading zeros of the integer part, and of the fraction
+                // too when the integer part is zero. More than 19 left: not ours to convert.
+                var first = integerStart
+                while first < integerEnd, byte(first) == UInt8(ascii: "0") { first += 1 }
+                if first == integerEnd {
+                    var firstFraction = fractionStart
+                    while firstFraction < fractionEnd, byte(firstFraction) == UInt8(ascii: "0") { firstFraction += 1 }
+                    guard fractionEnd - firstFraction <= 19 else { return nil }
+                    mantissa = JSONNumber.accumulate(base, from: firstFraction, to: fractionEnd, into: 0)
+                } else {
+                    guard (integerEnd - first) + (fractionEnd - fractionStart) <= 19 else { return nil }
+                    mantissa = JSONNumber.accumulate(base, from: first, to: integerEnd, into: 0)
+                    mantissa = JSONNumber.accumulate(base, from: fractionStart, to: fractionEnd, into: mantissa)
+                }
+            }
             if i < count {
                 guard byte(i) | 0x20 == UInt8(ascii: "e") else { return nil }
                 i += 1
