@@ -326,20 +326,23 @@ final class JSONTapeDecoder: Decoder {
         guard entry.kind == .string else { throw mismatch(String.self, at: index) }
         let raw = text(entry)
         if !entry.flag {
-            return JSONTapeDecoder.validatedString(raw)
+            return JSONTapeDecoder.validatedString(raw, isASCII: entry.ascii)
         }
-        return JSONTapeDecoder.unescape(raw)
+        return JSONTapeDecoder.unescape(raw, isASCII: entry.ascii)
     }
 
     /// A string of text the parser has already checked to be UTF-8 (every string of a tape is):
     /// copied without the second validation `String(decoding:as:)` would do.
+    ///
+    /// `isASCII` (the parser knows it) is passed on: a string the standard library knows to be ASCII
+    /// hashes and compares without Unicode normalization; one it does not know about never learns it.
     @inline(__always)
-    static func validatedString(_ raw: UnsafeRawBufferPointer) -> String {
+    static func validatedString(_ raw: UnsafeRawBufferPointer, isASCII: Bool) -> String {
         #if os(Linux)
-        return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw)))
+        return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw), isKnownASCII: isASCII))
         #else
         if #available(macOS 26, iOS 26, watchOS 26, tvOS 26, visionOS 26, *) {
-            return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw)))
+            return String(copying: UTF8Span(unchecked: Span<UInt8>(_unsafeBytes: raw), isKnownASCII: isASCII))
         }
         return String(decoding: raw, as: UTF8.self)
         #endif
@@ -350,25 +353,29 @@ final class JSONTapeDecoder: Decoder {
     /// The result is UTF-8 by construction (the runs between escapes were validated, and the parser
     /// let through only escapes of scalars), so it is unescaped into scratch space and copied into
     /// the string without a second validation.
-    static func unescape(_ raw: UnsafeRawBufferPointer) -> String {
+    /// `isASCII`: the escaped text has no byte above 0x7F (the result is ASCII when its `\\u`
+    /// escapes are too).
+    static func unescape(_ raw: UnsafeRawBufferPointer, isASCII: Bool = false) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: raw.count) { scratch in
-            let count = unescape(raw, into: scratch)
-            return validatedString(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<count]))
+            let (count, escapesAreASCII) = unescape(raw, into: scratch)
+            return validatedString(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(scratch)[..<count]), isASCII: isASCII && escapesAreASCII)
         }
     }
 
     /// Writes the unescaped text of `raw` into `out` (at least `raw.count` bytes: an escape never
-    /// takes fewer bytes than its UTF-8 form) and returns how many bytes it wrote.
+    /// takes fewer bytes than its UTF-8 form) and returns how many bytes it wrote, and whether every
+    /// `\\u` escape spelled an ASCII scalar.
     ///
     /// The text between escapes moves eight bytes at a time: each word is stored before it is
     /// searched for a backslash, and the bytes stored past one are overwritten by what follows it.
     /// Output never runs ahead of input, so a word stored where eight input bytes remain fits in `out`.
-    static func unescape(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    static func unescape(_ raw: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> (count: Int, escapesAreASCII: Bool) {
         let source = raw.baseAddress!
         let target = UnsafeMutableRawPointer(out.baseAddress!)
         let count = raw.count
         var i = 0
         var o = 0
+        var escapesAreASCII = true
         while i < count {
             // Copy up to the next backslash.
             var marks: UInt64 = 0
@@ -408,6 +415,7 @@ final class JSONTapeDecoder: Decoder {
                     i += 6
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
+                if scalar >= 0x80 { escapesAreASCII = false }
                 // An escape never takes fewer bytes than its UTF-8 form, so `out` is large enough.
                 for unit in UTF8.encode(Unicode.Scalar(scalar)!)! {
                     out[o] = unit; o += 1
@@ -415,7 +423,7 @@ final class JSONTapeDecoder: Decoder {
             default: out[o] = code; o += 1  // \" \\ \/
             }
         }
-        return o
+        return (o, escapesAreASCII)
     }
 
     static func hex4(_ raw: UnsafeRawBufferPointer, _ at: Int) -> UInt16 {

@@ -11,7 +11,7 @@ enum JSONNumber {
         if let decimal = Decimal19(raw, readable: readable ?? raw.count), let value = decimal.exactDouble() {
             return value
         }
-        return Double(JSONTapeDecoder.validatedString(raw))
+        return Double(JSONTapeDecoder.validatedString(raw, isASCII: true))
     }
 
     /// Where the run of ASCII digits starting at `start` ends (at most `limit`): eight bytes at a

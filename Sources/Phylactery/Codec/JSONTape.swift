@@ -20,6 +20,8 @@ struct JSONTape {
         var kind: Kind
         /// For strings: the text holds escapes and must be unescaped. For numbers: not a plain integer.
         var flag: Bool
+        /// For strings: the text has no byte above 0x7F (escapes may still spell other scalars).
+        var ascii: Bool = true
         /// Byte offset of the value's text (strings: after the opening quote).
         var start: UInt32
         /// Strings and numbers: byte length (strings without quotes). Objects and arrays: member count.
@@ -209,12 +211,12 @@ struct JSONTape {
         }
 
         @inline(__always)
-        mutating func record(_ kind: Kind, flag: Bool = false, start: Int, length: Int) {
+        mutating func record(_ kind: Kind, flag: Bool = false, ascii: Bool = true, start: Int, length: Int) {
             guard recording else { return }
             if tapeCount == tapeCapacity { reserve(max(16, tapeCapacity * 2)) }
             let index = UInt32(truncatingIfNeeded: tapeCount)
             (tape! + tapeCount).initialize(to: Entry(
-                kind: kind, flag: flag, start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), end: index + 1))
+                kind: kind, flag: flag, ascii: ascii, start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), end: index + 1))
             tapeCount += 1
         }
 
@@ -423,8 +425,9 @@ struct JSONTape {
                 }
                 let byte = base.load(fromByteOffset: position, as: UInt8.self)
                 if byte == UInt8(ascii: "\"") {
-                    if highBits & 0x8080_8080_8080_8080 != 0 { try Self.validateUTF8(base, from: start, to: position) }
-                    record(.string, flag: escaped, start: start, length: position - start)
+                    let ascii = highBits & 0x8080_8080_8080_8080 == 0
+                    if !ascii { try Self.validateUTF8(base, from: start, to: position) }
+                    record(.string, flag: escaped, ascii: ascii, start: start, length: position - start)
                     position += 1
                     return
                 } else if byte == UInt8(ascii: "\\") {

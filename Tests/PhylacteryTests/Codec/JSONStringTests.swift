@@ -89,9 +89,31 @@ import Testing
             }
             json += "\""
             let expected = String(String.UnicodeScalarView(scalars))
-            #expect(try decoder.decode(String.self, from: Array(json.utf8)) == expected, "\(json)")
+            let decoded = try decoder.decode(String.self, from: Array(json.utf8))
+            #expect(decoded == expected, "\(json)")
+            // Known to be ASCII exactly when it is (a wrong claim would corrupt hashing and comparison).
+            #expect(decoded.utf8Span.isKnownASCII == expected.utf8.allSatisfy { $0 < 0x80 }, "\(json)")
             // As an object key too (keys take the same path through the tape).
             #expect(try decoder.decode([String: Int].self, from: Array("{\(json):1}".utf8)) == [expected: 1], "\(json)")
+        }
+    }
+
+    /// Decoded strings too long to be stored inline carry whether they are ASCII: plain, escaped with
+    /// ASCII escapes, with raw non-ASCII text, with a `\u` escape of a non-ASCII scalar.
+    @Test func decodedStringsKnowWhetherTheyAreASCII() throws {
+        let decoder = JSONBDecoder()
+        let cases: [(json: String, ascii: Bool)] = [
+            (#""a plain ASCII string, long enough""#, true),
+            (#""an escaped \"quote\" and a \\ and \n, long enough""#, true),
+            (#""\u0041n ASCII scalar escaped, long enough""#, true),
+            (#""naïve text with an accent, long enough""#, false),
+            (#""an escaped \u00e9 accent, long enough""#, false),
+            (#""an escaped \uD83E\uDD80 crab, long enough""#, false),
+        ]
+        for (json, ascii) in cases {
+            let decoded = try decoder.decode(String.self, from: Array(json.utf8))
+            #expect(decoded.utf8.count > 15, "\(json)")
+            #expect(decoded.utf8Span.isKnownASCII == ascii, "\(json)")
         }
     }
 
