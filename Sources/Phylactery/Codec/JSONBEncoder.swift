@@ -477,6 +477,12 @@ final class JSONStreamEncoder: Encoder {
 
     func writeDouble(_ value: Double) throws {
         guard value.isFinite else { throw self.invalid(value, "\(value) cannot be written as JSON: JSON has no NaN or infinity.") }
+        let written = withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { buffer -> Bool in
+            guard let count = JSONNumber.plainDecimal(value, into: buffer.baseAddress!) else { return false }
+            self.put(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[..<count]))
+            return true
+        }
+        if written { return }
         self.writeFloatingDescription(value.description, isIntegral: value == value.rounded(.towardZero) && abs(value) < 1e16)
     }
 

@@ -14,6 +14,98 @@ enum JSONNumber {
         return Double(JSONTapeDecoder.validatedString(raw, isASCII: true))
     }
 
+    /// Writes the text Swift's `description` gives `value` (minus the `.0` of integral values, as
+    /// the encoder writes them) into `out` and returns its length, for the values where a short
+    /// exact search finds it: magnitudes from 10^-4 up to 10^15, whose shortest round-trip decimal
+    /// has at most 15 significant digits (measurements, scores, money). `nil` for everything else,
+    /// which `description` writes.
+    ///
+    /// The search tries k = 0, 1, 2, … fraction digits: the first k for which `|value| × 10^k` is
+    /// an integer n below 10^15 and n ÷ 10^k (one correctly rounded division of two exact doubles)
+    /// is `|value|` again gives a decimal of at most 15 significant digits that reads back as
+    /// `value`. No other decimal of at most 15 significant digits reads back as the same double
+    /// (15 digits always survive a trip through a double), so it is the shortest one, which is
+    /// what `description` writes; in this range `description` uses plain notation. Swift's own
+    /// algorithm takes several times longer. `out` needs 24 bytes.
+    static func plainDecimal(_ value: Double, into out: UnsafeMutableRawPointer) -> Int? {
+        let magnitude = value.magnitude
+        guard magnitude >= 1e-4, magnitude < 1e15 else { return nil }
+        var power = 1.0  // 10^k, exact for every k tried
+        for k in 0...15 {
+            let scaled = magnitude * power
+            guard scaled < 1e15 else { return nil }
+            // An integer (the conversions are instructions, `rounded` a call into libm) that reads back.
+            let integer = UInt64(scaled)
+            if Double(integer) == scaled, scaled / power == magnitude {
+                return writeDecimal(integer, fractionDigits: k, negative: value < 0, into: out)
+            }
+            power *= 10
+        }
+        return nil
+    }
+
+    /// Writes `digits` × 10^-`fractionDigits` in plain notation (`0.05`, `12.5`, `7`), trailing
+    /// zeros of the fraction left out. `digits` is below 10^15 and `fractionDigits` at most 15.
+    @inline(__always)
+    static func writeDecimal(_ digits: UInt64, fractionDigits: Int, negative: Bool, into out: UnsafeMutableRawPointer) -> Int {
+        var mantissa = digits
+        var fraction = fractionDigits
+        while fraction > 0, mantissa % 10 == 0 {
+            mantissa /= 10
+            fraction -= 1
+        }
+        // The digits, two at a time from the right, end at `out + 24`; then moved into place
+        // with the sign, the leading zeros the fraction needs and the point.
+        let pairs = UnsafeRawPointer(Self.digitPairs.utf8Start)
+        var first = 24
+        while mantissa >= 100 {
+            let rest = mantissa / 100
+            let pair = Int(truncatingIfNeeded: mantissa &- rest &* 100)
+            first -= 2
+            out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * pair, as: UInt16.self), toByteOffset: first, as: UInt16.self)
+            mantissa = rest
+        }
+        if mantissa >= 10 {
+            first -= 2
+            out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: 2 * Int(mantissa), as: UInt16.self), toByteOffset: first, as: UInt16.self)
+        } else {
+            first -= 1
+            out.storeBytes(of: UInt8(ascii: "0") + UInt8(truncatingIfNeeded: mantissa), toByteOffset: first, as: UInt8.self)
+        }
+        while 24 - first <= fraction {  // at least one digit before the point
+            first -= 1
+            out.storeBytes(of: UInt8(ascii: "0"), toByteOffset: first, as: UInt8.self)
+        }
+        let count = 24 - first
+        var o = 0
+        if negative {
+            out.storeBytes(of: UInt8(ascii: "-"), toByteOffset: o, as: UInt8.self)
+            o += 1
+        }
+        // The text (at most 18 bytes) is written from the start while the digits (at most 16, from
+        // byte 8 on) are read ahead of it: no byte is overwritten before it is read.
+        let integerDigits = count - fraction
+        for index in 0..<integerDigits {
+            out.storeBytes(of: out.load(fromByteOffset: first + index, as: UInt8.self), toByteOffset: o, as: UInt8.self)
+            o += 1
+        }
+        if fraction > 0 {
+            out.storeBytes(of: UInt8(ascii: "."), toByteOffset: o, as: UInt8.self)
+            o += 1
+            for index in integerDigits..<count {
+                out.storeBytes(of: out.load(fromByteOffset: first + index, as: UInt8.self), toByteOffset: o, as: UInt8.self)
+                o += 1
+            }
+        }
+        return o
+    }
+
+    /// "00", "01", … "99": two digits per load.
+    static let digitPairs: StaticString = """
+        0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
+        5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899
+        """
+
     /// Where the run of ASCII digits starting at `start` ends (at most `limit`): eight bytes at a
     /// time while eight are left before `limit`.
     @inline(__always)

@@ -69,4 +69,38 @@ import Testing
             #expect(ours(scaled.description)?.bitPattern == scaled.bitPattern, "\(scaled)")
         }
     }
+
+    /// The encoder's plain-decimal path writes what `description` writes (without the `.0` of
+    /// integral values), for every value it takes, and takes the short decimals it is for.
+    @Test func plainDecimalsAreWhatDescriptionWrites() {
+        func described(_ value: Double) -> String {
+            let text = value.description
+            return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+        }
+        func plain(_ value: Double) -> String? {
+            withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { buffer in
+                JSONNumber.plainDecimal(value, into: buffer.baseAddress!).map {
+                    String(decoding: UnsafeRawBufferPointer(buffer)[..<$0], as: UTF8.self)
+                }
+            }
+        }
+        var rng = SeededRandom(seed: 0xdec1_3a1)
+        var taken = 0
+        var values: [Double] = [1e-4, 1e-4.nextUp, 1e-4.nextDown, 1e15, 1e15.nextDown, 999_999_999_999_999, 0.1, 0.2, 0.3, 0.1 + 0.2,
+                                1, 10, 100, 0.5, 0.25, 0.125, 1.0 / 3, 2.0 / 3, 123_456_789.012_345, 9_007_199_254_740_993, 1e-5, 5e-5]
+        for _ in 0..<300_000 {
+            let digits = Double(rng.next() % 10_000_000_000_000_000)
+            let shortDecimal = Double(rng.next() % 1_000_000) / [1, 10, 100, 1_000, 1_000_000, 10_000_000][Int(rng.next() % 6)]
+            let anyDouble = Double(bitPattern: rng.next())
+            values.append([digits, digits / 1e9, shortDecimal, anyDouble, Double(rng.next() % 100_000) / 7, shortDecimal * 1e8][Int(rng.next() % 6)])
+        }
+        for value in values + values.map(-) {
+            guard value.isFinite else { continue }
+            if let text = plain(value) {
+                taken += 1
+                #expect(text == described(value), "\(value)")
+            }
+        }
+        #expect(taken > values.count / 2, "the plain path took \(taken) of \(values.count * 2) values")
+    }
 }
