@@ -353,7 +353,8 @@ final class JSONTapeDecoder: Decoder {
     /// The result is UTF-8 by construction (the runs between escapes were validated, and the parser
     /// let through only escapes of scalars), so it is unescaped into scratch space and copied into
     /// the string without a second validation.
-    /// `isASCII`: the escaped text has no byte above 0x7F (the result is ASCII when its `\\u`
+    ///
+    /// `isASCII`: the escaped text has no byte above 0x7F (the result is ASCII when its `\u`
     /// escapes are too).
     static func unescape(_ raw: UnsafeRawBufferPointer, isASCII: Bool = false) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: raw.count) { scratch in
@@ -364,7 +365,7 @@ final class JSONTapeDecoder: Decoder {
 
     /// Writes the unescaped text of `raw` into `out` (at least `raw.count` bytes: an escape never
     /// takes fewer bytes than its UTF-8 form) and returns how many bytes it wrote, and whether every
-    /// `\\u` escape spelled an ASCII scalar.
+    /// `\u` escape spelled an ASCII scalar.
     ///
     /// The text between escapes moves eight bytes at a time: each word is stored before it is
     /// searched for a backslash, and the bytes stored past one are overwritten by what follows it.
