@@ -187,17 +187,28 @@ public struct JSONBWriter {
 /// decoder, which reads the value again through `Codable` when the generated code throws.
 public struct JSONBReader {
     let decoder: JSONTapeDecoder
+    /// The decoder's tape and text, for the key search inlined into generated code.
+    @usableFromInline let entries: UnsafePointer<JSONTape.Entry>
+    @usableFromInline let text: UnsafeRawPointer
 
     init(_ decoder: JSONTapeDecoder) {
         self.decoder = decoder
+        self.entries = decoder.tape.baseAddress!  // a parsed document has at least one value
+        self.text = decoder.bytes.baseAddress!
     }
 
     /// An object being read: where its members are and where the next key is expected.
     public struct Object {
-        let index: Int
-        let end: Int
+        @usableFromInline let index: Int
+        @usableFromInline let end: Int
         /// The key entry after the last match: declaration order finds each key at once.
-        var next: Int
+        @usableFromInline var next: Int
+
+        @usableFromInline init(index: Int, end: Int, next: Int) {
+            self.index = index
+            self.end = end
+            self.next = next
+        }
     }
 
     /// The object at `index`; `typeMismatch` (or `valueNotFound` for null) when it is something else.
@@ -209,17 +220,21 @@ public struct JSONBReader {
 
     /// The index of the value stored under `key` in `object`, or `nil`. Tries the member after the
     /// previous match first, then searches the whole object.
+    ///
+    /// Inlined into the generated code: there the key is a literal, so the comparison of its bytes
+    /// is a few instructions of known length rather than a call to `memcmp`.
+    @inlinable @inline(__always)
     public func find(_ key: StaticString, in object: inout Object) -> Int? {
         let wanted = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
         if object.next < object.end, self.keyMatches(object.next, wanted) {
             let value = object.next + 1
-            object.next = Int(decoder.tape[value].end)
+            object.next = Int(entries[value].end)
             return value
         }
         var index = object.index + 1
         while index < object.end {
             let value = index + 1
-            let following = Int(decoder.tape[value].end)
+            let following = Int(entries[value].end)
             if self.keyMatches(index, wanted) {
                 object.next = following
                 return value
@@ -229,23 +244,33 @@ public struct JSONBReader {
         return nil
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func keyMatches(_ keyIndex: Int, _ wanted: UnsafeRawBufferPointer) -> Bool {
-        let entry = decoder.tape[keyIndex]
+        let entry = entries[keyIndex]
         if !entry.flag {
             return Int(entry.length) == wanted.count
-                && (wanted.count == 0 || memcmp(decoder.bytes.baseAddress! + Int(entry.start), wanted.baseAddress!, wanted.count) == 0)
+                && (wanted.count == 0 || memcmp(text + Int(entry.start), wanted.baseAddress!, wanted.count) == 0)
         }
-        return JSONTapeDecoder.unescape(decoder.text(entry)).utf8.elementsEqual(wanted)
+        return self.escapedKeyMatches(entry, wanted)
+    }
+
+    /// A key written with escapes, unescaped and compared (rare: not worth inlining).
+    @usableFromInline
+    func escapedKeyMatches(_ entry: JSONTape.Entry, _ wanted: UnsafeRawBufferPointer) -> Bool {
+        JSONTapeDecoder.unescape(decoder.text(entry)).utf8.elementsEqual(wanted)
     }
 
     /// The index of the value stored under `key`; `keyNotFound` when there is none.
+    @inlinable @inline(__always)
     public func require(_ key: StaticString, in object: inout Object) throws -> Int {
-        guard let index = self.find(key, in: &object) else {
-            let name = key.description
-            throw DecodingError.keyNotFound(JSONKey(stringValue: name), .init(codingPath: [], debugDescription: "No value associated with key \(name)."))
-        }
+        guard let index = self.find(key, in: &object) else { throw Self.keyNotFound(key) }
         return index
+    }
+
+    @usableFromInline
+    static func keyNotFound(_ key: StaticString) -> DecodingError {
+        let name = key.description
+        return DecodingError.keyNotFound(JSONKey(stringValue: name), .init(codingPath: [], debugDescription: "No value associated with key \(name)."))
     }
 
     /// Whether the value at `index` is `null`.

@@ -11,23 +11,27 @@ import Darwin
 /// The parser is strict RFC 8259: no trailing commas, no leading zeros, no lone surrogates, no raw
 /// control characters in strings, valid UTF-8 only, nothing after the top-level value. It is
 /// iterative, so nesting depth is bounded by ``JSONTape/Parser/maximumDepth``, not by the stack.
+@usableFromInline
 struct JSONTape {
+    @usableFromInline
     enum Kind: UInt8 {
         case null, `true`, `false`, number, string, object, array
     }
 
+    /// (Visible to inlinable code: ``JSONBReader``'s key search reads entries in generated code.)
+    @usableFromInline
     struct Entry {
-        var kind: Kind
+        @usableFromInline var kind: Kind
         /// For strings: the text holds escapes and must be unescaped. For numbers: not a plain integer.
-        var flag: Bool
+        @usableFromInline var flag: Bool
         /// For strings: the text has no byte above 0x7F (escapes may still spell other scalars).
-        var ascii: Bool = true
+        @usableFromInline var ascii: Bool = true
         /// Byte offset of the value's text (strings: after the opening quote).
-        var start: UInt32
+        @usableFromInline var start: UInt32
         /// Strings and numbers: byte length (strings without quotes). Objects and arrays: member count.
-        var length: UInt32
+        @usableFromInline var length: UInt32
         /// Objects and arrays: index of the first entry after the container. Others: own index + 1.
-        var end: UInt32
+        @usableFromInline var end: UInt32
     }
 
     var entries: [Entry]
