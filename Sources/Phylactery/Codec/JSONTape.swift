@@ -292,11 +292,42 @@ struct JSONTape {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
                 throw fail(position < bytes.count && bytes[position] == UInt8(ascii: "}") ? "trailing comma before '}'" : "expected a string key")
             }
-            try parseString()
+            if !parsePlainKey() { try parseString() }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
             position += 1
             skipWhitespace()
+        }
+
+        /// The common key at `position` (its opening quote) without a call: up to 15 ASCII bytes,
+        /// no escape, closed by a quote within the next sixteen bytes. False (nothing consumed) for
+        /// anything else, which `parseString` reads.
+        @inline(__always)
+        mutating func parsePlainKey() -> Bool {
+            let start = position + 1
+            guard start + 16 <= bytes.count else { return false }
+            let base = bytes.baseAddress!
+            let first = base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+            var special = JSONEscaping.specialBytes(first)
+            var length: Int
+            var passed: UInt64  // the bytes before the special one, for the high-bit test
+            if special != 0 {
+                length = special.trailingZeroBitCount >> 3
+                passed = first & ((1 &<< UInt64(length &* 8)) &- 1)
+            } else {
+                let second = base.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self)
+                special = JSONEscaping.specialBytes(second)
+                guard special != 0 else { return false }
+                let more = special.trailingZeroBitCount >> 3
+                length = 8 + more
+                passed = first | (second & ((1 &<< UInt64(more &* 8)) &- 1))
+            }
+            guard passed & 0x8080_8080_8080_8080 == 0,
+                  base.load(fromByteOffset: start + length, as: UInt8.self) == UInt8(ascii: "\"")
+            else { return false }
+            record(.string, start: start, length: length)
+            position = start + length + 1
+            return true
         }
 
         /// One value; containers are opened here and finished by `run`. True when it opened a

@@ -98,6 +98,42 @@ import Testing
         }
     }
 
+    /// Object keys of every length around the parser's sixteen-byte key path, plain, escaped, with
+    /// non-ASCII text or a raw control character at each position, with the document going on for
+    /// more than sixteen bytes after them and ending right after them.
+    @Test func keysOfEveryShapeAroundTheShortKeyPath() throws {
+        let decoder = JSONBDecoder()
+        for length in 0...20 {
+            for position in 0...max(0, length - 1) {
+                var plain = Array(repeating: "k", count: length)
+                var escaped = plain, accented = plain, control = plain
+                if length > 0 {
+                    plain[position] = "q"
+                    escaped[position] = "\\\""
+                    accented[position] = "é"
+                    control[position] = "\u{01}"
+                }
+                let expected: [(written: String, key: String)] = [
+                    (plain.joined(), plain.joined()),
+                    (escaped.joined(), escaped.joined().replacingOccurrences(of: "\\\"", with: "\"")),
+                    (accented.joined(), accented.joined()),
+                ]
+                for (written, key) in expected {
+                    for tail in ["", ",\"padding-padding-padding\":2"] {
+                        let json = "{\"\(written)\":1\(tail)}"
+                        let decoded = try decoder.decode([String: Int].self, from: Array(json.utf8))
+                        #expect(decoded[key] == 1, "\(json)")
+                        #expect(decoded.count == (tail.isEmpty ? 1 : 2), "\(json)")
+                    }
+                }
+                if length > 0 {
+                    let json = "{\"\(control.joined())\":1,\"padding-padding-padding\":2}"
+                    #expect(throws: JSONBError.self, "\(json)") { try RawJSONB(validating: json) }
+                }
+            }
+        }
+    }
+
     /// Decoded strings too long to be stored inline carry whether they are ASCII: plain, escaped with
     /// ASCII escapes, with raw non-ASCII text, with a `\u` escape of a non-ASCII scalar.
     @Test func decodedStringsKnowWhetherTheyAreASCII() throws {
