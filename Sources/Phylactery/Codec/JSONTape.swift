@@ -308,19 +308,19 @@ struct JSONTape {
             guard start + 16 <= bytes.count else { return false }
             let base = bytes.baseAddress!
             let first = base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
-            var special = JSONEscaping.specialBytes(first)
-            var length: Int
-            var passed: UInt64  // the bytes before the special one, for the high-bit test
+            let special = JSONEscaping.specialBytes(first)
+            let length: Int
+            let passed: UInt64  // the bytes before the special one, for the high-bit test
             if special != 0 {
                 length = special.trailingZeroBitCount >> 3
-                passed = first & ((1 &<< UInt64(length &* 8)) &- 1)
+                passed = Self.leadingBytes(first, count: length)
             } else {
                 let second = base.loadUnaligned(fromByteOffset: start + 8, as: UInt64.self)
-                special = JSONEscaping.specialBytes(second)
-                guard special != 0 else { return false }
-                let more = special.trailingZeroBitCount >> 3
+                let secondSpecial = JSONEscaping.specialBytes(second)
+                guard secondSpecial != 0 else { return false }
+                let more = secondSpecial.trailingZeroBitCount >> 3
                 length = 8 + more
-                passed = first | (second & ((1 &<< UInt64(more &* 8)) &- 1))
+                passed = first | Self.leadingBytes(second, count: more)
             }
             guard passed & 0x8080_8080_8080_8080 == 0,
                   base.load(fromByteOffset: start + length, as: UInt8.self) == UInt8(ascii: "\"")
@@ -328,6 +328,12 @@ struct JSONTape {
             record(.string, start: start, length: length)
             position = start + length + 1
             return true
+        }
+
+        /// The first `count` (0…7) bytes of `word` (the first byte lowest), the others zero.
+        @inline(__always)
+        static func leadingBytes(_ word: UInt64, count: Int) -> UInt64 {
+            word & ((1 &<< UInt64(count &* 8)) &- 1)
         }
 
         /// One value; containers are opened here and finished by `run`. True when it opened a
@@ -441,7 +447,7 @@ struct JSONTape {
                     special = JSONEscaping.specialBytes(word)
                     if special != 0 {
                         let passed = special.trailingZeroBitCount >> 3
-                        highBits |= word & ((1 &<< UInt64(passed &* 8)) &- 1)
+                        highBits |= Self.leadingBytes(word, count: passed)
                         position += passed
                         break
                     }
