@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Keyed container over one object of the tape.
 struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
@@ -31,6 +28,7 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         var name = key.stringValue
         return name.withUTF8 { wanted -> Int? in
             let tape = decoder.tape
+            let text = decoder.bytes.baseAddress!  // a document with an object is not empty
             let end = Int(tape[object].end)
             let count = Int(tape[object].length)
             guard count > 0 else { return nil }
@@ -39,17 +37,9 @@ struct JSONKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
             let hint = decoder.hint(depth: depth, object: object)
             var index = hint < end ? hint : object + 1
             for _ in 0..<count {
-                let keyEntry = tape[index]
                 let valueIndex = index + 1
-                let matches: Bool
-                if !keyEntry.flag {
-                    matches = Int(keyEntry.length) == wanted.count
-                        && (wanted.count == 0 || memcmp(decoder.bytes.baseAddress! + Int(keyEntry.start), wanted.baseAddress!, wanted.count) == 0)
-                } else {
-                    matches = JSONTapeDecoder.unescape(decoder.text(keyEntry)) == String(decoding: wanted, as: UTF8.self)
-                }
                 let nextKey = Int(tape[valueIndex].end)
-                if matches {
+                if tape[index].keyEquals(UnsafeRawBufferPointer(wanted), text: text) {
                     decoder.setHint(depth: depth, object: object, next: nextKey)
                     return valueIndex
                 }

@@ -246,18 +246,7 @@ public struct JSONBReader {
 
     @inlinable @inline(__always)
     func keyMatches(_ keyIndex: Int, _ wanted: UnsafeRawBufferPointer) -> Bool {
-        let entry = entries[keyIndex]
-        if !entry.flag {
-            return Int(entry.length) == wanted.count
-                && (wanted.count == 0 || memcmp(text + Int(entry.start), wanted.baseAddress!, wanted.count) == 0)
-        }
-        return self.escapedKeyMatches(entry, wanted)
-    }
-
-    /// A key written with escapes, unescaped and compared (rare: not worth inlining).
-    @usableFromInline
-    func escapedKeyMatches(_ entry: JSONTape.Entry, _ wanted: UnsafeRawBufferPointer) -> Bool {
-        JSONTapeDecoder.unescape(decoder.text(entry)).utf8.elementsEqual(wanted)
+        entries[keyIndex].keyEquals(wanted, text: text)
     }
 
     /// The index of the value stored under `key`; `keyNotFound` when there is none.

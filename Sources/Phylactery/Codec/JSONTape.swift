@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Darwin)
-import Darwin
+public import Darwin
 #endif
 
 /// A parsed JSON document: one entry per value (and per object key), in document order, pointing
@@ -623,5 +623,25 @@ struct JSONTape {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
         default: return nil
         }
+    }
+}
+
+extension JSONTape.Entry {
+    /// Whether this object key, of the document whose text starts at `text`, is `wanted` byte for
+    /// byte (after unescaping): the one key comparison of both decoding paths. Inlined into
+    /// generated code, where `wanted` is a literal, so the `memcmp` of known length becomes a few
+    /// loads; escaped keys (rare) are unescaped out of line.
+    @inlinable @inline(__always)
+    func keyEquals(_ wanted: UnsafeRawBufferPointer, text: UnsafeRawPointer) -> Bool {
+        if !flag {
+            return Int(length) == wanted.count
+                && (wanted.count == 0 || memcmp(text + Int(start), wanted.baseAddress!, wanted.count) == 0)
+        }
+        return escapedKeyEquals(wanted, text: text)
+    }
+
+    @usableFromInline
+    func escapedKeyEquals(_ wanted: UnsafeRawBufferPointer, text: UnsafeRawPointer) -> Bool {
+        JSONTapeDecoder.unescape(UnsafeRawBufferPointer(start: text + Int(start), count: Int(length))).utf8.elementsEqual(wanted)
     }
 }
