@@ -53,6 +53,12 @@ public struct JSONBCodableMacro: ExtensionMacro, MemberMacro {
                     lines.append("            \(Self.memberCall(property.key))")
                     lines.append("            \(Self.encode(inner, "value"))")
                     lines.append("        }")
+                } else if property.kind.mayHideOptional {
+                    // The type may be an Optional behind an alias: left out when nil, as Codable does.
+                    lines.append("        if writer.isPresent(\(access)) {")
+                    lines.append("            \(Self.memberCall(property.key))")
+                    lines.append("            \(Self.encode(property.kind, access))")
+                    lines.append("        }")
                 } else {
                     lines.append("        \(Self.memberCall(property.key))")
                     lines.append("        \(Self.encode(property.kind, access))")
@@ -75,6 +81,9 @@ public struct JSONBCodableMacro: ExtensionMacro, MemberMacro {
                     lines.append("        } else {")
                     lines.append("            \(access) = nil")
                     lines.append("        }")
+                } else if property.kind.mayHideOptional {
+                    // The overloads of decodeMember tell an Optional behind an alias (missing or null: nil).
+                    lines.append("        \(access) = try reader.decodeMember(\(property.valueAlias).self, \(key), in: &object)")
                 } else {
                     lines.append("        \(access) = \(Self.decode(property.kind, "try reader.require(\(key), in: &object)", property.valueAlias))")
                 }
@@ -133,6 +142,21 @@ indirect enum JSONBValueKind {
         case .optional(let inner), .array(let inner), .stringDictionary(let inner): inner.leafType
         }
     }
+
+    /// A leaf whose type the macro cannot see to be non-optional: anything but the scalars the
+    /// writer and reader have overloads for. It reads syntax only, so `typealias Count = Int?` looks
+    /// like any other type; the generated code asks the compiler instead (`isPresent`,
+    /// `decodeMember`), which costs nothing when the type is not an Optional.
+    var mayHideOptional: Bool {
+        guard case .leaf(let type) = self else { return false }
+        let name = type.hasPrefix("Swift.") || type.hasPrefix("Foundation.") ? String(type.split(separator: ".", maxSplits: 1)[1]) : type
+        return !Self.knownScalars.contains(name)
+    }
+
+    static let knownScalars: Set<String> = [
+        "String", "Bool", "Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64",
+        "Double", "Float", "Date", "UUID", "URL", "Decimal", "Data",
+    ]
 
     var optionalWrapped: JSONBValueKind? {
         if case .optional(let inner) = self { return inner }

@@ -60,8 +60,10 @@ import Testing
                             }
                         }
                     }
-                    writer.member(#""status":"#, first: &first)
-                    try writer.write(self.status)
+                    if writer.isPresent(self.status) {
+                        writer.member(#""status":"#, first: &first)
+                        try writer.write(self.status)
+                    }
                     writer.endObject()
                 }
             }
@@ -85,7 +87,7 @@ import Testing
                             }
                         }
                     }
-                    self.status = try reader.decode(_JSONBValue_status.self, at: try reader.require("status", in: &object))
+                    self.status = try reader.decodeMember(_JSONBValue_status.self, "status", in: &object)
                 }
             }
             """

@@ -31,6 +31,11 @@ import NIOCore
 ///   `Decimal`, optionals, arrays and `[String: _]` dictionaries of them, and other `@JSONBCodable`
 ///   types take the generated path; any other `Codable` type (enums, third-party types) is encoded
 ///   and decoded by its own conformance for that one value.
+/// - The macro reads syntax, so an Optional behind a type alias (`typealias Count = Int?`) looks to it
+///   like any other type; for properties of types other than the scalars above, the generated code
+///   lets the compiler tell (overloads of `JSONBWriter.isPresent` and `JSONBReader.decodeMember` for
+///   `T?`), so such a property is left out when nil and read as nil when missing, as synthesized
+///   `Codable` does.
 /// - Every stored property needs a written type; function, tuple, metatype and existential types
 ///   are refused with a diagnostic (they are not `Codable`).
 /// - The macro also adds one member type alias per decoded property (`_JSONBValue_<name>`), naming
@@ -98,6 +103,16 @@ public struct JSONBWriter {
         encoder.writeString(key)
         encoder.put(UInt8(ascii: ":"))
     }
+
+    /// Whether a member of a type the macro cannot see through is written: always, unless the type
+    /// is an Optional behind an alias (the overload below), left out when nil as synthesized
+    /// `Encodable` does.
+    @inlinable @inline(__always)
+    public func isPresent<T>(_ value: T) -> Bool { true }
+
+    /// An Optional the macro could not see as one (`typealias Count = Int?`): written when not nil.
+    @inlinable @inline(__always)
+    public func isPresent<T>(_ value: T?) -> Bool { value != nil }
 
     // Every `write` throws, so generated `try writer.write(…)` never warns whatever the type.
     public func write(_ value: String) throws { encoder.writeString(value) }
@@ -260,6 +275,27 @@ public struct JSONBReader {
     static func keyNotFound(_ key: StaticString) -> DecodingError {
         let name = key.description
         return DecodingError.keyNotFound(JSONKey(stringValue: name), .init(codingPath: [], debugDescription: "No value associated with key \(name)."))
+    }
+
+    /// The member `key` of a type the macro cannot see through (an enum, a type of another
+    /// module, a type alias), read by its generated code; `keyNotFound` when missing.
+    @inlinable
+    public func decodeMember<T: JSONBFastDecodable>(_ type: T.Type, _ key: StaticString, in object: inout Object) throws -> T {
+        try T(jsonb: self, at: try self.require(key, in: &object))
+    }
+
+    /// The member `key` read by its type's own `Decodable` conformance; `keyNotFound` when missing.
+    @inlinable
+    public func decodeMember<T: Decodable>(_ type: T.Type, _ key: StaticString, in object: inout Object) throws -> T {
+        try self.decode(T.self, at: try self.require(key, in: &object))
+    }
+
+    /// An Optional the macro could not see as one (`typealias Count = Int?`): nil when the key is
+    /// missing or null, as synthesized `Decodable` reads it.
+    @inlinable
+    public func decodeMember<T: Decodable>(_ type: T?.Type, _ key: StaticString, in object: inout Object) throws -> T? {
+        guard let index = self.find(key, in: &object), !self.isNull(index) else { return nil }
+        return try self.decode(T.self, at: index)
     }
 
     /// Whether the value at `index` is `null`.

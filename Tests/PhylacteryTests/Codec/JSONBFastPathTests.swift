@@ -126,6 +126,20 @@ struct CodableHolder: Codable, Equatable {
     var map: [String: RenamedFields]
 }
 
+/// Optionals the macro cannot see as such: it reads syntax, and a type alias hides the `?`.
+/// Synthesized `Codable` knows the type, so it omits them when nil and reads a missing key as nil.
+typealias MaybeCount = Int?
+typealias MaybeKind = FastTree.Kind?
+typealias MaybeLeaf = FastTree.Leaf?
+
+@JSONBCodable
+struct AliasedOptionals: Codable, Equatable {
+    var count: MaybeCount
+    var kind: MaybeKind
+    var leaf: MaybeLeaf
+    var label: String
+}
+
 /// Hand conformances that write and read something `Codable` would not, so the tests see which
 /// path the coders took.
 struct PathProbe: Codable, Equatable, JSONBFastCodable {
@@ -247,6 +261,24 @@ struct PathProbe: Codable, Equatable, JSONBFastCodable {
         let leaf = try decoder.decodeGeneratedOnly(FastTree.Leaf.self, from: Array(text.utf8))
         #expect(leaf.note == nil && leaf.count == nil)
         #expect(try JSONBDecoder.codableOnly.decode(FastTree.Leaf.self, from: Array(text.utf8)) == leaf)
+    }
+
+    @Test func optionalsBehindTypeAliasesAreOmittedWhenNilAndReadBackAsNil() throws {
+        let values = [
+            AliasedOptionals(count: nil, kind: nil, leaf: nil, label: "a"),
+            AliasedOptionals(count: 7, kind: .leaf, leaf: Self.someLeaf, label: "b"),
+            AliasedOptionals(count: 0, kind: nil, leaf: nil, label: "c"),
+        ]
+        for value in values {
+            let fast = try JSONBEncoder().encodeGeneratedOnly(value)
+            #expect(fast == (try Self.codable(JSONBEncoder()).encodeToBytes(value)))
+            #expect(try JSONBDecoder().decodeGeneratedOnly(AliasedOptionals.self, from: fast) == value)
+        }
+        let empty = try JSONBEncoder().encodeGeneratedOnly(values[0])
+        #expect(String(decoding: empty, as: UTF8.self) == #"{"label":"a"}"#)
+        let nulls = Array(#"{"count":null,"kind":null,"leaf":null,"label":"d"}"#.utf8)
+        #expect(try JSONBDecoder().decodeGeneratedOnly(AliasedOptionals.self, from: nulls) == AliasedOptionals(count: nil, kind: nil, leaf: nil, label: "d"))
+        #expect(try JSONBDecoder.codableOnly.decode(AliasedOptionals.self, from: nulls) == AliasedOptionals(count: nil, kind: nil, leaf: nil, label: "d"))
     }
 
     @Test func badInputThrowsTheSameErrorsWithTheSamePaths() throws {
