@@ -58,36 +58,34 @@ extension VectorMemory {
             """
     }()
 
-    /// `CREATE OR REPLACE FUNCTION vectors.nearest_memories(…)`. The `SET` clauses carry pgvector's
+    /// `vectors.nearest_memories` as the bootstrap installs it. The `SET` clauses carry pgvector's
     /// defaults; what matters is that they exist, so the body's settings end with the call. The plan
     /// cache is told to plan every call: the generic plan (`LIMIT` and the space unknown) sorts the
     /// whole space, and nothing else stops PL/pgSQL from switching to it after five calls.
-    static var createNearestFunctionSQL: String {
-        """
-        CREATE OR REPLACE FUNCTION vectors.nearest_memories(
-            p_query vector, p_space uuid, p_dimensions integer, p_k integer, p_ef_search integer, p_iterative_scan text,
-            p_max_scan_tuples integer, p_statuses text[], p_sensitivities text[], p_owner text, p_metadata jsonb)
-        RETURNS TABLE (memory_id uuid, distance double precision)
-        LANGUAGE plpgsql ROWS 10
-        SET hnsw.ef_search = 40 SET hnsw.iterative_scan = off SET hnsw.max_scan_tuples = 20000 SET plan_cache_mode = force_custom_plan
-        AS $phylactery$\(nearestFunctionBody)$phylactery$
-        """
-    }
+    static let nearestFunction = ServerFunction(
+        signature: nearestFunctionSignature,
+        header: """
+            CREATE OR REPLACE FUNCTION vectors.nearest_memories(
+                p_query vector, p_space uuid, p_dimensions integer, p_k integer, p_ef_search integer, p_iterative_scan text,
+                p_max_scan_tuples integer, p_statuses text[], p_sensitivities text[], p_owner text, p_metadata jsonb)
+            RETURNS TABLE (memory_id uuid, distance double precision)
+            LANGUAGE plpgsql ROWS 10
+            SET hnsw.ef_search = 40 SET hnsw.iterative_scan = off SET hnsw.max_scan_tuples = 20000 SET plan_cache_mode = force_custom_plan
+            """,
+        settings: ["hnsw.ef_search=40", "hnsw.iterative_scan=off", "hnsw.max_scan_tuples=20000", "plan_cache_mode=force_custom_plan"],
+        body: nearestFunctionBody)
 
-    /// Creates `vectors.nearest_memories`, or replaces it when its body is not this version's; part of
-    /// the chambers' bootstrap, after the `vector` extension (its first argument is a `vector`). The
-    /// tables it reads need not exist yet: PL/pgSQL resolves them when it runs, so a database migrated
-    /// by an earlier version gets the function at its next client's start, before any search.
+    /// Creates `vectors.nearest_memories`, or replaces it when it is not this version's (see
+    /// ``ServerFunction``); part of the chambers' bootstrap, after the `vector` extension (its first
+    /// argument is a `vector`). The tables it reads need not exist yet: PL/pgSQL resolves them when
+    /// it runs, so a database migrated by an earlier version gets the function at its next client's
+    /// start, before any search.
     package static func installNearestFunction(on connection: PostgresConnection, logger: Logger) async throws {
-        let current = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT p.prosrc FROM pg_proc p WHERE p.oid = to_regprocedure($1)
-            """, binds: Self.binds(Self.nearestFunctionSignature)), logger: logger).collect().first?.decode(String.self)
-        guard current != Self.nearestFunctionBody else { return }
-        // pgvector defines the hnsw.* settings when its library loads (here: by the cast's input
-        // function). Before that they are placeholders, which only a superuser may name in a SET clause.
-        _ = try await connection.query("SELECT vector_dims('[0]'::vector)", logger: logger).collect()
-        _ = try await connection.query(PostgresQuery(unsafeSQL: Self.createNearestFunctionSQL), logger: logger).collect()
-        logger.info("created function", metadata: ["function": "\(Self.nearestFunctionName)"])
+        try await nearestFunction.install(on: connection, logger: logger) {
+            // pgvector defines the hnsw.* settings when its library loads (here: by the cast's input
+            // function). Before that they are placeholders, which only a superuser may name in a SET clause.
+            _ = try await connection.query("SELECT vector_dims('[0]'::vector)", logger: logger).collect()
+        }
     }
 
     // MARK: - The search statement

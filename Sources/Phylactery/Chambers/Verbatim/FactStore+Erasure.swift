@@ -81,25 +81,22 @@ extension FactStore {
         END;
         """
 
-    /// `CREATE OR REPLACE FUNCTION verbatim.erase_fact(…)`.
-    static var createEraseFunctionSQL: String {
-        """
-        CREATE OR REPLACE FUNCTION verbatim.erase_fact(p_namespace text, p_key text, p_reason text, p_by text, p_id uuid) \
-        RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $phylactery$\(eraseFunctionBody)$phylactery$
-        """
-    }
+    /// `verbatim.erase_fact` as the bootstrap installs it.
+    static let eraseFunction = ServerFunction(
+        signature: "verbatim.erase_fact(text,text,text,text,uuid)",
+        header: """
+            CREATE OR REPLACE FUNCTION verbatim.erase_fact(p_namespace text, p_key text, p_reason text, p_by text, p_id uuid) \
+            RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+            """,
+        settings: ["search_path=pg_catalog, pg_temp"],
+        body: eraseFunctionBody)
 
-    /// Creates `verbatim.erase_fact`, or replaces it when its body is not this version's; part of
-    /// the chambers' bootstrap (the `verbatim` schema exists by then; the tables it names need not,
-    /// PL/pgSQL resolves them when it runs).
+    /// Creates `verbatim.erase_fact`, or replaces it when it is not this version's (see
+    /// ``ServerFunction``: a reset `search_path` counts); part of the chambers' bootstrap (the
+    /// `verbatim` schema exists by then; the tables it names need not, PL/pgSQL resolves them when
+    /// it runs).
     package static func installEraseFunction(on connection: PostgresConnection, logger: Logger) async throws {
-        let current = try await connection.query("""
-            SELECT p.prosrc FROM pg_proc p
-            WHERE p.oid = to_regprocedure('verbatim.erase_fact(text,text,text,text,uuid)')
-            """, logger: logger).collect().first?.decode(String.self)
-        guard current != Self.eraseFunctionBody else { return }
-        _ = try await connection.query(PostgresQuery(unsafeSQL: Self.createEraseFunctionSQL), logger: logger).collect()
-        logger.info("created function", metadata: ["function": "verbatim.erase_fact"])
+        try await eraseFunction.install(on: connection, logger: logger)
     }
 }
 
