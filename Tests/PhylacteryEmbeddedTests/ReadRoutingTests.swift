@@ -147,4 +147,28 @@ import Testing
             }
         }
     }
+
+    @Test("the health report names each host's role and lag, fails while two hosts take writes, and warns when one is gone")
+    func healthReportNamesEachHost() async throws {
+        try await Self.withPair("rr-health", mode: .asynchronous) { pair in
+            try await PhylacteryClient.withClient(configuration: .init(url: pair.clusterURL, options: Self.options(maximumReplicaLag: .seconds(5))), logger: Self.logger) { client in
+                let (primary, standby) = (pair.primaryURL.endpointDescription, pair.standbyURL.endpointDescription)
+                func hosts() async -> HealthReport.Check? { await client.healthReport().checks.first { $0.name == "hosts" } }
+                try await eventually("the standby streams", timeout: .seconds(30)) { await hosts()?.status == .ok }
+                let healthy = await hosts()
+                #expect(healthy?.detail.contains("\(primary) primary (timeline 1)") == true, "\(String(describing: healthy))")
+                #expect(healthy?.detail.contains("\(standby) standby, replay lag ") == true, "\(String(describing: healthy))")
+                // Promoted while the former primary still runs: two hosts take writes, and diverge.
+                try await pair.promoteStandby()
+                let split = await client.healthReport()
+                let splitHosts = split.checks.first { $0.name == "hosts" }
+                #expect(splitHosts?.status == .failed && !split.isHealthy, "\(split)")
+                #expect(splitHosts?.fix?.contains("rejoin") == true)
+                try await pair.stopStandby()
+                let gone = await hosts()
+                #expect(gone?.status == .warning, "\(String(describing: gone))")
+                #expect(gone?.detail.contains("\(standby) unreachable") == true, "\(String(describing: gone))")
+            }
+        }
+    }
 }

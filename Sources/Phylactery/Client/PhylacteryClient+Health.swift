@@ -6,7 +6,8 @@ public struct HealthReport: Sendable, CustomStringConvertible {
     /// One check's outcome.
     public struct Check: Sendable {
         public enum Status: String, Sendable { case ok, warning, failed }
-        /// What was checked: `connection`, `server version`, `pgvector`, `chambers`, `facts`, `sessions`
+        /// What was checked: `connection`, `hosts` (with several hosts in the URL: each one's role
+        /// and a standby's replay lag), `server version`, `pgvector`, `chambers`, `facts`, `sessions`
         /// (a transaction pooler in the way, and what falls back), `replication role` (only when sessions
         /// start as `replica`), `pool`.
         public var name: String
@@ -49,8 +50,8 @@ extension PhylacteryClient {
     /// The lowest server version Phylactery supports.
     public static let minimumServerVersion = 150000
 
-    /// Checks the server version, pgvector, the chambers, the protection of facts and the pool,
-    /// without changing anything.
+    /// Checks the server version, pgvector, the chambers, the protection of facts and the pool (and,
+    /// with several hosts, what each host is now), without changing anything.
     ///
     /// Unlike other operations it does not create missing chambers, so it reports the database as it is.
     /// The `facts` check fails while `verbatim.facts` is not protected: an immutability trigger
@@ -59,6 +60,12 @@ extension PhylacteryClient {
     public func healthReport() async -> HealthReport {
         var checks: [HealthReport.Check] = []
         let url = self.configuration.url
+        // With several hosts, each one's role and lag: asked first, so the report has them also when
+        // no primary answers below.
+        var hosts: HealthReport.Check?
+        if let topology = self.topology {
+            hosts = Self.hostsCheck(await self.probeHosts(topology), maximumReplicaLag: self.configuration.options.maximumReplicaLag)
+        }
         do {
             let (version, versionText, vectorAvailable, vectorInstalled, schemas, replicationRole, facts, sessions) = try await self.withDirectConnection { connection in
                 let version = try await connection.query("SELECT current_setting('server_version_num')::int, current_setting('server_version')", logger: self.logger)
@@ -79,6 +86,7 @@ extension PhylacteryClient {
                 return (version.0, version.1, available, installed, Set(schemas), role, facts, sessions)
             }
             checks.append(.init(name: "connection", status: .ok, detail: "\(url.username)@\(url.endpointDescription), database \(url.database)"))
+            if let hosts { checks.append(hosts) }
             if version >= Self.minimumServerVersion {
                 checks.append(.init(name: "server version", status: .ok, detail: "PostgreSQL \(versionText)"))
             } else {
@@ -122,6 +130,7 @@ extension PhylacteryClient {
         } catch {
             checks.append(.init(name: "connection", status: .failed, detail: String(describing: error),
                                 fix: "Check PHYLACTERY_DATABASE_URL, or start the local server with `phylactery db start`."))
+            if let hosts { checks.append(hosts) }
             return HealthReport(checks: checks)
         }
         let start = ContinuousClock.now
