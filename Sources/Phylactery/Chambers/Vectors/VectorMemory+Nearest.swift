@@ -25,6 +25,19 @@ extension VectorMemory {
     /// Its argument types, as `to_regprocedure` and `pg_proc` spell them.
     static let nearestFunctionSignature = "vectors.nearest_memories(vector,uuid,integer,integer,integer,text,integer,text[],text[],text,jsonb)"
 
+    /// A call of the function, each argument an SQL expression (a bind, a column, `NULL`), cast to
+    /// the argument's type: the one place the argument list is spelled, for the index search and
+    /// the hybrid search's vector ranking.
+    static func nearestCall(
+        query: String, space: String, dimensions: String, k: String, efSearch: String, iterativeScan: String,
+        maxScanTuples: String, statuses: String, sensitivities: String, owner: String, metadata: String
+    ) -> String {
+        """
+        vectors.nearest_memories(\(query)::vector, \(space)::uuid, \(dimensions)::integer, \(k)::integer, \(efSearch)::integer, \
+        \(iterativeScan)::text, \(maxScanTuples)::integer, \(statuses)::text[], \(sensitivities)::text[], \(owner)::text, \(metadata)::jsonb)
+        """
+    }
+
     /// The function's body: the scan settings, then the index walk of the space's vectors of one
     /// dimension, filtered like every search (status, label, owner and metadata containment, each a
     /// NULL-able argument where optional).
@@ -102,8 +115,9 @@ extension VectorMemory {
     package static let indexSearchSQL = """
         SELECT \(memoryColumns), e.embedding, n.distance, -n.distance
         FROM vectors.spaces AS s
-        CROSS JOIN LATERAL vectors.nearest_memories($1::vector, s.id, s.dimensions, $5::integer, $6::integer, $7::text,
-            $8::integer, $9::text[], $10::text[], $11::text, $12::jsonb) AS n
+        CROSS JOIN LATERAL \(nearestCall(
+            query: "$1", space: "s.id", dimensions: "s.dimensions", k: "$5", efSearch: "$6", iterativeScan: "$7",
+            maxScanTuples: "$8", statuses: "$9", sensitivities: "$10", owner: "$11", metadata: "$12")) AS n
         JOIN vectors.memories AS m ON m.id = n.memory_id
         JOIN vectors.embeddings AS e ON e.memory_id = m.id AND e.space_id = s.id
         WHERE s.model = $2 AND s.fingerprint = $3 AND s.dimensions = $4::integer

@@ -94,11 +94,9 @@ extension VectorMemory {
             let statuses = binds.count + 1
             let owner = options.owner == nil ? "NULL" : "$\(statuses + 2)"
             let metadata = options.metadata == nil ? "NULL" : "$\(statuses + (options.owner == nil ? 2 : 3))"
-            indexWalk = """
-                SELECT memory_id, distance FROM vectors.nearest_memories($1::vector, $2, \(n), $\(scan)::integer,
-                    $\(scan + 1)::integer, $\(scan + 2)::text, $\(scan + 3)::integer, $\(statuses)::text[], $\(statuses + 1)::text[],
-                    \(owner)::text, \(metadata)::jsonb)
-                """
+            indexWalk = "SELECT memory_id, distance FROM " + Self.nearestCall(
+                query: "$1", space: "$2", dimensions: "\(n)", k: "$\(scan)", efSearch: "$\(scan + 1)", iterativeScan: "$\(scan + 2)",
+                maxScanTuples: "$\(scan + 3)", statuses: "$\(statuses)", sensitivities: "$\(statuses + 1)", owner: owner, metadata: metadata)
         }
         let filter = Self.filter(options, binds: &binds)
         let distance = "e.embedding \(options.metric.sqlOperator) $1::vector(\(n))"
