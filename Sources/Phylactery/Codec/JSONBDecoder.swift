@@ -479,9 +479,9 @@ final class JSONTapeDecoder: Decoder {
     func float(at index: Int) throws -> Float {
         let entry = tape[index]
         guard entry.kind == .number else { throw mismatch(Float.self, at: index) }
-        let raw = String(decoding: text(entry), as: UTF8.self)
-        guard let value = Float(raw), value.isFinite else {
-            throw DecodingError.dataCorrupted(context("The number \(raw) does not fit in Float.", underlying: JSONBError(.numberOutOfRange, "number out of range for Float", offset: Int(entry.start))))
+        let raw = text(entry)
+        guard let value = JSONNumber.float(raw, readable: bytes.count - Int(entry.start)), value.isFinite else {
+            throw DecodingError.dataCorrupted(context("The number \(String(decoding: raw, as: UTF8.self)) does not fit in Float.", underlying: JSONBError(.numberOutOfRange, "number out of range for Float", offset: Int(entry.start))))
         }
         return value
     }

@@ -14,6 +14,16 @@ enum JSONNumber {
         return Double(JSONTapeDecoder.validatedString(raw, isASCII: true))
     }
 
+    /// The number `raw` spells, correctly rounded to the nearest `Float`; `nil` when `raw` is not a
+    /// number. Without a `String` when one single-precision operation gives it exactly (see
+    /// ``Decimal19/exactFloat()``), else through `Float(String)` (strtof).
+    static func float(_ raw: UnsafeRawBufferPointer, readable: Int? = nil) -> Float? {
+        if let decimal = Decimal19(raw, readable: readable ?? raw.count), let value = decimal.exactFloat() {
+            return value
+        }
+        return Float(JSONTapeDecoder.validatedString(raw, isASCII: true))
+    }
+
     /// Writes the text Swift's `description` gives `value` (minus the `.0` of integral values, as
     /// the encoder writes them) into `out` and returns its length, for the values where a short
     /// exact search finds it: magnitudes from 10^-4 up to 10^15, whose shortest round-trip decimal
@@ -274,6 +284,21 @@ enum JSONNumber {
             }
             #endif
             return nil
+        }
+
+        /// The correctly rounded `Float`, when it can be had from one exact operation; `nil` otherwise.
+        ///
+        /// Clinger's fast path in single precision: a mantissa of at most 2^24 and a power of ten up
+        /// to 10^10 (5^10 < 2^24) are both exact floats, so one IEEE multiplication or division rounds
+        /// the exact value once. (Going through the `Double` would round twice, and can land the
+        /// wrong side of a halfway point between two floats.)
+        @inline(__always)
+        func exactFloat() -> Float? {
+            if mantissa == 0 { return negative ? -0.0 : 0.0 }
+            guard mantissa <= 1 << 24, scale >= -10, scale <= 10 else { return nil }
+            let power = Float(Self.doublePower(scale < 0 ? -scale : scale))  // exact: 10^k ≤ 10^10
+            let value = scale < 0 ? Float(mantissa) / power : Float(mantissa) * power
+            return negative ? -value : value
         }
 
         /// 10^k for k in 0…22, each exact in a `Double`.

@@ -61,6 +61,49 @@ import Testing
         }
     }
 
+    /// `Float`s: the single-precision fast path against `Float(String)` (strtof), bit for bit, on
+    /// decimals of up to 9 digits (mostly inside the fast path: mantissas up to 2^24, exponents to
+    /// ±10, halfway-prone endings) and on floats printed shortest.
+    @Test func floatsRoundLikeSwiftsParser() {
+        func ours(_ text: String) -> Float? {
+            let document = Array((text + "],1234567890]").utf8)
+            return document.withUnsafeBytes { bytes in
+                JSONNumber.float(UnsafeRawBufferPointer(rebasing: bytes[0..<text.utf8.count]), readable: bytes.count)
+            }
+        }
+        var rng = SeededRandom(seed: 0xF1_0A75)
+        var fast = 0
+        for round in 0..<300_000 {
+            var text: String
+            if round % 4 == 0 {
+                text = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x7F7F_FFFF).description
+            } else {
+                let digitCount = Int(rng.next() % 9) + 1
+                text = String(Int(rng.next() % 9) + 1)
+                for _ in 1..<digitCount { text.append(Character(String(rng.next() % 10))) }
+                if round % 7 == 0 { text += "5" }
+                switch rng.next() % 3 {
+                case 0:
+                    let point = Int(rng.next() % UInt64(text.count))
+                    if point > 0 { text.insert(".", at: text.index(text.startIndex, offsetBy: point)) }
+                case 1:
+                    text += "e\(Int(rng.next() % 30) - 15)"
+                default:
+                    break
+                }
+            }
+            if rng.next() % 2 == 0 { text = "-" + text }
+            let expected = Float(text)
+            let got = ours(text)
+            #expect(got?.bitPattern == expected?.bitPattern, "\(text): \(String(describing: got)) instead of \(String(describing: expected))")
+            if Array(text.utf8).withUnsafeBytes({ JSONNumber.Decimal19($0, readable: $0.count)?.exactFloat() }) != nil { fast += 1 }
+        }
+        for text in ["0", "-0", "16777216", "16777217", "16777218", "1e10", "1e11", "3.4028235e38", "3.4028236e38", "1e-45", "0.1", "-2.5e-10", "16777217e-10"] {
+            #expect(ours(text)?.bitPattern == Float(text)?.bitPattern, "\(text)")
+        }
+        #expect(fast > 100_000, "the fast path answered \(fast) of 300,000")
+    }
+
     @Test func doublesPrintedShortestComeBackExactly() {
         var rng = SeededRandom(seed: 0xF10A7)
         for _ in 0..<200_000 {
