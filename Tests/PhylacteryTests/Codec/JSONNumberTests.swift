@@ -37,27 +37,32 @@ import Testing
         for text in cases { expectSame(text) }
     }
 
+    /// A random decimal of 1…`maxDigits` digits, with a decimal point, an exponent within
+    /// ±`exponents`, or neither, and a minus sign half the time; halfway-prone shapes (a trailing 5,
+    /// trailing zeros) on some rounds.
+    static func randomDecimal(_ rng: inout SeededRandom, round: Int, maxDigits: Int, exponents: Int) -> String {
+        let digitCount = Int(rng.next() % UInt64(maxDigits)) + 1
+        var text = String(Int(rng.next() % 9) + 1)
+        for _ in 1..<digitCount { text.append(Character(String(rng.next() % 10))) }
+        if round % 7 == 0 { text += "5" }
+        if round % 11 == 0 { text += "000" }
+        switch rng.next() % 3 {
+        case 0:
+            let point = Int(rng.next() % UInt64(text.count))
+            if point > 0 { text.insert(".", at: text.index(text.startIndex, offsetBy: point)) }
+        case 1:
+            text += "e\(Int(rng.next() % UInt64(2 * exponents)) - exponents)"
+        default:
+            break
+        }
+        if rng.next() % 2 == 0 { text = "-" + text }
+        return text
+    }
+
     @Test func randomDecimalsRoundLikeSwiftsParser() {
         var rng = SeededRandom(seed: 0xD0B1E)
         for round in 0..<300_000 {
-            let digitCount = Int(rng.next() % 20) + 1
-            var digits = String(Int(rng.next() % 9) + 1)
-            for _ in 1..<digitCount { digits.append(Character(String(rng.next() % 10))) }
-            // Halfway-prone shapes: trailing 5s and 0s now and then.
-            if round % 7 == 0 { digits += "5" }
-            if round % 11 == 0 { digits += "000" }
-            var text = digits
-            switch rng.next() % 3 {
-            case 0:
-                let point = Int(rng.next() % UInt64(text.count))
-                if point > 0 { text.insert(".", at: text.index(text.startIndex, offsetBy: point)) }
-            case 1:
-                text += "e\(Int(rng.next() % 70) - 35)"
-            default:
-                break
-            }
-            if rng.next() % 2 == 0 { text = "-" + text }
-            expectSame(text)
+            expectSame(Self.randomDecimal(&rng, round: round, maxDigits: 20, exponents: 35))
         }
     }
 
@@ -74,25 +79,9 @@ import Testing
         var rng = SeededRandom(seed: 0xF1_0A75)
         var fast = 0
         for round in 0..<300_000 {
-            var text: String
-            if round % 4 == 0 {
-                text = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()) & 0x7F7F_FFFF).description
-            } else {
-                let digitCount = Int(rng.next() % 9) + 1
-                text = String(Int(rng.next() % 9) + 1)
-                for _ in 1..<digitCount { text.append(Character(String(rng.next() % 10))) }
-                if round % 7 == 0 { text += "5" }
-                switch rng.next() % 3 {
-                case 0:
-                    let point = Int(rng.next() % UInt64(text.count))
-                    if point > 0 { text.insert(".", at: text.index(text.startIndex, offsetBy: point)) }
-                case 1:
-                    text += "e\(Int(rng.next() % 30) - 15)"
-                default:
-                    break
-                }
-            }
-            if rng.next() % 2 == 0 { text = "-" + text }
+            let bits = UInt32(truncatingIfNeeded: rng.next())
+            let printed = Float(bitPattern: bits).isFinite ? Float(bitPattern: bits) : Float(bitPattern: bits & 0x807F_FFFF)
+            let text = round % 4 == 0 ? printed.description : Self.randomDecimal(&rng, round: round, maxDigits: 9, exponents: 15)
             let expected = Float(text)
             let got = ours(text)
             #expect(got?.bitPattern == expected?.bitPattern, "\(text): \(String(describing: got)) instead of \(String(describing: expected))")
