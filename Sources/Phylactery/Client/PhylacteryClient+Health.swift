@@ -64,7 +64,8 @@ extension PhylacteryClient {
         // no primary answers below.
         var hosts: HealthReport.Check?
         if let topology = self.topology {
-            hosts = Self.hostsCheck(await self.probeHosts(topology), maximumReplicaLag: self.configuration.options.maximumReplicaLag)
+            hosts = Self.hostsCheck(
+                await self.probeHosts(topology), target: topology.target, maximumReplicaLag: self.configuration.options.maximumReplicaLag)
         }
         do {
             let (version, versionText, vectorAvailable, vectorInstalled, schemas, replicationRole, facts, sessions) = try await self.withDirectConnection { connection in

@@ -34,10 +34,14 @@ extension PhylacteryClient {
     /// The `hosts` check of `findings`: each host's role (`primary`, `standby` with its replay lag,
     /// `read-only`, or unreachable with the reason).
     ///
-    /// Failed when no host takes writes (nothing can be written until a standby is promoted) or when
-    /// more than one does (a split brain: they diverge). A warning when a host cannot be reached or a
-    /// standby is not streaming or lags beyond `maximumReplicaLag` (reads do not go there then).
-    static func hostsCheck(_ findings: [HostFinding], maximumReplicaLag: Duration) -> HealthReport.Check {
+    /// Which hosts take writes is the client's own rule (``TopologyStateMachine/takesWrites(_:target:)``
+    /// under the URL's `target_session_attrs`). Failed when none does (nothing can be written until a
+    /// standby is promoted) or, unless the target is `any`, when more than one does (a split brain:
+    /// they diverge). A warning when a host cannot be reached or a standby is not streaming or lags
+    /// beyond `maximumReplicaLag` (reads do not go there then).
+    static func hostsCheck(
+        _ findings: [HostFinding], target: DatabaseURL.TargetSessionAttributes, maximumReplicaLag: Duration
+    ) -> HealthReport.Check {
         var parts: [String] = []
         var primaries: [String] = []
         var troubled: [String] = []
@@ -47,8 +51,8 @@ extension PhylacteryClient {
                 troubled.append(finding.endpoint)
                 continue
             }
+            if TopologyStateMachine<ContinuousClock>.takesWrites(observation, target: target) { primaries.append(finding.endpoint) }
             if !observation.inRecovery && !observation.readOnly {
-                primaries.append(finding.endpoint)
                 parts.append("\(finding.endpoint) primary" + (observation.timeline.map { " (timeline \($0))" } ?? ""))
             } else if observation.inRecovery {
                 if let lag = observation.replayLag {
@@ -67,7 +71,7 @@ extension PhylacteryClient {
             return .init(name: "hosts", status: .failed, detail: detail,
                          fix: "No host takes writes: start the primary, or promote a standby (`phylactery db promote --home …`).")
         }
-        if primaries.count > 1 {
+        if primaries.count > 1 && target != .any {
             return .init(name: "hosts", status: .failed, detail: detail,
                          fix: "Several hosts take writes (\(primaries.joined(separator: ", "))) and diverge: stop the former primary and make it follow the new one (`phylactery db replica rejoin`).")
         }

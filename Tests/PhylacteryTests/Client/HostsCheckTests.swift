@@ -10,8 +10,8 @@ import Testing
     static let primary = Observation(inRecovery: false, readOnly: false, timeline: 2)
     static func standby(lag: Duration?) -> Observation { Observation(inRecovery: true, readOnly: true, replayLag: lag) }
 
-    static func check(_ findings: [Finding]) -> HealthReport.Check {
-        PhylacteryClient.hostsCheck(findings, maximumReplicaLag: .seconds(5))
+    static func check(_ findings: [Finding], target: DatabaseURL.TargetSessionAttributes = .readWrite) -> HealthReport.Check {
+        PhylacteryClient.hostsCheck(findings, target: target, maximumReplicaLag: .seconds(5))
     }
 
     @Test func onePrimaryAndStandbysWithinTheBoundAreOk() {
@@ -57,5 +57,12 @@ import Testing
         ])
         #expect(readOnly.status == .ok)
         #expect(readOnly.detail.hasSuffix("db2:5432 read-only (default_transaction_read_only)"))
+        // Which hosts take writes is the client's rule under target_session_attrs: with `primary` a
+        // read-only host out of recovery is one (two here), with `any` every host is and none is a split.
+        let readOnlyHosts = [Finding(endpoint: "db1:5432", observation: Self.primary), Finding(endpoint: "db2:5432", observation: Observation(inRecovery: false, readOnly: true))]
+        #expect(Self.check(readOnlyHosts, target: .primary).status == .failed)
+        let pair = [Finding(endpoint: "db1:5432", observation: Self.primary), Finding(endpoint: "db2:5432", observation: Self.standby(lag: .zero))]
+        #expect(Self.check(pair, target: .any).status == .ok)
+        #expect(Self.check([Finding(endpoint: "db2:5432", observation: Self.standby(lag: .zero))], target: .any).status == .ok)
     }
 }
